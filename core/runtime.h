@@ -1,0 +1,104 @@
+#pragma once
+// The one place that knows Lua mechanics (in the spirit of LÖVE's runtime.h):
+// tensor proxies, type checks, the exception boundary, IValue conversion and
+// the registry of native Lua modules. Every wrap_*.cpp goes through this.
+extern "C" {
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+}
+
+#include <ATen/ATen.h>
+#include <ATen/core/ivalue.h>
+
+#include <exception>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace kinema::lua {
+
+// ---- exception boundary -------------------------------------------------
+// Runs f (which returns the number of Lua results). A C++ exception becomes a
+// Lua error carrying its message; lua_error is raised after the catch block
+// has been left. Never wrap Lua calls in catch(...): LuaJIT errors unwind as
+// C++ exceptions and must pass through.
+std::string exception_message(const std::exception& e);
+
+template <typename F>
+int protect(lua_State* L, F&& f) {
+  std::string message;
+  try {
+    return f();
+  } catch (const std::exception& e) {
+    message = exception_message(e);
+  }
+  lua_pushlstring(L, message.data(), message.size());
+  return lua_error(L);
+}
+
+// Raise a Lua error with a formatted message (for argument checks in wrappers).
+[[noreturn]] void raise(lua_State* L, const std::string& message);
+
+// ---- tensors ----------------------------------------------------------------
+// Tensors live in Lua as full userdata holding an at::Tensor; their storage
+// bytes are accounted so the GC runs under memory pressure (DESIGN principle 4).
+void push_tensor(lua_State* L, at::Tensor t);  // undefined tensor pushes nil
+bool is_tensor(lua_State* L, int idx);
+at::Tensor* test_tensor(lua_State* L, int idx);  // nullptr when not a tensor
+// Errors name the argument: "bad argument #2 to 'name' (Tensor expected, got nil)".
+at::Tensor& check_tensor(lua_State* L, int idx, const char* name = nullptr);
+at::Tensor opt_tensor(lua_State* L, int idx);  // nil/none -> undefined tensor
+
+// dtype and device values as Lua sees them (torch.float32, torch.device'cuda:0');
+// strings ("float32", "cuda:1") are accepted wherever these are expected.
+void push_dtype(lua_State* L, at::ScalarType t);
+bool test_dtype(lua_State* L, int idx, at::ScalarType* out);
+at::ScalarType check_dtype(lua_State* L, int idx);
+void push_device(lua_State* L, const at::Device& d);
+bool test_device(lua_State* L, int idx, at::Device* out);
+at::Device check_device(lua_State* L, int idx);
+
+// ---- IValue conversion (schema-free) -------------------------------------------
+// Lua value -> IValue: nil->None, boolean->Bool, integral number->Int, number->Double,
+// string->String, tensor->Tensor, table with string keys->GenericDict(str, Any),
+// array table->GenericList (typed Tensor/int/float list when homogeneous).
+c10::IValue to_ivalue(lua_State* L, int idx);
+// IValue -> Lua value(s); a tuple pushes its elements as multiple results.
+// Returns the number of values pushed.
+int push_ivalue(lua_State* L, const c10::IValue& v);
+// Push exactly one value (tuples become arrays).
+void push_ivalue_single(lua_State* L, const c10::IValue& v);
+
+// ---- calling Lua ---------------------------------------------------------------
+// lua_pcall with a traceback handler; on error the message+traceback is on top.
+int pcall_traceback(lua_State* L, int nargs, int nresults);
+
+// The host's main state (Lua is single-threaded; C++ threads never touch it).
+lua_State* main_state();
+void set_main_state(lua_State* L);
+
+// ---- native modules ---------------------------------------------------------------
+// A wrap_*.cpp registers its luaopen function under a module name; the host
+// puts it in package.preload so `require 'kinema._data'` finds it.
+using OpenFunction = int (*)(lua_State*);
+struct NativeModule {
+  const char* name;
+  OpenFunction open;
+};
+const std::vector<NativeModule>& native_modules();
+struct NativeModuleRegistrar {
+  NativeModuleRegistrar(const char* name, OpenFunction open);
+};
+#define KINEMA_LUA_CONCAT_(a, b) a##b
+#define KINEMA_LUA_CONCAT(a, b) KINEMA_LUA_CONCAT_(a, b)
+#define KINEMA_LUA_MODULE(NAME, OPEN) \
+  static ::kinema::lua::NativeModuleRegistrar KINEMA_LUA_CONCAT(kinema_lua_module_, __LINE__)(NAME, OPEN)
+
+// Small helpers for wrappers.
+// Read table field `key` of the table at idx (absolute index) as a number/string/bool with default.
+double opt_field_number(lua_State* L, int idx, const char* key, double fallback);
+std::string opt_field_string(lua_State* L, int idx, const char* key, const std::string& fallback);
+bool opt_field_bool(lua_State* L, int idx, const char* key, bool fallback);
+
+}  // namespace kinema::lua
