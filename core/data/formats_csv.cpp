@@ -1,0 +1,165 @@
+// Shared reader helpers: errors with file:line, file slurping, path joining and
+// the RFC 4180 record splitter used by the CSV and TSV readers.
+#include "core/data/formats_detail.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+namespace kinema::data {
+
+std::string join_path(const std::string& root, const std::string& rel) {
+  if (root.empty() || (!rel.empty() && rel.front() == '/')) return rel;
+  if (root.back() == '/') return root + rel;
+  return root + "/" + rel;
+}
+
+namespace detail {
+
+void fail_at(const std::string& path, int64_t line, const std::string& message) {
+  if (line > 0) TORCH_CHECK(false, path, ":", line, ": ", message);
+  TORCH_CHECK(false, path, ": ", message);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail_at(path, 0, "cannot open file");
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  TORCH_CHECK(!in.bad(), path, ": read error");
+  return buffer.str();
+}
+
+int64_t column_index(const CsvRecord& header, const std::string& name) {
+  for (size_t i = 0; i < header.fields.size(); ++i) {
+    if (header.fields[i] == name) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+namespace {
+
+// Position just after the next '\n' at or after `pos` (or the end).
+size_t after_newline(const std::string& text, size_t pos) {
+  const size_t nl = text.find('\n', pos);
+  return nl == std::string::npos ? text.size() : nl + 1;
+}
+
+}  // namespace
+
+std::vector<CsvRecord> split_records(const std::string& text, char delimiter) {
+  std::vector<CsvRecord> records;
+  size_t pos = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
+  int64_t line = 1;
+  const size_t n = text.size();
+  while (pos < n) {
+    CsvRecord record;
+    record.line = line;
+    const size_t record_start = pos;
+    std::string field;
+    bool record_done = false;
+    bool saw_content = false;
+    while (!record_done) {
+      if (pos < n && text[pos] == '"') {
+        // Quoted field: runs to the closing quote; "" is an escaped quote.
+        saw_content = true;
+        ++pos;
+        bool closed = false;
+        while (pos < n) {
+          const char c = text[pos];
+          if (c == '"') {
+            if (pos + 1 < n && text[pos + 1] == '"') {
+              field.push_back('"');
+              pos += 2;
+              continue;
+            }
+            ++pos;
+            closed = true;
+            break;
+          }
+          if (c == '\n') ++line;
+          field.push_back(c);
+          ++pos;
+        }
+        if (!closed) {
+          record.error = "unterminated quoted field";
+          // Resume on the line after the record's first line.
+          pos = after_newline(text, record_start);
+          line = record.line + 1;
+          break;
+        }
+        if (pos < n && text[pos] == '\r' && pos + 1 < n && text[pos + 1] == '\n') ++pos;
+        if (pos < n && text[pos] != delimiter && text[pos] != '\n') {
+          record.error = std::string("unexpected character '") + text[pos] +
+                         "' after a closing quote (quotes inside a quoted field must be doubled)";
+          pos = after_newline(text, pos);
+          ++line;
+          break;
+        }
+      } else {
+        // Unquoted field: runs to the delimiter or the end of the line.
+        while (pos < n && text[pos] != delimiter && text[pos] != '\n') {
+          field.push_back(text[pos]);
+          ++pos;
+        }
+        if (!field.empty() && field.back() == '\r' && (pos >= n || text[pos] == '\n')) {
+          field.pop_back();
+        }
+        if (!field.empty()) saw_content = true;
+      }
+      record.fields.push_back(std::move(field));
+      field.clear();
+      if (pos >= n) {
+        record_done = true;
+      } else if (text[pos] == delimiter) {
+        saw_content = true;
+        ++pos;
+        if (pos >= n) {  // trailing delimiter at end of file: one more empty field
+          record.fields.emplace_back();
+          record_done = true;
+        }
+      } else {  // '\n'
+        ++pos;
+        ++line;
+        record_done = true;
+      }
+    }
+    if (!record.error.empty()) {
+      record.fields.clear();
+      records.push_back(std::move(record));
+      continue;
+    }
+    if (saw_content) records.push_back(std::move(record));
+  }
+  return records;
+}
+
+}  // namespace detail
+}  // namespace kinema::data
+
+namespace kinema::data::detail {
+
+nlohmann::json parse_json(const std::string& text, const std::string& path, int64_t first_line) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    // e.byte is 1-based; count the newlines before it for the line.
+    const size_t upto = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
+    int64_t line = first_line;
+    for (size_t i = 0; i < upto; ++i) line += text[i] == '\n';
+    fail_at(path, line, std::string("invalid JSON: ") + e.what());
+  }
+}
+
+std::string json_string(const nlohmann::json& object, const char* key, const std::string& path,
+                        int64_t line, const std::string& where) {
+  const std::string prefix = where.empty() ? "" : where + ": ";
+  if (!object.is_object()) fail_at(path, line, prefix + "expected a JSON object");
+  const auto it = object.find(key);
+  if (it == object.end()) fail_at(path, line, prefix + "missing '" + key + "'");
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
+  fail_at(path, line, prefix + "'" + key + "' must be a string");
+}
+
+}  // namespace kinema::data::detail
