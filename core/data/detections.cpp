@@ -134,12 +134,15 @@ FrameDetections read_butd_npz(const std::string& path, const VgVocab& vocab) {
   }
 
   at::Tensor ids, conf;
-  if (arrays.count("objects_id")) {
-    ids = arrays["objects_id"].to(at::kLong).reshape({-1}).contiguous();
-    TORCH_CHECK(ids.size(0) >= n, path, ": 'objects_id' has ", ids.size(0), " entries for ", n, " boxes");
-    if (arrays.count("objects_conf")) {
-      conf = arrays["objects_conf"].to(at::kFloat).reshape({-1}).contiguous();
-      TORCH_CHECK(conf.size(0) >= n, path, ": 'objects_conf' has ", conf.size(0), " entries for ", n,
+  // objects_id/objects_conf (bottom-up-attention) or cls/conf (kinema synth).
+  const char* id_key = arrays.count("objects_id") ? "objects_id" : "cls";
+  const char* conf_key = arrays.count("objects_id") ? "objects_conf" : "conf";
+  if (arrays.count(id_key)) {
+    ids = arrays[id_key].to(at::kLong).reshape({-1}).contiguous();
+    TORCH_CHECK(ids.size(0) >= n, path, ": '", id_key, "' has ", ids.size(0), " entries for ", n, " boxes");
+    if (arrays.count(conf_key)) {
+      conf = arrays[conf_key].to(at::kFloat).reshape({-1}).contiguous();
+      TORCH_CHECK(conf.size(0) >= n, path, ": '", conf_key, "' has ", conf.size(0), " entries for ", n,
                   " boxes");
     }
   } else if (arrays.count("cls_prob")) {
@@ -179,6 +182,22 @@ std::vector<FrameDetections> read_butd_frames(const std::string& dir,
     frames.push_back(read_butd_npz(join_path(dir, std::to_string(index) + ".npz"), vocab));
     frames.back().boxes.frame_index = index;
   }
+  return frames;
+}
+
+std::vector<std::pair<int64_t, std::string>> list_region_frames(const std::string& dir) {
+  std::vector<std::pair<int64_t, std::string>> frames;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() < 5 || name.compare(name.size() - 4, 4, ".npz") != 0) continue;
+    std::string stem = name.substr(0, name.size() - 4);
+    if (stem.rfind("frame_", 0) == 0) stem = stem.substr(6);
+    if (stem.empty() || stem.find_first_not_of("0123456789") != std::string::npos) continue;
+    frames.emplace_back(std::stoll(stem), entry.path().string());
+  }
+  TORCH_CHECK(!ec, "kinema::data::list_region_frames: cannot list '", dir, "': ", ec.message());
+  std::sort(frames.begin(), frames.end());
   return frames;
 }
 
@@ -226,6 +245,20 @@ std::vector<FrameBoxes> read_frame_boxes_json(const std::string& path, const VgV
   if (!doc.is_object() || !doc.contains("frames") || !doc["frames"].is_array()) {
     fail_at(path, 0, "expected a top-level 'frames' list");
   }
+  // A top-level "classes" list (kinema synth) names the label ids instead of VG.
+  VgVocab own_classes;
+  const VgVocab* names = &vocab;
+  if (doc.contains("classes")) {
+    const json& classes = doc["classes"];
+    if (!classes.is_array() || classes.empty()) fail_at(path, 0, "'classes' must be a non-empty list of names");
+    std::string text;
+    for (const json& c : classes) {
+      if (!c.is_string()) fail_at(path, 0, "'classes' must hold strings");
+      text += c.get<std::string>() + "\n";
+    }
+    own_classes = VgVocab::from_text(text, path + ": classes");
+    names = &own_classes;
+  }
   std::vector<FrameBoxes> frames;
   const json& list = doc["frames"];
   for (size_t f = 0; f < list.size(); ++f) {
@@ -254,9 +287,9 @@ std::vector<FrameBoxes> read_frame_boxes_json(const std::string& path, const VgV
       if (!labels.empty()) {
         const json& l = labels[i];
         if (l.is_string()) {
-          set_label_name(b, l.get<std::string>(), vocab);
+          set_label_name(b, l.get<std::string>(), *names);
         } else if (l.is_number_integer()) {
-          set_label_id(b, l.get<int64_t>(), vocab, path, 0, where + ".labels[" + std::to_string(i) + "]: ");
+          set_label_id(b, l.get<int64_t>(), *names, path, 0, where + ".labels[" + std::to_string(i) + "]: ");
         } else {
           fail_at(path, 0, where + ".labels[" + std::to_string(i) + "] must be a name or an id");
         }

@@ -7,7 +7,8 @@
 //  - bottom-up-attention .npz, one file per frame (bottom-up-attention.pytorch's
 //    extract_features layout): x [N,D] region features, bbox [N,4] x1y1x2y2 in
 //    pixels, num_bbox, image_h, image_w, and the detector's classes as top-level
-//    objects_id [N] (0-based Visual Genome ids) + objects_conf [N], or cls_prob
+//    objects_id [N] (0-based Visual Genome ids) + objects_conf [N] (kinema synth
+//    writes them as cls / conf, ids of its own class list), or cls_prob
 //    [N,C] class probabilities (C = 1601 includes the background column 0,
 //    C = 1600 does not; id = argmax over the object classes, conf = its prob).
 //    The original tool stores objects_id/objects_conf inside a pickled 'info'
@@ -18,13 +19,15 @@
 //    a JSON list of them, or VinVL's predictions.tsv lines "key \t {json}".
 //  - the plain per-frame JSON {"frames": [{"frame_index", "time", "image_w",
 //    "image_h", "boxes": [[x1,y1,x2,y2], ...], "labels": [...], "scores": [...]}]}
-//    where labels are class names or Visual Genome ids.
+//    where labels are class names or Visual Genome ids; a top-level "classes"
+//    list (kinema synth) replaces the vocabulary for both.
 #include "core/data/sample.h"
 #include "core/data/vg_vocab.h"
 
 #include <ATen/ATen.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kinema::data {
@@ -45,6 +48,11 @@ FrameDetections read_butd_npz(const std::string& path,
 std::vector<FrameDetections> read_butd_frames(const std::string& dir,
                                               const std::vector<int64_t>& frame_indices,
                                               const VgVocab& vocab = VgVocab::objects_1600());
+
+// The region files of a video directory as (frame index, path), sorted by
+// index: "{i}.npz" (OA-Trans / DemoVLP, i = sampled-frame order) and
+// "frame_{i}.npz" (kinema synth, i = video frame index).
+std::vector<std::pair<int64_t, std::string>> list_region_frames(const std::string& dir);
 
 // Number of consecutive frame files 0.npz, 1.npz, ... in dir (0 if none).
 int64_t count_butd_frames(const std::string& dir);

@@ -182,3 +182,37 @@ TEST_CASE("extract_regions: TorchScript backbone + roi_align match torchvision, 
   CHECK(error_of([&] { extract_region_features(backbone, ref["frames"].to(at::kFloat), frame_boxes); })
             .find("uint8") != std::string::npos);
 }
+
+TEST_CASE("detections: kinema synth layouts (own class list, cls/conf, frame_N.npz names)") {
+  const auto frames = read_frame_boxes_json(fixture("formats_synth_boxes.json"));
+  REQUIRE(frames.size() == 1);
+  REQUIRE(frames[0].boxes.size() == 2);
+  CHECK(frames[0].boxes[0].label == 3);  // "hexagon" in the file's own classes, not VG
+  CHECK(frames[0].boxes[0].name == "hexagon");
+  CHECK(frames[0].boxes[1].label == 1);
+  CHECK(frames[0].boxes[0].x1 == doctest::Approx(1.5));
+
+  const std::string dir = (std::filesystem::temp_directory_path() / "kinema_test_synth_regions").string();
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::map<std::string, at::Tensor> arrays = {
+      {"x", at::ones({2, 3})},
+      {"bbox", at::tensor({0.f, 0.f, 4.f, 4.f, 1.f, 1.f, 2.f, 2.f}).view({2, 4})},
+      {"num_bbox", at::scalar_tensor(2, at::kLong)},
+      {"image_h", at::scalar_tensor(48, at::kLong)},
+      {"image_w", at::scalar_tensor(64, at::kLong)},
+      {"cls", at::tensor({2, 0}, at::kLong)},
+      {"conf", at::tensor({0.5f, 0.25f})}};
+  kinema::io::save_npz(dir + "/frame_000012.npz", arrays);
+  kinema::io::save_npz(dir + "/frame_000003.npz", arrays);
+  const auto listed = list_region_frames(dir);
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[0].first == 3);
+  CHECK(listed[1].first == 12);
+  const VgVocab shapes = VgVocab::from_text("circle\nsquare\ntriangle\nhexagon\n");
+  const auto det = read_butd_npz(listed[1].second, shapes);
+  REQUIRE(det.boxes.boxes.size() == 2);
+  CHECK(det.boxes.boxes[0].name == "triangle");
+  CHECK(det.boxes.boxes[1].score == doctest::Approx(0.25));
+  std::filesystem::remove_all(dir);
+}
