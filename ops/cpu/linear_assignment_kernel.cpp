@@ -10,6 +10,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -18,69 +19,102 @@ namespace {
 
 // Scratch space reused across the samples a task solves.
 struct Workspace {
+  std::vector<double> cost;  // the sample's valid block, sign-adjusted, wide
   std::vector<double> u, v, shortest;
-  std::vector<int64_t> path, col_of_row, row_of_col;
+  std::vector<int64_t> path, col_of_row, row_of_col, remaining;
   std::vector<char> row_seen, col_seen;
 };
 
-// Solves one n_rows x n_cols problem with n_rows <= n_cols; cost(i, j) gives
-// the (already sign-adjusted) cost. Fills ws.col_of_row.
-template <typename CostFn>
-void solve_wide(int64_t n_rows, int64_t n_cols, const CostFn& cost, Workspace& ws) {
+// Solves one n_rows x n_cols problem (n_rows <= n_cols) held row-major in
+// ws.cost. Fills ws.col_of_row and ws.row_of_col.
+void solve_wide(int64_t n_rows, int64_t n_cols, Workspace& ws) {
   const double inf = std::numeric_limits<double>::infinity();
+  const double* cost = ws.cost.data();
   ws.u.assign(n_rows, 0.0);
   ws.v.assign(n_cols, 0.0);
   ws.col_of_row.assign(n_rows, -1);
   ws.row_of_col.assign(n_cols, -1);
   ws.shortest.resize(n_cols);
   ws.path.resize(n_cols);
+  ws.remaining.resize(n_cols);
   ws.row_seen.resize(n_rows);
   ws.col_seen.resize(n_cols);
+  double* u = ws.u.data();
+  double* v = ws.v.data();
+  double* shortest = ws.shortest.data();
+  int64_t* path = ws.path.data();
+  int64_t* remaining = ws.remaining.data();
+  const int64_t* row_of_col = ws.row_of_col.data();
+
+  // Start from row minima (u_i = min_j c_ij, v = 0: feasible duals, and
+  // free columns keep v = 0 as the method requires) and give each row its
+  // minimum column when still free; only the remaining rows need a search.
+  for (int64_t i = 0; i < n_rows; ++i) {
+    const double* cost_row = cost + i * n_cols;
+    int64_t arg = 0;
+    for (int64_t j = 1; j < n_cols; ++j)
+      if (cost_row[j] < cost_row[arg]) arg = j;
+    u[i] = cost_row[arg];
+    if (ws.row_of_col[arg] < 0) {
+      ws.row_of_col[arg] = i;
+      ws.col_of_row[i] = arg;
+    }
+  }
 
   for (int64_t start = 0; start < n_rows; ++start) {
+    if (ws.col_of_row[start] >= 0) continue;
     std::fill(ws.shortest.begin(), ws.shortest.end(), inf);
-    std::fill(ws.path.begin(), ws.path.end(), -1);
     std::fill(ws.row_seen.begin(), ws.row_seen.end(), 0);
     std::fill(ws.col_seen.begin(), ws.col_seen.end(), 0);
+    // Columns not yet reached, kept unordered (removal swaps in the last).
+    for (int64_t j = 0; j < n_cols; ++j) remaining[j] = j;
+    int64_t n_remaining = n_cols;
     // Dijkstra over reduced costs from row `start` until a free column is reached.
     int64_t row = start, sink = -1;
     double min_dist = 0.0;
     while (sink < 0) {
       ws.row_seen[row] = 1;
+      const double* cost_row = cost + row * n_cols;
+      const double base = min_dist - u[row];
       double lowest = inf;
-      int64_t best = -1;
-      for (int64_t j = 0; j < n_cols; ++j) {
-        if (ws.col_seen[j]) continue;
-        const double reduced = min_dist + cost(row, j) - ws.u[row] - ws.v[j];
-        if (reduced < ws.shortest[j]) {
-          ws.path[j] = row;
-          ws.shortest[j] = reduced;
+      int64_t best_slot = -1, best = -1;
+      for (int64_t slot = 0; slot < n_remaining; ++slot) {
+        const int64_t j = remaining[slot];
+        const double reduced = base + cost_row[j] - v[j];
+        if (reduced < shortest[j]) {
+          path[j] = row;
+          shortest[j] = reduced;
         }
-        // Ties go to a free column (ends the search sooner), then the lower index.
-        if (ws.shortest[j] < lowest ||
-            (ws.shortest[j] == lowest && best >= 0 && ws.row_of_col[j] < 0 &&
-             ws.row_of_col[best] >= 0)) {
-          lowest = ws.shortest[j];
+        // Ties go to a free column (ends the search sooner), then the lowest
+        // index: the CUDA kernel uses the same order, so both agree.
+        const double d = shortest[j];
+        if (d < lowest ||
+            (d == lowest && best >= 0 &&
+             ((row_of_col[j] < 0) > (row_of_col[best] < 0) ||
+              ((row_of_col[j] < 0) == (row_of_col[best] < 0) && j < best)))) {
+          lowest = d;
           best = j;
+          best_slot = slot;
         }
       }
       // Finite costs always leave a reachable column.
       TORCH_INTERNAL_ASSERT(best >= 0 && lowest < inf, "kinema::linear_assignment: no path");
       min_dist = lowest;
       ws.col_seen[best] = 1;
-      if (ws.row_of_col[best] < 0)
+      remaining[best_slot] = remaining[--n_remaining];
+      if (row_of_col[best] < 0)
         sink = best;
       else
-        row = ws.row_of_col[best];
+        row = row_of_col[best];
     }
     // Update the dual variables, then flip the alternating path.
-    ws.u[start] += min_dist;
+    u[start] += min_dist;
     for (int64_t i = 0; i < n_rows; ++i)
-      if (ws.row_seen[i] && i != start) ws.u[i] += min_dist - ws.shortest[ws.col_of_row[i]];
+      if (ws.row_seen[i] && i != start) u[i] += min_dist - shortest[ws.col_of_row[i]];
     for (int64_t j = 0; j < n_cols; ++j)
-      if (ws.col_seen[j]) ws.v[j] -= min_dist - ws.shortest[j];
+      if (ws.col_seen[j]) v[j] -= min_dist - shortest[j];
     for (int64_t j = sink;;) {
-      const int64_t i = ws.path[j];
+      const int64_t i = path[j];
       ws.row_of_col[j] = i;
       std::swap(ws.col_of_row[i], j);
       if (i == start) break;
@@ -98,33 +132,33 @@ void assign_batch(const at::Tensor& cost, const int64_t* row_counts, const int64
 
   at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
     Workspace ws;
-    std::vector<std::pair<int64_t, int64_t>> matched;
     for (int64_t b = begin; b < end; ++b) {
       const T* m = data + b * s0;
       const int64_t n_rows = row_counts[b], n_cols = col_counts[b];
+      // Copy the valid block, wide side last (transposed if R > C), checking it.
+      const bool transposed = n_rows > n_cols;
+      const int64_t wide_rows = transposed ? n_cols : n_rows;
+      const int64_t wide_cols = transposed ? n_rows : n_cols;
+      ws.cost.resize(wide_rows * wide_cols);
       for (int64_t i = 0; i < n_rows; ++i)
-        for (int64_t j = 0; j < n_cols; ++j)
-          TORCH_CHECK(std::isfinite(static_cast<double>(m[i * s1 + j * s2])),
-                      "kinema::linear_assignment: argument 'cost' has a non-finite entry in ",
-                      "sample ", b, " at (", i, ", ", j, ")");
-      matched.clear();
-      if (n_rows <= n_cols) {
-        solve_wide(n_rows, n_cols,
-                   [&](int64_t i, int64_t j) { return sign * m[i * s1 + j * s2]; }, ws);
-        for (int64_t i = 0; i < n_rows; ++i) matched.emplace_back(i, ws.col_of_row[i]);
-      } else {  // more rows than columns: solve the transpose
-        solve_wide(n_cols, n_rows,
-                   [&](int64_t j, int64_t i) { return sign * m[i * s1 + j * s2]; }, ws);
-        for (int64_t j = 0; j < n_cols; ++j) matched.emplace_back(ws.col_of_row[j], j);
-        std::sort(matched.begin(), matched.end());
-      }
+        for (int64_t j = 0; j < n_cols; ++j) {
+          const double value = static_cast<double>(m[i * s1 + j * s2]);
+          TORCH_CHECK(std::isfinite(value), "kinema::linear_assignment: argument 'cost' has a ",
+                      "non-finite entry in sample ", b, " at (", i, ", ", j, ")");
+          ws.cost[transposed ? j * wide_cols + i : i * wide_cols + j] = sign * value;
+        }
+      solve_wide(wide_rows, wide_cols, ws);
+      // Pairs sorted by the original row, then padding.
       int64_t* r = rows_out + b * pairs;
       int64_t* c = cols_out + b * pairs;
-      for (int64_t p = 0; p < pairs; ++p) {
-        const bool used = p < static_cast<int64_t>(matched.size());
-        r[p] = used ? matched[p].first : -1;
-        c[p] = used ? matched[p].second : -1;
+      int64_t p = 0;
+      if (!transposed) {
+        for (int64_t i = 0; i < n_rows; ++i, ++p) r[p] = i, c[p] = ws.col_of_row[i];
+      } else {
+        for (int64_t i = 0; i < n_rows; ++i)
+          if (ws.row_of_col[i] >= 0) r[p] = i, c[p] = ws.row_of_col[i], ++p;
       }
+      for (; p < pairs; ++p) r[p] = -1, c[p] = -1;
     }
   });
 }

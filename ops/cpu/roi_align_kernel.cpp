@@ -1,6 +1,9 @@
-// roi_align on CPU. Both passes work on channels-last data so the innermost
-// loop runs over contiguous channels (and vectorises); a ViT patch grid viewed
-// as [N, C, H, W] is already channels-last, so it is not copied.
+// roi_align on CPU. Both passes read/write the feature map channels-last so
+// the innermost loop runs over contiguous channels (and vectorises); a ViT
+// patch grid viewed as [N, C, H, W] is already channels-last, so it is not
+// copied. Each box is pooled into a small [bins, C] buffer and transposed
+// into the contiguous [K, C, bins] output (and back for the gradient), so no
+// second output-sized tensor is ever allocated.
 // Forward: parallel over boxes. Backward: parallel over frames, each frame's
 // boxes accumulated in box order, so the gradient is deterministic.
 #include "ops/roi_align.h"
@@ -64,28 +67,29 @@ int64_t checked_batch_index(double value, int64_t box, int64_t batch_size) {
 }
 
 template <typename T>
-void forward_impl(const at::Tensor& input_cl, const at::Tensor& boxes, at::Tensor& output_cl,
+void forward_impl(const at::Tensor& input_cl, const at::Tensor& boxes, at::Tensor& output,
                   int64_t pooled_height, int64_t pooled_width, T spatial_scale,
                   int64_t sampling_ratio, bool aligned) {
   const int64_t batch = input_cl.size(0), channels = input_cl.size(1);
   const int64_t height = input_cl.size(2), width = input_cl.size(3);
   const T* in = input_cl.data_ptr<T>();
   const T* box_data = boxes.data_ptr<T>();
-  T* out = output_cl.data_ptr<T>();
+  T* out = output.data_ptr<T>();
   const int64_t bins = pooled_height * pooled_width;
   for (int64_t k = 0; k < boxes.size(0); ++k) checked_batch_index(box_data[k * 5], k, batch);
 
   at::parallel_for(0, boxes.size(0), 1, [&](int64_t begin, int64_t end) {
     std::vector<SamplePoint<T>> points;
+    std::vector<T> box_out(bins * channels);  // one box, [bins, C]
     for (int64_t k = begin; k < end; ++k) {
       const T* box = box_data + k * 5;
       const RoiGeometry<T> g(box, spatial_scale, pooled_height, pooled_width, sampling_ratio,
                              aligned);
       sample_points(g, pooled_height, pooled_width, height, width, channels, points);
-      const int64_t per_bin = bins > 0 ? static_cast<int64_t>(points.size()) / bins : 0;
+      const int64_t per_bin = static_cast<int64_t>(points.size()) / bins;
       const T* frame = in + static_cast<int64_t>(box[0]) * height * width * channels;
       for (int64_t bin = 0; bin < bins; ++bin) {
-        T* __restrict__ acc = out + (k * bins + bin) * channels;
+        T* __restrict__ acc = box_out.data() + bin * channels;
         for (int64_t c = 0; c < channels; ++c) acc[c] = T(0);
         for (int64_t s = 0; s < per_bin; ++s) {
           const SamplePoint<T>& p = points[bin * per_bin + s];
@@ -97,20 +101,24 @@ void forward_impl(const at::Tensor& input_cl, const at::Tensor& boxes, at::Tenso
           for (int64_t c = 0; c < channels; ++c)
             acc[c] += w0 * a[c] + w1 * b[c] + w2 * c2[c] + w3 * d[c];
         }
-        for (int64_t c = 0; c < channels; ++c) acc[c] *= g.inv_count;
       }
+      // Into the [C, bins] layout of the contiguous output.
+      T* dst = out + k * channels * bins;
+      for (int64_t c = 0; c < channels; ++c)
+        for (int64_t bin = 0; bin < bins; ++bin)
+          dst[c * bins + bin] = box_out[bin * channels + c] * g.inv_count;
     }
   });
 }
 
 template <typename T>
-void backward_impl(const at::Tensor& grad_cl, const at::Tensor& boxes, at::Tensor& grad_input_cl,
+void backward_impl(const at::Tensor& grad, const at::Tensor& boxes, at::Tensor& grad_input_cl,
                    int64_t pooled_height, int64_t pooled_width, T spatial_scale,
                    int64_t sampling_ratio, bool aligned) {
   const int64_t batch = grad_input_cl.size(0), channels = grad_input_cl.size(1);
   const int64_t height = grad_input_cl.size(2), width = grad_input_cl.size(3);
   const T* box_data = boxes.data_ptr<T>();
-  const T* grad = grad_cl.data_ptr<T>();
+  const T* grad_data = grad.data_ptr<T>();  // contiguous [K, C, bins]
   T* grad_in = grad_input_cl.data_ptr<T>();
   const int64_t bins = pooled_height * pooled_width;
 
@@ -120,18 +128,21 @@ void backward_impl(const at::Tensor& grad_cl, const at::Tensor& boxes, at::Tenso
 
   at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
     std::vector<SamplePoint<T>> points;
-    std::vector<T> scaled(channels);
+    std::vector<T> box_grad(bins * channels);  // one box's gradient, [bins, C]
     for (int64_t n = begin; n < end; ++n) {
       T* frame = grad_in + n * height * width * channels;
       for (int64_t k : boxes_of_frame[n]) {
         const RoiGeometry<T> g(box_data + k * 5, spatial_scale, pooled_height, pooled_width,
                                sampling_ratio, aligned);
         sample_points(g, pooled_height, pooled_width, height, width, channels, points);
-        const int64_t per_bin = bins > 0 ? static_cast<int64_t>(points.size()) / bins : 0;
-        for (int64_t bin = 0; bin < bins && per_bin > 0; ++bin) {
-          const T* go = grad + (k * bins + bin) * channels;
-          for (int64_t c = 0; c < channels; ++c) scaled[c] = go[c] * g.inv_count;
-          const T* __restrict__ gs = scaled.data();
+        const int64_t per_bin = static_cast<int64_t>(points.size()) / bins;
+        if (per_bin == 0) continue;
+        const T* src = grad_data + k * channels * bins;
+        for (int64_t c = 0; c < channels; ++c)
+          for (int64_t bin = 0; bin < bins; ++bin)
+            box_grad[bin * channels + c] = src[c * bins + bin] * g.inv_count;
+        for (int64_t bin = 0; bin < bins; ++bin) {
+          const T* __restrict__ gs = box_grad.data() + bin * channels;
           for (int64_t s = 0; s < per_bin; ++s) {
             const SamplePoint<T>& p = points[bin * per_bin + s];
             for (int corner = 0; corner < 4; ++corner) {
@@ -159,14 +170,14 @@ at::Tensor roi_align_cpu(const at::Tensor& input, const at::Tensor& boxes, int64
   detail::check_roi_align(input, boxes, pooled_height, pooled_width);
   const at::Tensor input_cl = input.contiguous(at::MemoryFormat::ChannelsLast);
   const at::Tensor boxes_c = boxes.contiguous();
-  at::Tensor output_cl = empty_channels_last(boxes.size(0), input.size(1), pooled_height,
-                                             pooled_width, input.options());
-  if (boxes.size(0) == 0 || input.size(1) == 0) return output_cl.contiguous();
+  at::Tensor output =
+      at::empty({boxes.size(0), input.size(1), pooled_height, pooled_width}, input.options());
+  if (boxes.size(0) == 0 || input.size(1) == 0) return output;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "kinema::roi_align", [&] {
-    forward_impl<scalar_t>(input_cl, boxes_c, output_cl, pooled_height, pooled_width,
+    forward_impl<scalar_t>(input_cl, boxes_c, output, pooled_height, pooled_width,
                            static_cast<scalar_t>(spatial_scale), sampling_ratio, aligned);
   });
-  return output_cl.contiguous();
+  return output;
 }
 
 at::Tensor roi_align_backward_cpu(const at::Tensor& grad_output, const at::Tensor& boxes,
@@ -174,14 +185,14 @@ at::Tensor roi_align_backward_cpu(const at::Tensor& grad_output, const at::Tenso
                                   double spatial_scale, int64_t sampling_ratio, bool aligned) {
   detail::check_roi_align_backward(grad_output, boxes, batch_size, height, width);
   const int64_t channels = grad_output.size(1);
-  const at::Tensor grad_cl = grad_output.contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor grad = grad_output.contiguous();
   const at::Tensor boxes_c = boxes.contiguous();
   at::Tensor grad_input = empty_channels_last(batch_size, channels, height, width,
                                               grad_output.options());
   grad_input.zero_();
   if (boxes.size(0) == 0 || channels == 0) return grad_input;
   AT_DISPATCH_FLOATING_TYPES(grad_output.scalar_type(), "kinema::_roi_align_backward", [&] {
-    backward_impl<scalar_t>(grad_cl, boxes_c, grad_input, grad_output.size(2),
+    backward_impl<scalar_t>(grad, boxes_c, grad_input, grad_output.size(2),
                             grad_output.size(3), static_cast<scalar_t>(spatial_scale),
                             sampling_ratio, aligned);
   });
