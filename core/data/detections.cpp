@@ -2,6 +2,7 @@
 // plain frames JSON) and their top-K padding.
 #include "core/data/detections.h"
 
+#include "core/data/detections_pickle.h"
 #include "core/data/formats_detail.h"
 #include "core/io/npz.h"
 
@@ -101,12 +102,14 @@ FrameDetections read_butd_npz(const std::string& path, const VgVocab& vocab) {
   try {
     arrays = io::load_npz(path);
   } catch (const c10::Error& e) {
-    const std::string msg = e.what_without_backtrace();
-    if (msg.find("object arrays") != std::string::npos) {
-      TORCH_CHECK(false, msg, " (a bottom-up-attention file with a pickled 'info' dict: save "
-                  "objects_id / objects_conf as top-level arrays to read it without Python)");
+    // bottom-up-attention.pytorch's own layout: ids, confidences (and sizes)
+    // inside a pickled 'info' dict.
+    if (std::string(e.what_without_backtrace()).find("object arrays") == std::string::npos) throw;
+    arrays = load_npz_with_pickled_dicts(path);
+    for (const char* key : {"objects_id", "objects_conf", "image_h", "image_w"}) {
+      const auto it = arrays.find(std::string("info.") + key);
+      if (!arrays.count(key) && it != arrays.end()) arrays[key] = it->second;
     }
-    throw;
   }
   const auto bbox_it = arrays.find("bbox");
   if (bbox_it == arrays.end()) fail_at(path, 0, "missing array 'bbox'");

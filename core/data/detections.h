@@ -12,8 +12,7 @@
 //    [N,C] class probabilities (C = 1601 includes the background column 0,
 //    C = 1600 does not; id = argmax over the object classes, conf = its prob).
 //    The original tool stores objects_id/objects_conf inside a pickled 'info'
-//    dict (an object array); kinema::io::load_npz rejects object arrays, so such
-//    files must have those arrays saved top level (extract_regions writes them so).
+//    dict (an object array): such files are read too (detections_pickle.h).
 //  - VinVL predictions: a JSON object {"objects": [{"class", "rect": [x1,y1,x2,y2],
 //    "conf"}], "image_h"?, "image_w"?} per frame; a file holds one such object,
 //    a JSON list of them, or VinVL's predictions.tsv lines "key \t {json}".

@@ -1,6 +1,7 @@
 // Detections, the Visual Genome vocabulary, top-K padding, the 7-d location
 // feature and region-feature extraction against torchvision's roi_align.
 #include "core/data/detections.h"
+#include "core/data/detections_pickle.h"
 #include "core/data/extract_regions.h"
 #include "core/data/formats_detail.h"
 #include "core/data/vg_vocab.h"
@@ -70,10 +71,22 @@ TEST_CASE("detections: bottom-up-attention npz frame") {
     CHECK(prob.boxes.boxes[i].score == doctest::Approx(det.boxes.boxes[i].score));
   }
 
-  const std::string info = fixture("formats_butd_info.npz");
-  const std::string msg = error_of([&] { read_butd_npz(info); });
-  CHECK(msg.find("formats_butd_info.npz") != std::string::npos);
-  CHECK(msg.find("top-level") != std::string::npos);
+  // bottom-up-attention.pytorch's layout: ids and confidences in a pickled 'info' dict.
+  const auto info = read_butd_npz(fixture("formats_butd_info.npz"));
+  REQUIRE(info.boxes.boxes.size() == 4);
+  CHECK(info.boxes.image_w == 320);
+  CHECK(close(info.features, det.features));
+  for (size_t i = 0; i < 4; ++i) {
+    CHECK(info.boxes.boxes[i].label == det.boxes.boxes[i].label);
+    CHECK(info.boxes.boxes[i].score == doctest::Approx(det.boxes.boxes[i].score));
+  }
+  const auto raw = load_npz_with_pickled_dicts(fixture("formats_butd_info.npz"));
+  CHECK(raw.at("info.num_boxes").item<int64_t>() == 4);
+  CHECK((raw.at("info.objects_id").scalar_type() == at::kLong));
+  CHECK(error_of([] { unpickle_numpy_dict(std::string("\x80\x03}q\x00X\x05\x00\x00", 9), "p.npz:info.npy"); })
+            .find("p.npz:info.npy: truncated pickle") != std::string::npos);
+  CHECK(error_of([] { unpickle_numpy_dict(std::string("\x80\x03" "cos\nsystem\n" "q\x00" ")R.", 18), "evil"); })
+            .find("'os.system'") != std::string::npos);
 }
 
 TEST_CASE("detections: VinVL JSON and predictions.tsv") {
