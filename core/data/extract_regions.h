@@ -51,6 +51,15 @@ std::vector<std::map<std::string, at::Tensor>> extract_region_features(
     RegionBackbone& backbone, const at::Tensor& frames, const std::vector<FrameBoxes>& boxes,
     const RegionExtractOptions& options = {});
 
+// The whole command for one video: decodes the frames named by each
+// detections[i].frame_index (>= 0) at the source resolution, extracts their
+// region features and writes {out_dir}/{i}.npz. Boxes are in pixels of the
+// source video (image_w/h 0 = the decoded size). Returns the frames written.
+// Decoding errors raise kinema::data::VideoError naming the file.
+int64_t extract_video_regions(RegionBackbone& backbone, const std::string& video_path,
+                              const std::vector<FrameBoxes>& detections, const std::string& out_dir,
+                              const RegionExtractOptions& options = {});
+
 // Writes maps[i] to {out_dir}/{i}.npz (creating out_dir), the per-video layout
 // read_butd_frames expects. Returns the number of files written.
 int64_t write_region_frames(const std::string& out_dir,

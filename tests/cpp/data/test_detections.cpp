@@ -5,6 +5,7 @@
 #include "core/data/extract_regions.h"
 #include "core/data/formats_detail.h"
 #include "core/data/vg_vocab.h"
+#include "core/data/video_reader.h"
 #include "core/io/npz.h"
 
 #include <c10/util/Exception.h>
@@ -228,4 +229,40 @@ TEST_CASE("detections: kinema synth layouts (own class list, cls/conf, frame_N.n
   CHECK(det.boxes.boxes[0].name == "triangle");
   CHECK(det.boxes.boxes[1].score == doctest::Approx(0.25));
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("extract_regions: from a video file, frames named by frame_index") {
+  RegionBackbone backbone(fixture("formats_backbone.pt"));
+  std::vector<FrameBoxes> det(2);
+  det[0].frame_index = 5;
+  det[0].boxes = {[] { Box b; b.x1 = 4; b.y1 = 4; b.x2 = 30; b.y2 = 28; b.label = 3; b.score = 0.9f; return b; }()};
+  det[1].frame_index = 1;
+  det[1].boxes = {[] { Box b; b.x1 = 10; b.y1 = 2; b.x2 = 47; b.y2 = 31; b.label = 8; b.score = 0.5f; return b; }()};
+  const std::string video = fixture("formats_video.mp4");
+  const std::string dir = (std::filesystem::temp_directory_path() / "kinema_test_video_regions").string();
+  std::filesystem::remove_all(dir);
+  CHECK(extract_video_regions(backbone, video, det, dir) == 2);
+
+  // Same frames decoded independently at the source size give the same features.
+  DecodeOptions decode;
+  decode.resize.out_h = 0;
+  decode.resize.out_w = 0;
+  VideoReader reader(video, decode);
+  const at::Tensor frames = reader.read_frames({5, 1});
+  REQUIRE(frames.sizes() == at::IntArrayRef{2, 3, 32, 48});
+  const auto expected = extract_region_features(backbone, frames, det);
+  const auto back = read_butd_frames(dir, {0, 1});
+  for (int64_t t = 0; t < 2; ++t) {
+    CHECK(close(back[t].features, expected[t].at("x")));
+    CHECK(back[t].boxes.image_w == 48);
+    CHECK(back[t].boxes.boxes[0].label == det[t].boxes[0].label);
+  }
+  std::filesystem::remove_all(dir);
+
+  det[1].frame_index = 8;
+  CHECK(error_of([&] { extract_video_regions(backbone, video, det, dir); }).find("past the 8 frames") !=
+        std::string::npos);
+  det[1].frame_index = -1;
+  CHECK(error_of([&] { extract_video_regions(backbone, video, det, dir); }).find("no frame_index") !=
+        std::string::npos);
 }
