@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace kinema::data {
 
@@ -31,37 +32,57 @@ at::Tensor patch_mask_from_boxes(const std::vector<Box>& boxes, int64_t height, 
   return mask;
 }
 
+int64_t nearest_detection_frame(const std::vector<FrameBoxes>& detections, double frame_index) {
+  TORCH_CHECK(!detections.empty(), "kinema::data::nearest_detection_frame: no detection frames");
+  int64_t best = 0;
+  double best_distance = std::numeric_limits<double>::infinity();
+  for (size_t i = 0; i < detections.size(); ++i) {
+    TORCH_CHECK(detections[i].frame_index >= 0, "kinema::data::nearest_detection_frame: detection frame ", i,
+                " has no frame_index");
+    const double distance = std::abs(static_cast<double>(detections[i].frame_index) - frame_index);
+    if (distance < best_distance) {  // ties: the earlier frame
+      best_distance = distance;
+      best = static_cast<int64_t>(i);
+    }
+  }
+  return best;
+}
+
+int64_t shift_anchor(int64_t anchor, int64_t count, double shift_prob, std::mt19937_64& rng) {
+  TORCH_CHECK(anchor >= 0 && anchor < count, "kinema::data::object_guided_mask: anchor ", anchor,
+              " is outside [0, ", count, ")");
+  TORCH_CHECK(shift_prob >= 0 && shift_prob <= 1, "kinema::data::object_guided_mask: shift_prob must be in [0,1]");
+  // The coin is always drawn so the stream of draws does not depend on count.
+  const bool shift = uniform_unit(rng) < shift_prob;
+  if (!shift || count == 1) return anchor;
+  if (anchor == 0) return 1;
+  if (anchor == count - 1) return anchor - 1;
+  return uniform_int(rng, 0, 1) ? anchor + 1 : anchor - 1;
+}
+
 ObjectMaskResult object_guided_mask(const at::Tensor& frames, const std::vector<FrameBoxes>& detections,
                                     int64_t anchor, const ObjectMaskOptions& options,
                                     std::mt19937_64& rng) {
   TORCH_CHECK(frames.dim() == 4, "kinema::data::object_guided_mask: frames must be [F,C,H,W], got ",
               frames.sizes());
-  const int64_t num_frames = frames.size(0), height = frames.size(2), width = frames.size(3);
+  const int64_t num_frames = frames.size(0);
   TORCH_CHECK(static_cast<int64_t>(detections.size()) == num_frames,
               "kinema::data::object_guided_mask: ", detections.size(), " detection frames for ",
               num_frames, " frames");
-  TORCH_CHECK(anchor >= 0 && anchor < num_frames, "kinema::data::object_guided_mask: anchor ", anchor,
-              " is outside [0, ", num_frames, ")");
-  TORCH_CHECK(options.drop_ratio >= 0 && options.drop_ratio <= 1 && options.shift_prob >= 0 &&
-                  options.shift_prob <= 1 && options.max_objects > 0,
-              "kinema::data::object_guided_mask: drop_ratio and shift_prob must be in [0,1] and "
-              "max_objects positive");
+  const int64_t used = shift_anchor(anchor, num_frames, options.shift_prob, rng);
+  ObjectMaskResult out = mask_anchor_frame(frames[used], detections[used], options, rng);
+  out.anchor = used;
+  return out;
+}
 
+ObjectMaskResult mask_anchor_frame(const at::Tensor& frame, const FrameBoxes& det,
+                                   const ObjectMaskOptions& options, std::mt19937_64& rng) {
+  TORCH_CHECK(frame.dim() == 3, "kinema::data::object_guided_mask: the anchor frame must be [C,H,W], got ",
+              frame.sizes());
+  const int64_t height = frame.size(1), width = frame.size(2);
+  TORCH_CHECK(options.drop_ratio >= 0 && options.drop_ratio <= 1 && options.max_objects > 0,
+              "kinema::data::object_guided_mask: drop_ratio must be in [0,1] and max_objects positive");
   ObjectMaskResult out;
-  // 1. Shift to an adjacent frame. The coin is always drawn so the stream of
-  //    draws does not depend on the frame count.
-  const bool shift = uniform_unit(rng) < options.shift_prob;
-  out.anchor = anchor;
-  if (shift && num_frames > 1) {
-    if (anchor == 0) {
-      out.anchor = 1;
-    } else if (anchor == num_frames - 1) {
-      out.anchor = anchor - 1;
-    } else {
-      out.anchor = uniform_int(rng, 0, 1) ? anchor + 1 : anchor - 1;
-    }
-  }
-  const FrameBoxes& det = detections[out.anchor];
 
   // 2. Most confident boxes (unique classes).
   std::vector<int64_t> picked = top_k_indices(det, options.max_objects, options.unique_labels);
@@ -119,9 +140,15 @@ ObjectMaskResult object_guided_mask(const at::Tensor& frames, const std::vector<
   }
   const at::Tensor pixel_keep = out.patch_mask.repeat_interleave(options.patch_size, 0)
                                     .repeat_interleave(options.patch_size, 1)
-                                    .to(frames.device());
-  out.frame = frames[out.anchor].masked_fill(pixel_keep.logical_not().unsqueeze(0), options.fill_value);
+                                    .to(frame.device());
+  out.frame = frame.masked_fill(pixel_keep.logical_not().unsqueeze(0), options.fill_value);
   return out;
+}
+
+ObjectMaskResult mask_anchor_frame(const at::Tensor& frame, const FrameBoxes& det,
+                                   const ObjectMaskOptions& options, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  return mask_anchor_frame(frame, det, options, rng);
 }
 
 ObjectMaskResult object_guided_mask(const at::Tensor& frames, const std::vector<FrameBoxes>& detections,

@@ -50,6 +50,21 @@ struct ObjectMaskResult {
 at::Tensor patch_mask_from_boxes(const std::vector<Box>& boxes, int64_t height, int64_t width,
                                  int64_t patch_size);
 
+// The loader's path (decode only the anchor): the detection frame nearest to a
+// frame index (e.g. the centre of the sampled clip; ties -> the earlier one),
+// then the shift of step 1 over the detection frames, then steps 2-5 on the one
+// decoded frame.
+int64_t nearest_detection_frame(const std::vector<FrameBoxes>& detections, double frame_index);
+int64_t shift_anchor(int64_t anchor, int64_t count, double shift_prob, std::mt19937_64& rng);
+// frame [C,H,W]; det in pixels of det.image_w x det.image_h (0 = the frame's
+// size). anchor in the result is -1.
+ObjectMaskResult mask_anchor_frame(const at::Tensor& frame, const FrameBoxes& det,
+                                   const ObjectMaskOptions& options, std::mt19937_64& rng);
+ObjectMaskResult mask_anchor_frame(const at::Tensor& frame, const FrameBoxes& det,
+                                   const ObjectMaskOptions& options, uint64_t seed);
+
+// All steps on frames already decoded: shift_anchor(anchor, F) then
+// mask_anchor_frame(frames[anchor']).
 // frames [F,C,H,W] (any dtype; H, W multiples of patch_size); detections[f] are
 // frame f's boxes in pixels of an image_w x image_h image (0 = the tensor's own
 // size), rescaled to the tensor; anchor in [0, F).

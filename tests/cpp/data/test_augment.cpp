@@ -222,3 +222,35 @@ TEST_CASE("object_guided_mask: dropping 20% of the boxes and shifting the anchor
   CHECK(error_of([&] { object_guided_mask(frames, det, 3, options, uint64_t{0}); }).find("anchor 3") !=
         std::string::npos);
 }
+
+TEST_CASE("object_guided_mask: the loader path (nearest detection frame, shift, one decoded frame)") {
+  std::vector<FrameBoxes> det(4);
+  const int64_t indices[] = {0, 10, 20, 30};
+  for (int64_t i = 0; i < 4; ++i) {
+    det[i].frame_index = indices[i];
+    det[i].boxes = {make_box(0, 0, 8, 8, i, "c" + std::to_string(i), 1)};
+  }
+  CHECK(nearest_detection_frame(det, 12.0) == 1);
+  CHECK(nearest_detection_frame(det, 15.0) == 1);  // tie -> earlier
+  CHECK(nearest_detection_frame(det, 100.0) == 3);
+  std::mt19937_64 rng(0);
+  CHECK(shift_anchor(2, 4, 0.0, rng) == 2);
+
+  // mask_anchor_frame on one frame == object_guided_mask over all frames when
+  // the generator has made the same draws.
+  const at::Tensor frames = at::rand({4, 3, 16, 16});
+  ObjectMaskOptions options;
+  options.patch_size = 8;
+  for (uint64_t seed = 0; seed < 10; ++seed) {
+    const auto all = object_guided_mask(frames, det, 1, options, seed);
+    std::mt19937_64 r(seed);
+    const int64_t anchor = shift_anchor(1, 4, options.shift_prob, r);
+    const auto one = mask_anchor_frame(frames[anchor], det[anchor], options, r);
+    CHECK(anchor == all.anchor);
+    CHECK(one.anchor == -1);
+    CHECK(one.tags == all.tags);
+    CHECK(at::equal(one.frame, all.frame));
+  }
+  CHECK(error_of([&] { mask_anchor_frame(frames, det[0], options, uint64_t{0}); }).find("[C,H,W]") !=
+        std::string::npos);
+}
