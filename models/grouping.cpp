@@ -76,7 +76,7 @@ GroupingOutput GroupingBlockImpl::forward(const at::Tensor& groups, const at::Te
     // Deterministic hard assignment with the same straight-through gradient.
     at::Tensor soft = at::softmax(logits / options_.tau, 1);
     at::Tensor hard = at::zeros_like(soft).scatter_(1, soft.argmax(1, true), 1.0);
-    assignment = hard + soft - soft.detach();
+    assignment = hard + (soft - soft.detach());  // exactly one-hot in value
   }
   if (token_mask.defined()) assignment = assignment * token_mask.unsqueeze(1).to(assignment.scalar_type());
   // Mean of each group's tokens (+1 keeps an empty group finite, as GroupViT).

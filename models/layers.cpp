@@ -201,7 +201,7 @@ at::Tensor trunc_normal_(at::Tensor t, double std) {
 
 void init_transformer_weights(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
-  for (auto& item : module.named_modules("", /*include_self=*/true)) {
+  for (auto& item : module.named_modules("", /*include_self=*/false)) {
     torch::nn::Module* m = item.value().get();
     if (auto* lin = dynamic_cast<torch::nn::LinearImpl*>(m)) {
       trunc_normal_(lin->weight, 0.02);
@@ -216,7 +216,7 @@ void init_transformer_weights(torch::nn::Module& module) {
     }
   }
   // TimeSformer's zero-initialised temporal_fc survives the generic init.
-  for (auto& item : module.named_modules("", true)) {
+  for (auto& item : module.named_modules("", false)) {
     if (auto* layer = dynamic_cast<TransformerLayerImpl*>(item.value().get())) {
       if (layer->options().temporal) {
         auto params = layer->named_parameters(true);
