@@ -1,0 +1,65 @@
+-- Lua driver of the VideoEncoder benchmark: the same forward + backward as
+-- bench_video_encoder.cpp, driven from Lua through kinema.models. Prints one
+-- JSON line like the C++ and Python drivers (run_bench_video_encoder.py --lua).
+--   build/kinema run scripts/bench/models/bench_video_encoder.lua --config tiny --iters 5
+local torch = require 'torch'
+local kinema = require 'kinema'
+local ffi = require 'ffi'
+
+ffi.cdef [[
+typedef struct { long tv_sec; long tv_nsec; } kinema_bench_timespec;
+int clock_gettime(int clock_id, kinema_bench_timespec *tp);
+]]
+local CLOCK_MONOTONIC = 1
+local function now_ms()
+  local ts = ffi.new('kinema_bench_timespec')
+  ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+  return tonumber(ts.tv_sec) * 1e3 + tonumber(ts.tv_nsec) / 1e6
+end
+
+local function peak_rss_mb()
+  for line in io.lines('/proc/self/status') do
+    local kb = line:match('^VmHWM:%s+(%d+)')
+    if kb then return tonumber(kb) / 1024 end
+  end
+  return -1
+end
+
+local opts = {config = 'tiny', attention = 'frame', iters = 5, warmup = 1, threads = 0}
+local argv = arg or {}
+local i = 1
+while i <= #argv do
+  local key = argv[i]:match('^%-%-(.+)$')
+  assert(key and opts[key] ~= nil, 'unknown argument ' .. tostring(argv[i]))
+  opts[key] = type(opts[key]) == 'number' and tonumber(argv[i + 1]) or argv[i + 1]
+  i = i + 2
+end
+if opts.threads > 0 and torch.set_num_threads then torch.set_num_threads(opts.threads) end
+
+local cfg = {image_size = 224, num_frames = 8, attention = opts.attention}
+if opts.config == 'tiny' then
+  cfg.image_size, cfg.num_frames, cfg.depth, cfg.embed_dim, cfg.num_heads = 64, 4, 2, 64, 4
+else
+  assert(opts.config == 'base', 'unknown --config ' .. opts.config)
+end
+torch.manual_seed(0)
+local encoder = kinema.models.VideoEncoder(cfg)
+encoder:train()
+local video = torch.randn({2, cfg.num_frames, 3, cfg.image_size, cfg.image_size})
+
+local times = {}
+for it = 1, opts.warmup + opts.iters do
+  local start = now_ms()
+  encoder:zero_grad()
+  local out = encoder(video)
+  out.tokens:pow(2):mean():backward()
+  local elapsed = now_ms() - start
+  if it > opts.warmup then times[#times + 1] = elapsed end
+end
+local sorted = {}
+for k, v in ipairs(times) do sorted[k] = v end
+table.sort(sorted)
+local parts = {}
+for k, v in ipairs(times) do parts[k] = string.format('%.2f', v) end
+print(string.format('{"impl": "lua", "config": "%s", "times_ms": [%s], "median_ms": %.2f, "peak_rss_mb": %.1f}',
+                    opts.config, table.concat(parts, ', '), sorted[math.floor(#sorted / 2) + 1], peak_rss_mb()))

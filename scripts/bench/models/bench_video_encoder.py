@@ -1,0 +1,110 @@
+#!/usr/bin/env python3
+"""Peer of bench_video_encoder.cpp: the same video ViT (per-frame patches and
+[CLS], spatial + temporal position embeddings, pre-norm timm blocks with a fused
+qkv, exact GELU, final LayerNorm) written in Python torch the way timm writes it.
+Prints one JSON line like the C++ driver. Run with Debian's /usr/bin/python3."""
+import argparse
+import json
+import resource
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Attention(nn.Module):
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.heads = heads
+        self.scale = (dim // heads) ** -0.5
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        b, n, d = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)
+        attn = (q @ k.transpose(-2, -1)) * self.scale
+        attn = attn.softmax(dim=-1)
+        return self.proj((attn @ v).transpose(1, 2).reshape(b, n, d))
+
+
+class Block(nn.Module):
+    def __init__(self, dim, heads):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.fc1 = nn.Linear(dim, dim * 4)
+        self.fc2 = nn.Linear(dim * 4, dim)
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+
+
+class VideoViT(nn.Module):
+    def __init__(self, image, frames, dim, depth, heads, attention="frame", patch=16):
+        super().__init__()
+        n = (image // patch) ** 2
+        self.attention = attention
+        self.patch_embed = nn.Conv2d(3, dim, patch, patch)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+        self.pos_embed = nn.Parameter(torch.randn(1, 1 + n, dim) * 0.02)
+        self.time_embed = nn.Parameter(torch.randn(1, frames, dim) * 0.02)
+        self.blocks = nn.ModuleList([Block(dim, heads) for _ in range(depth)])
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+
+    def forward(self, video):  # [B, T, C, H, W]
+        b, t = video.shape[:2]
+        x = self.patch_embed(video.flatten(0, 1)).flatten(2).transpose(1, 2)  # [B*T, N, D]
+        d = x.shape[-1]
+        x = x.reshape(b, t, -1, d)
+        time_embed = self.time_embed[:, :t].unsqueeze(2)
+        x = x + self.pos_embed[:, 1:].unsqueeze(1) + time_embed
+        cls = (self.cls_token + self.pos_embed[:, :1]).unsqueeze(1) + time_embed
+        x = torch.cat([cls.expand(b, t, 1, d), x], 2)
+        s = x.shape[2]
+        for blk in self.blocks:
+            if self.attention == "joint":
+                x = blk(x.reshape(b, t * s, d)).reshape(b, t, s, d)
+            else:
+                x = blk(x.reshape(b * t, s, d)).reshape(b, t, s, d)
+        return self.norm(x)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--config", default="tiny", choices=["tiny", "base"])
+    p.add_argument("--attention", default="frame", choices=["frame", "joint"])
+    p.add_argument("--iters", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--threads", type=int, default=0)
+    a = p.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    batch = 2
+    if a.config == "tiny":
+        image, frames, dim, depth, heads = 64, 4, 64, 2, 4
+    else:
+        image, frames, dim, depth, heads = 224, 8, 768, 12, 12
+    torch.manual_seed(0)
+    model = VideoViT(image, frames, dim, depth, heads, a.attention).train()
+    video = torch.randn(batch, frames, 3, image, image)
+    times = []
+    for i in range(a.warmup + a.iters):
+        start = time.perf_counter()
+        model.zero_grad(set_to_none=False)
+        model(video).pow(2).mean().backward()
+        end = time.perf_counter()
+        if i >= a.warmup:
+            times.append((end - start) * 1000.0)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    print(json.dumps({"impl": "python", "config": a.config, "threads": torch.get_num_threads(),
+                      "times_ms": [round(x, 2) for x in times],
+                      "median_ms": round(sorted(times)[len(times) // 2], 2), "peak_rss_mb": round(peak, 1)}))
+
+
+if __name__ == "__main__":
+    main()
