@@ -90,4 +90,21 @@ std::vector<Sample> read_alpro_qa(const std::string& jsonl,
 // to be in range) and answer its text.
 std::vector<Sample> read_alpro_mc(const std::string& jsonl, const ReadOptions& options = {});
 
+// ---- One entry point (for the Lua binding and the CLI) ----------------------
+
+struct AnnotationSource {
+  // "webvid" | "caption_tsv" | "msrvtt" | "msrvtt_coco" | "alpro_retrieval" |
+  // "alpro_qa" | "alpro_mc"
+  std::string format;
+  std::string path;        // the annotation file
+  std::string split;       // msrvtt: split CSV; msrvtt_coco: split list ("" = all)
+  std::string json_split;  // msrvtt: keep videos of this JSON split ("" = all)
+  std::string ans2label;   // alpro_qa: the answer vocabulary JSON (required)
+  bool has_header = false; // caption_tsv
+};
+
+// Dispatches to the reader of source.format (an unknown format raises, listing
+// the known ones).
+std::vector<Sample> read_annotations(const AnnotationSource& source, const ReadOptions& options = {});
+
 }  // namespace kinema::data

@@ -202,3 +202,21 @@ TEST_CASE("formats: ALPRO QA and multiple choice") {
   CHECK(mc[0].extra.at("qid") == "mc0");
   CHECK(mc[1].answer_label == 0);
 }
+
+TEST_CASE("formats: read_annotations dispatches by format name") {
+  AnnotationSource source;
+  source.format = "msrvtt";
+  source.path = fixture("formats_msrvtt_data.json");
+  source.split = fixture("formats_msrvtt_train.csv");
+  CHECK(read_annotations(source).size() == 2);
+  source = AnnotationSource{};
+  source.format = "alpro_qa";
+  source.path = fixture("formats_alpro_qa.jsonl");
+  CHECK(error_of([&] { read_annotations(source); }).find("'ans2label'") != std::string::npos);
+  source.ans2label = fixture("formats_ans2label.json");
+  const auto qa = read_annotations(source);
+  REQUIRE(qa.size() == 3);
+  CHECK(qa[1].answer_label == 1);
+  source.format = "webvid2";
+  CHECK(error_of([&] { read_annotations(source); }).find("unknown format 'webvid2'") != std::string::npos);
+}
