@@ -88,7 +88,7 @@ std::vector<CsvRecord> split_records(const std::string& text, char delimiter) {
           line = record.line + 1;
           break;
         }
-        if (pos < n && text[pos] == '\r' && pos + 1 < n && text[pos + 1] == '\n') ++pos;
+        if (pos < n && text[pos] == '\r' && (pos + 1 == n || text[pos + 1] == '\n')) ++pos;
         if (pos < n && text[pos] != delimiter && text[pos] != '\n') {
           record.error = std::string("unexpected character '") + text[pos] +
                          "' after a closing quote (quotes inside a quoted field must be doubled)";

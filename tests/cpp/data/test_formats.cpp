@@ -51,6 +51,9 @@ TEST_CASE("formats: WebVid CSV with CRLF line ends") {
   CHECK(samples[1].captions[0] == "crlf plain");
   CHECK(samples[1].video_path == "000001_000050/8.mp4");
   CHECK(samples[1].region_path.empty());
+  const auto cr_eof = read_webvid_csv(fixture("formats_webvid_cr_eof.csv"));
+  REQUIRE(cr_eof.size() == 1);
+  CHECK(cr_eof[0].captions[0] == "ends with CR at EOF");
 }
 
 TEST_CASE("formats: malformed WebVid rows raise with file:line, or are skipped and counted") {
