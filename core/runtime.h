@@ -102,3 +102,18 @@ std::string opt_field_string(lua_State* L, int idx, const char* key, const std::
 bool opt_field_bool(lua_State* L, int idx, const char* key, bool fallback);
 
 }  // namespace kinema::lua
+
+namespace kinema::lua {
+// Release a tensor proxy's storage now (t:free()); later use raises an error.
+void free_tensor(lua_State* L, int idx);
+// Bytes of tensor storage currently held by Lua proxies (GC accounting).
+size_t live_tensor_bytes();
+bool parse_dtype_name(const std::string& name, at::ScalarType* out);
+bool parse_device_name(const std::string& name, at::Device* out);
+// Host set-up: create the metatables (once per state) and push them for wrappers
+// that add methods (wrap_tensor.cpp fills the tensor metatable).
+void install_metatables(lua_State* L);
+void push_tensor_metatable(lua_State* L);
+void push_dtype_metatable(lua_State* L);
+void push_device_metatable(lua_State* L);
+}  // namespace kinema::lua

@@ -1,0 +1,963 @@
+// Lua face of tensors: the native `torch` table (constructors, dtypes, RNG,
+// operator namespaces) and the Tensor metatable (methods through the
+// dispatcher, properties, indexing, arithmetic, printing).
+#include <ATen/ATen.h>
+#include <torch/torch.h>
+
+#include <cctype>
+#include <cmath>
+
+#include "core/dispatch.h"
+#include "core/runtime.h"
+#include "core/tensor_format.h"
+#include "core/tensor_index.h"
+
+namespace kinema::lua {
+
+namespace {
+
+// Upvalue indices of the Tensor __index / __newindex closures.
+constexpr int kMethods = 1;
+constexpr int kGetters = 2;
+constexpr int kSetters = 2;
+
+bool is_identifier(const char* s) {
+  if (!(std::isalpha(static_cast<unsigned char>(*s)) || *s == '_')) return false;
+  for (++s; *s; ++s)
+    if (!(std::isalnum(static_cast<unsigned char>(*s)) || *s == '_')) return false;
+  return true;
+}
+
+// ---- index keys -------------------------------------------------------------------
+
+std::vector<at::indexing::TensorIndex> index_from_lua(lua_State* L, int key) {
+  using namespace at::indexing;
+  std::vector<TensorIndex> out;
+  switch (lua_type(L, key)) {
+    case LUA_TNUMBER:
+      out.emplace_back(static_cast<int64_t>(lua_tonumber(L, key)));
+      return out;
+    case LUA_TSTRING:
+      return parse_index_string(lua_tostring(L, key));
+    case LUA_TUSERDATA:
+      if (at::Tensor* t = test_tensor(L, key)) {
+        out.emplace_back(*t);
+        return out;
+      }
+      break;
+    case LUA_TTABLE: {
+      // {0, {1, 3}, '...', mask}: numbers index, {a, b[, step]} slices, {} = ':'.
+      int n = static_cast<int>(lua_objlen(L, key));
+      for (int i = 1; i <= n; ++i) {
+        lua_rawgeti(L, key, i);
+        int item = lua_gettop(L);
+        if (lua_type(L, item) == LUA_TNUMBER) {
+          out.emplace_back(static_cast<int64_t>(lua_tonumber(L, item)));
+        } else if (lua_type(L, item) == LUA_TSTRING) {
+          auto parsed = parse_index_string(lua_tostring(L, item));
+          out.insert(out.end(), parsed.begin(), parsed.end());
+        } else if (at::Tensor* t = test_tensor(L, item)) {
+          out.emplace_back(*t);
+        } else if (lua_istable(L, item)) {
+          c10::optional<int64_t> b[3];
+          for (int j = 1; j <= 3; ++j) {
+            lua_rawgeti(L, item, j);
+            if (lua_isnumber(L, -1)) b[j - 1] = static_cast<int64_t>(lua_tonumber(L, -1));
+            lua_pop(L, 1);
+          }
+          out.emplace_back(Slice(b[0], b[1], b[2]));
+        } else {
+          TORCH_CHECK(false, "bad index: element ", i, " of the index table is a ", luaL_typename(L, item));
+        }
+        lua_pop(L, 1);
+      }
+      return out;
+    }
+    default:
+      break;
+  }
+  TORCH_CHECK(false, "bad index: a ", luaL_typename(L, key), " cannot index a Tensor");
+}
+
+// ---- Tensor metatable --------------------------------------------------------------
+
+int tensor_index(lua_State* L) {
+  if (lua_type(L, 2) == LUA_TSTRING && is_identifier(lua_tostring(L, 2))) {
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(kGetters));
+    if (!lua_isnil(L, -1)) {
+      lua_pushvalue(L, 1);
+      lua_call(L, 1, 1);
+      return 1;
+    }
+    lua_pop(L, 1);
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(kMethods));
+    if (!lua_isnil(L, -1)) return 1;
+    lua_pop(L, 1);
+    const char* name = lua_tostring(L, 2);
+    if (const OverloadSet* ops = find_operator(std::string("aten::") + name)) {
+      push_operator_function(L, *ops);
+      lua_pushvalue(L, 2);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, lua_upvalueindex(kMethods));  // cache for the next call
+      return 1;
+    }
+    return luaL_error(L, "Tensor has no method or property '%s'", name);
+  }
+  at::Tensor& t = check_tensor(L, 1);
+  return protect(L, [&] {
+    push_tensor(L, t.index(index_from_lua(L, 2)));
+    return 1;
+  });
+}
+
+int tensor_newindex(lua_State* L) {
+  if (lua_type(L, 2) == LUA_TSTRING && is_identifier(lua_tostring(L, 2))) {
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(kSetters));
+    if (lua_isnil(L, -1))
+      return luaL_error(L, "cannot set '%s' on a Tensor (settable: requires_grad, grad, data)",
+                        lua_tostring(L, 2));
+    lua_pushvalue(L, 1);
+    lua_pushvalue(L, 3);
+    lua_call(L, 2, 0);
+    return 0;
+  }
+  at::Tensor& t = check_tensor(L, 1);
+  return protect(L, [&] {
+    auto index = index_from_lua(L, 2);
+    if (at::Tensor* v = test_tensor(L, 3)) {
+      t.index_put_(index, *v);
+    } else if (lua_type(L, 3) == LUA_TNUMBER) {
+      t.index_put_(index, at::Scalar(lua_tonumber(L, 3)));
+    } else if (lua_type(L, 3) == LUA_TBOOLEAN) {
+      t.index_put_(index, at::Scalar(static_cast<bool>(lua_toboolean(L, 3))));
+    } else {
+      TORCH_CHECK(false, "cannot assign a ", luaL_typename(L, 3), " into a Tensor");
+    }
+    return 0;
+  });
+}
+
+int tensor_tostring(lua_State* L) {
+  at::Tensor* t = test_tensor(L, 1);
+  if (t && !t->defined()) {
+    lua_pushstring(L, "tensor(<freed>)");
+    return 1;
+  }
+  return protect(L, [&] {
+    std::string s = format_tensor(*t);
+    lua_pushlstring(L, s.data(), s.size());
+    return 1;
+  });
+}
+
+// Operand of an arithmetic metamethod: a tensor or a number.
+struct Operand {
+  at::Tensor tensor;
+  at::Scalar scalar;
+  bool is_tensor = false;
+};
+
+Operand operand(lua_State* L, int idx) {
+  Operand o;
+  if (at::Tensor* t = test_tensor(L, idx)) {
+    if (!t->defined()) raise(L, "tensor was freed");
+    o.tensor = *t;
+    o.is_tensor = true;
+  } else if (lua_type(L, idx) == LUA_TNUMBER) {
+    double v = lua_tonumber(L, idx);
+    o.scalar = (v == std::floor(v) && std::fabs(v) < 9e15) ? at::Scalar(static_cast<int64_t>(v)) : at::Scalar(v);
+  } else if (lua_type(L, idx) == LUA_TBOOLEAN) {
+    o.scalar = at::Scalar(static_cast<bool>(lua_toboolean(L, idx)));
+  } else {
+    raise(L, std::string("arithmetic on a Tensor and a ") + luaL_typename(L, idx));
+  }
+  return o;
+}
+
+at::Tensor as_tensor(const Operand& o) {
+  if (o.is_tensor) return o.tensor;
+  at::Tensor t = at::scalar_to_tensor(o.scalar);
+  t.unsafeGetTensorImpl()->set_wrapped_number(true);
+  return t;
+}
+
+template <typename F>
+int binary(lua_State* L, F&& f) {
+  Operand a = operand(L, 1), b = operand(L, 2);
+  return protect(L, [&] {
+    push_tensor(L, f(a, b));
+    return 1;
+  });
+}
+
+int tensor_add(lua_State* L) {
+  return binary(L, [](const Operand& a, const Operand& b) {
+    if (!b.is_tensor) return at::add(a.tensor, b.scalar);
+    if (!a.is_tensor) return at::add(b.tensor, a.scalar);
+    return at::add(a.tensor, b.tensor);
+  });
+}
+int tensor_sub(lua_State* L) {
+  return binary(L, [](const Operand& a, const Operand& b) {
+    if (!b.is_tensor) return at::sub(a.tensor, b.scalar);
+    if (!a.is_tensor) return at::rsub(b.tensor, a.scalar);
+    return at::sub(a.tensor, b.tensor);
+  });
+}
+int tensor_mul(lua_State* L) {
+  return binary(L, [](const Operand& a, const Operand& b) {
+    if (!b.is_tensor) return at::mul(a.tensor, b.scalar);
+    if (!a.is_tensor) return at::mul(b.tensor, a.scalar);
+    return at::mul(a.tensor, b.tensor);
+  });
+}
+int tensor_div(lua_State* L) {
+  return binary(L, [](const Operand& a, const Operand& b) {
+    if (!b.is_tensor) return at::div(a.tensor, b.scalar);
+    return at::div(as_tensor(a), b.tensor);
+  });
+}
+int tensor_mod(lua_State* L) {
+  return binary(L, [](const Operand& a, const Operand& b) {
+    if (!b.is_tensor) return at::remainder(a.tensor, b.scalar);
+    return at::remainder(as_tensor(a), b.tensor);
+  });
+}
+int tensor_pow(lua_State* L) {
+  return binary(L, [](const Operand& a, const Operand& b) {
+    if (!b.is_tensor) return at::pow(a.tensor, b.scalar);
+    if (!a.is_tensor) return at::pow(a.scalar, b.tensor);
+    return at::pow(a.tensor, b.tensor);
+  });
+}
+int tensor_unm(lua_State* L) {
+  at::Tensor& t = check_tensor(L, 1);
+  return protect(L, [&] {
+    push_tensor(L, at::neg(t));
+    return 1;
+  });
+}
+
+// `a == b` compares whole tensors (shape and values); elementwise is a:eq(b).
+int tensor_eq(lua_State* L) {
+  at::Tensor* a = test_tensor(L, 1);
+  at::Tensor* b = test_tensor(L, 2);
+  if (!a || !b || !a->defined() || !b->defined()) {
+    lua_pushboolean(L, a == b);
+    return 1;
+  }
+  return protect(L, [&] {
+    lua_pushboolean(L, a->sizes() == b->sizes() && a->scalar_type() == b->scalar_type() &&
+                           at::equal(*a, *b));
+    return 1;
+  });
+}
+
+double single_value(lua_State* L, int idx) {
+  if (lua_type(L, idx) == LUA_TNUMBER) return lua_tonumber(L, idx);
+  at::Tensor& t = check_tensor(L, idx);
+  if (t.numel() != 1)
+    raise(L, "'<' and '<=' compare one-element tensors only; use a:lt(b) / a:le(b) elementwise");
+  return t.item<double>();
+}
+int tensor_lt(lua_State* L) {
+  lua_pushboolean(L, single_value(L, 1) < single_value(L, 2));
+  return 1;
+}
+int tensor_le(lua_State* L) {
+  lua_pushboolean(L, single_value(L, 1) <= single_value(L, 2));
+  return 1;
+}
+
+int tensor_len(lua_State* L) {
+  at::Tensor& t = check_tensor(L, 1);
+  if (t.dim() == 0) return luaL_error(L, "len() of a 0-d tensor");
+  lua_pushnumber(L, static_cast<lua_Number>(t.size(0)));
+  return 1;
+}
+
+// ---- Tensor methods written here (the rest come from the dispatcher) ----------------
+
+void push_size(lua_State* L, at::IntArrayRef sizes) {
+  lua_createtable(L, static_cast<int>(sizes.size()), 0);
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    lua_pushnumber(L, static_cast<lua_Number>(sizes[i]));
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  luaL_getmetatable(L, "torch.Size");
+  lua_setmetatable(L, -2);
+}
+
+int m_size(lua_State* L) {
+  at::Tensor& t = check_tensor(L, 1);
+  if (lua_isnoneornil(L, 2)) {
+    push_size(L, t.sizes());
+    return 1;
+  }
+  int64_t dim = luaL_checkinteger(L, 2);
+  return protect(L, [&] {
+    lua_pushnumber(L, static_cast<lua_Number>(t.size(dim)));
+    return 1;
+  });
+}
+
+void push_table_rec(lua_State* L, const at::Tensor& t) {
+  if (t.dim() == 0) {
+    if (t.scalar_type() == at::kBool) {
+      lua_pushboolean(L, t.item<bool>());
+    } else {
+      lua_pushnumber(L, t.item<double>());
+    }
+    return;
+  }
+  lua_createtable(L, static_cast<int>(t.size(0)), 0);
+  for (int64_t i = 0; i < t.size(0); ++i) {
+    push_table_rec(L, t[i]);
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+}
+
+int m_totable(lua_State* L) {
+  at::Tensor& t = check_tensor(L, 1);
+  return protect(L, [&] {
+    at::Tensor c = t.detach().cpu();
+    if (!c.is_floating_point() && c.scalar_type() != at::kBool) c = c.to(at::kDouble);
+    push_table_rec(L, c.scalar_type() == at::kBool ? c : c.to(at::kDouble));
+    return 1;
+  });
+}
+
+int m_dim(lua_State* L) {
+  lua_pushnumber(L, static_cast<lua_Number>(check_tensor(L, 1).dim()));
+  return 1;
+}
+
+int m_numel(lua_State* L) {
+  lua_pushnumber(L, static_cast<lua_Number>(check_tensor(L, 1).numel()));
+  return 1;
+}
+
+int m_element_size(lua_State* L) {
+  lua_pushnumber(L, static_cast<lua_Number>(check_tensor(L, 1).element_size()));
+  return 1;
+}
+
+int m_is_contiguous(lua_State* L) {
+  lua_pushboolean(L, check_tensor(L, 1).is_contiguous());
+  return 1;
+}
+
+int m_stride(lua_State* L) {
+  at::Tensor& t = check_tensor(L, 1);
+  if (lua_isnoneornil(L, 2)) {
+    push_size(L, t.strides());
+    return 1;
+  }
+  int64_t dim = luaL_checkinteger(L, 2);
+  return protect(L, [&] {
+    lua_pushnumber(L, static_cast<lua_Number>(t.stride(dim)));
+    return 1;
+  });
+}
+
+// t:to(device?, dtype?, {non_blocking=, copy=}) or t:to(other_tensor): PyTorch's
+// Tensor.to, whose Python overloads (device alone, dtype alone) the ATen schemas lack.
+int m_to(lua_State* L) {
+  at::Tensor& t = check_tensor(L, 1);
+  c10::optional<at::Device> device;
+  c10::optional<at::ScalarType> dtype;
+  at::Tensor other;
+  bool non_blocking = false, copy = false;
+  for (int i = 2; i <= lua_gettop(L); ++i) {
+    at::Device d(at::kCPU);
+    at::ScalarType st;
+    if (at::Tensor* o = test_tensor(L, i)) {
+      other = *o;
+    } else if (test_dtype(L, i, &st)) {
+      dtype = st;
+    } else if (test_device(L, i, &d)) {
+      device = d;
+    } else if (lua_istable(L, i)) {
+      non_blocking = opt_field_bool(L, i, "non_blocking", false);
+      copy = opt_field_bool(L, i, "copy", false);
+      lua_getfield(L, i, "dtype");
+      if (!lua_isnil(L, -1)) dtype = check_dtype(L, lua_gettop(L));
+      lua_pop(L, 1);
+      lua_getfield(L, i, "device");
+      if (!lua_isnil(L, -1)) device = check_device(L, lua_gettop(L));
+      lua_pop(L, 1);
+    } else {
+      return luaL_error(L, "Tensor:to: argument #%d is not a device, dtype, Tensor or options table (got %s%s%s)",
+                        i - 1, luaL_typename(L, i), lua_type(L, i) == LUA_TSTRING ? " " : "",
+                        lua_type(L, i) == LUA_TSTRING ? lua_tostring(L, i) : "");
+    }
+  }
+  return protect(L, [&] {
+    at::Tensor out;
+    if (other.defined()) {
+      out = t.to(other, non_blocking, copy);
+    } else {
+      out = t.to(t.options().device(device.value_or(t.device())).dtype(dtype.value_or(t.scalar_type())),
+                 non_blocking, copy);
+    }
+    if (out.is_same(t)) {
+      lua_pushvalue(L, 1);
+    } else {
+      push_tensor(L, out);
+    }
+    return 1;
+  });
+}
+
+int m_free(lua_State* L) {
+  free_tensor(L, 1);
+  return 0;
+}
+
+int m_is_same(lua_State* L) {
+  at::Tensor& a = check_tensor(L, 1);
+  at::Tensor& b = check_tensor(L, 2);
+  lua_pushboolean(L, a.is_same(b));
+  return 1;
+}
+
+int m_type_name(lua_State* L) {
+  at::Tensor& t = check_tensor(L, 1);
+  std::string s = dtype_name(t.scalar_type());
+  lua_pushlstring(L, s.data(), s.size());
+  return 1;
+}
+
+// ---- properties ----------------------------------------------------------------------
+
+int get_grad(lua_State* L) {
+  push_tensor(L, check_tensor(L, 1).grad());
+  return 1;
+}
+int get_requires_grad(lua_State* L) {
+  lua_pushboolean(L, check_tensor(L, 1).requires_grad());
+  return 1;
+}
+int get_dtype(lua_State* L) {
+  push_dtype(L, check_tensor(L, 1).scalar_type());
+  return 1;
+}
+int get_device(lua_State* L) {
+  push_device(L, check_tensor(L, 1).device());
+  return 1;
+}
+int get_shape(lua_State* L) {
+  push_size(L, check_tensor(L, 1).sizes());
+  return 1;
+}
+int get_ndim(lua_State* L) {
+  lua_pushnumber(L, static_cast<lua_Number>(check_tensor(L, 1).dim()));
+  return 1;
+}
+int get_is_leaf(lua_State* L) {
+  lua_pushboolean(L, check_tensor(L, 1).is_leaf());
+  return 1;
+}
+int get_is_cuda(lua_State* L) {
+  lua_pushboolean(L, check_tensor(L, 1).is_cuda());
+  return 1;
+}
+int get_grad_fn(lua_State* L) {
+  at::Tensor& t = check_tensor(L, 1);
+  if (!t.grad_fn()) {
+    lua_pushnil(L);
+  } else {
+    lua_pushstring(L, t.grad_fn()->name().c_str());
+  }
+  return 1;
+}
+int get_data(lua_State* L) {
+  push_tensor(L, check_tensor(L, 1).detach());
+  return 1;
+}
+int get_T(lua_State* L) {
+  at::Tensor& t = check_tensor(L, 1);
+  return protect(L, [&] {
+    std::vector<int64_t> perm;
+    for (int64_t i = t.dim() - 1; i >= 0; --i) perm.push_back(i);
+    push_tensor(L, t.permute(perm));
+    return 1;
+  });
+}
+
+int set_requires_grad(lua_State* L) {
+  at::Tensor& t = check_tensor(L, 1);
+  bool v = lua_toboolean(L, 2);
+  return protect(L, [&] {
+    t.requires_grad_(v);
+    return 0;
+  });
+}
+int set_grad(lua_State* L) {
+  at::Tensor& t = check_tensor(L, 1);
+  at::Tensor g = opt_tensor(L, 2);
+  return protect(L, [&] {
+    t.mutable_grad() = g;
+    return 0;
+  });
+}
+int set_data(lua_State* L) {
+  at::Tensor& t = check_tensor(L, 1);
+  at::Tensor& v = check_tensor(L, 2);
+  return protect(L, [&] {
+    t.set_data(v);
+    return 0;
+  });
+}
+
+// ---- torch.* functions ------------------------------------------------------------------
+
+// Shape and flat values of a (nested) Lua table of numbers/booleans.
+struct TableData {
+  std::vector<int64_t> shape;
+  std::vector<double> values;
+  bool all_bool = true, all_integral = true;
+};
+
+void read_table(lua_State* L, int idx, size_t depth, TableData& d) {
+  if (lua_type(L, idx) == LUA_TTABLE) {
+    int n = static_cast<int>(lua_objlen(L, idx));
+    if (depth == d.shape.size()) {
+      d.shape.push_back(n);
+    } else {
+      TORCH_CHECK(depth < d.shape.size() && d.shape[depth] == n,
+                  "torch.tensor: ragged nested table (dimension ", depth, " has lengths ",
+                  depth < d.shape.size() ? d.shape[depth] : -1, " and ", n, ")");
+    }
+    for (int i = 1; i <= n; ++i) {
+      lua_rawgeti(L, idx, i);
+      read_table(L, lua_gettop(L), depth + 1, d);
+      lua_pop(L, 1);
+    }
+    return;
+  }
+  TORCH_CHECK(depth == d.shape.size(), "torch.tensor: ragged nested table (a number where a table was expected)");
+  if (lua_type(L, idx) == LUA_TBOOLEAN) {
+    d.values.push_back(lua_toboolean(L, idx) ? 1.0 : 0.0);
+    d.all_integral = false;
+  } else if (lua_type(L, idx) == LUA_TNUMBER) {
+    double v = lua_tonumber(L, idx);
+    d.values.push_back(v);
+    d.all_bool = false;
+    if (v != std::floor(v) || !std::isfinite(v)) d.all_integral = false;
+  } else {
+    TORCH_CHECK(false, "torch.tensor: expected numbers or booleans, got a ", luaL_typename(L, idx));
+  }
+}
+
+at::TensorOptions read_options(lua_State* L, int idx, at::ScalarType fallback) {
+  at::TensorOptions o = at::TensorOptions().dtype(fallback);
+  if (!lua_istable(L, idx)) return o;
+  lua_getfield(L, idx, "dtype");
+  if (!lua_isnil(L, -1)) o = o.dtype(check_dtype(L, lua_gettop(L)));
+  lua_pop(L, 1);
+  lua_getfield(L, idx, "device");
+  if (!lua_isnil(L, -1)) o = o.device(check_device(L, lua_gettop(L)));
+  lua_pop(L, 1);
+  return o;
+}
+
+// torch.tensor(data, {dtype=, device=, requires_grad=}): a copy of Lua data.
+int t_tensor(lua_State* L) {
+  if (at::Tensor* src = test_tensor(L, 1)) {
+    at::Tensor copy = src->detach().clone();
+    return protect(L, [&] {
+      at::TensorOptions o = read_options(L, 2, copy.scalar_type());
+      at::Tensor t = copy.to(o.device(), o.dtype().toScalarType());
+      if (opt_field_bool(L, 2, "requires_grad", false)) t.requires_grad_(true);
+      push_tensor(L, t);
+      return 1;
+    });
+  }
+  return protect(L, [&] {
+    TableData d;
+    if (lua_type(L, 1) != LUA_TTABLE && lua_type(L, 1) != LUA_TNUMBER && lua_type(L, 1) != LUA_TBOOLEAN)
+      TORCH_CHECK(false, "torch.tensor: expected a number, boolean, table or Tensor, got ", luaL_typename(L, 1));
+    read_table(L, 1, 0, d);
+    // Lua has one number type, so numbers become float32 (PyTorch's default
+    // floating dtype) unless a dtype is given; booleans become bool.
+    at::ScalarType inferred = (!d.values.empty() && d.all_bool) ? at::kBool : at::kFloat;
+    at::TensorOptions o = read_options(L, 2, inferred);
+    at::Tensor t = at::from_blob(d.values.data(), {static_cast<int64_t>(d.values.size())}, at::kDouble)
+                       .reshape(d.shape)
+                       .to(o.dtype().toScalarType())
+                       .clone();
+    if (o.device().type() != at::kCPU) t = t.to(o.device());
+    if (opt_field_bool(L, 2, "requires_grad", false)) t.requires_grad_(true);
+    push_tensor(L, t);
+    return 1;
+  });
+}
+
+int t_is_tensor(lua_State* L) {
+  lua_pushboolean(L, is_tensor(L, 1));
+  return 1;
+}
+
+int t_device(lua_State* L) {
+  push_device(L, check_device(L, 1));
+  return 1;
+}
+
+int t_dtype(lua_State* L) {
+  push_dtype(L, check_dtype(L, 1));
+  return 1;
+}
+
+int t_free(lua_State* L) {
+  for (int i = 1; i <= lua_gettop(L); ++i) free_tensor(L, i);
+  return 0;
+}
+
+int t_manual_seed(lua_State* L) {
+  auto seed = static_cast<uint64_t>(luaL_checknumber(L, 1));
+  return protect(L, [&] {
+    torch::manual_seed(seed);
+    return 0;
+  });
+}
+
+int t_initial_seed(lua_State* L) {
+  lua_pushnumber(L, static_cast<lua_Number>(at::detail::getDefaultCPUGenerator().current_seed()));
+  return 1;
+}
+
+int t_get_rng_state(lua_State* L) {
+  return protect(L, [&] {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    push_tensor(L, gen.get_state());
+    return 1;
+  });
+}
+
+int t_set_rng_state(lua_State* L) {
+  at::Tensor& state = check_tensor(L, 1);
+  return protect(L, [&] {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
+    return 0;
+  });
+}
+
+int t_set_num_threads(lua_State* L) {
+  at::set_num_threads(static_cast<int>(luaL_checkinteger(L, 1)));
+  return 0;
+}
+int t_get_num_threads(lua_State* L) {
+  lua_pushnumber(L, at::get_num_threads());
+  return 1;
+}
+
+int t_format(lua_State* L) {
+  at::Tensor& t = check_tensor(L, 1);
+  return protect(L, [&] {
+    FormatOptions o;
+    o.precision = static_cast<int>(opt_field_number(L, 2, "precision", o.precision));
+    o.threshold = static_cast<int64_t>(opt_field_number(L, 2, "threshold", static_cast<double>(o.threshold)));
+    o.edge_items = static_cast<int64_t>(opt_field_number(L, 2, "edgeitems", static_cast<double>(o.edge_items)));
+    std::string s = format_tensor(t, o);
+    lua_pushlstring(L, s.data(), s.size());
+    return 1;
+  });
+}
+
+int t_live_bytes(lua_State* L) {
+  lua_pushnumber(L, static_cast<lua_Number>(live_tensor_bytes()));
+  return 1;
+}
+
+int t_cuda_is_available(lua_State* L) {
+  lua_pushboolean(L, torch::cuda::is_available());
+  return 1;
+}
+int t_cuda_device_count(lua_State* L) {
+  lua_pushnumber(L, static_cast<lua_Number>(torch::cuda::device_count()));
+  return 1;
+}
+
+int t_op_signatures(lua_State* L) {
+  std::string name = luaL_checkstring(L, 1);
+  if (name.find("::") == std::string::npos) name = "aten::" + name;
+  const OverloadSet* ops = find_operator(name);
+  if (!ops) return 0;
+  std::string s = operator_signatures(*ops);
+  lua_pushlstring(L, s.data(), s.size());
+  return 1;
+}
+
+int t_op_names(lua_State* L) {
+  std::vector<std::string> names = operator_names(luaL_checkstring(L, 1));
+  lua_createtable(L, static_cast<int>(names.size()), 0);
+  for (size_t i = 0; i < names.size(); ++i) {
+    lua_pushstring(L, names[i].c_str());
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  return 1;
+}
+
+// torch.ops.NS.NAME resolves "NS::NAME" through the dispatcher.
+int ops_namespace_index(lua_State* L) {
+  lua_getfield(L, 1, "__namespace");
+  std::string ns = lua_tostring(L, -1);
+  lua_pop(L, 1);
+  const char* name = luaL_checkstring(L, 2);
+  const OverloadSet* ops = find_operator(ns + "::" + name);
+  if (!ops) {
+    refresh_operators();  // a library may have registered operators since
+    ops = find_operator(ns + "::" + name);
+  }
+  if (!ops) return luaL_error(L, "no operator %s::%s is registered", ns.c_str(), name);
+  push_operator_function(L, *ops);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+int ops_index(lua_State* L) {
+  const char* ns = luaL_checkstring(L, 2);
+  lua_newtable(L);
+  lua_pushstring(L, ns);
+  lua_setfield(L, -2, "__namespace");
+  lua_newtable(L);
+  lua_pushcfunction(L, ops_namespace_index);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+// torch.NAME falls back to aten::NAME.
+int torch_index(lua_State* L) {
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  const char* name = lua_tostring(L, 2);
+  const OverloadSet* ops = find_operator(std::string("aten::") + name);
+  if (!ops) return 0;
+  push_operator_function(L, *ops);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  return 1;
+}
+
+int dtype_tostring(lua_State* L) {
+  at::ScalarType t = check_dtype(L, 1);
+  lua_pushstring(L, dtype_name(t).c_str());
+  return 1;
+}
+
+int dtype_index(lua_State* L) {
+  at::ScalarType t = check_dtype(L, 1);
+  std::string key = luaL_checkstring(L, 2);
+  if (key == "is_floating_point") {
+    lua_pushboolean(L, at::isFloatingType(t));
+  } else if (key == "itemsize") {
+    lua_pushnumber(L, static_cast<lua_Number>(c10::elementSize(t)));
+  } else if (key == "name") {
+    lua_pushstring(L, dtype_name(t).substr(6).c_str());
+  } else {
+    lua_pushnil(L);
+  }
+  return 1;
+}
+
+int device_tostring(lua_State* L) {
+  at::Device d = check_device(L, 1);
+  lua_pushstring(L, d.str().c_str());
+  return 1;
+}
+int device_eq(lua_State* L) {
+  lua_pushboolean(L, check_device(L, 1) == check_device(L, 2));
+  return 1;
+}
+int device_index(lua_State* L) {
+  at::Device d = check_device(L, 1);
+  std::string key = luaL_checkstring(L, 2);
+  if (key == "type") {
+    lua_pushstring(L, c10::DeviceTypeName(d.type(), true).c_str());
+  } else if (key == "index") {
+    if (d.has_index()) {
+      lua_pushnumber(L, d.index());
+    } else {
+      lua_pushnil(L);
+    }
+  } else {
+    lua_pushnil(L);
+  }
+  return 1;
+}
+
+int size_tostring(lua_State* L) {
+  std::string s = "torch.Size([";
+  int n = static_cast<int>(lua_objlen(L, 1));
+  for (int i = 1; i <= n; ++i) {
+    lua_rawgeti(L, 1, i);
+    s += (i > 1 ? ", " : "") + std::to_string(static_cast<long long>(lua_tonumber(L, -1)));
+    lua_pop(L, 1);
+  }
+  lua_pushstring(L, (s + "])").c_str());
+  return 1;
+}
+
+void set_functions(lua_State* L, const luaL_Reg* fns) {
+  for (; fns->name; ++fns) {
+    lua_pushcfunction(L, fns->func);
+    lua_setfield(L, -2, fns->name);
+  }
+}
+
+int open_torch(lua_State* L) {
+  install_metatables(L);
+  lua_newtable(L);  // the torch table
+  int torch = lua_gettop(L);
+
+  static const luaL_Reg functions[] = {
+      {"tensor", t_tensor},
+      {"is_tensor", t_is_tensor},
+      {"device", t_device},
+      {"dtype", t_dtype},
+      {"free", t_free},
+      {"manual_seed", t_manual_seed},
+      {"initial_seed", t_initial_seed},
+      {"get_rng_state", t_get_rng_state},
+      {"set_rng_state", t_set_rng_state},
+      {"set_num_threads", t_set_num_threads},
+      {"get_num_threads", t_get_num_threads},
+      {"format", t_format},
+      {"live_tensor_bytes", t_live_bytes},
+      {"op_signatures", t_op_signatures},
+      {"op_names", t_op_names},
+      {nullptr, nullptr}};
+  set_functions(L, functions);
+
+  lua_newtable(L);
+  lua_pushcfunction(L, t_cuda_is_available);
+  lua_setfield(L, -2, "is_available");
+  lua_pushcfunction(L, t_cuda_device_count);
+  lua_setfield(L, -2, "device_count");
+  lua_setfield(L, torch, "cuda");
+
+  static const std::pair<const char*, at::ScalarType> dtypes[] = {
+      {"float32", at::kFloat}, {"float", at::kFloat},    {"float64", at::kDouble},
+      {"double", at::kDouble}, {"float16", at::kHalf},   {"half", at::kHalf},
+      {"bfloat16", at::kBFloat16}, {"int64", at::kLong}, {"long", at::kLong},
+      {"int32", at::kInt},     {"int", at::kInt},        {"int16", at::kShort},
+      {"int8", at::kChar},     {"uint8", at::kByte},     {"bool", at::kBool},
+      {"complex64", at::kComplexFloat}, {"complex128", at::kComplexDouble}};
+  for (const auto& kv : dtypes) {
+    push_dtype(L, kv.second);
+    lua_setfield(L, torch, kv.first);
+  }
+  lua_pushnumber(L, static_cast<lua_Number>(static_cast<int>(at::kStrided)));
+  lua_setfield(L, torch, "strided");
+  lua_pushnumber(L, static_cast<lua_Number>(static_cast<int>(at::MemoryFormat::Contiguous)));
+  lua_setfield(L, torch, "contiguous_format");
+  lua_pushnumber(L, static_cast<lua_Number>(static_cast<int>(at::MemoryFormat::Preserve)));
+  lua_setfield(L, torch, "preserve_format");
+  lua_pushnumber(L, static_cast<lua_Number>(static_cast<int>(at::MemoryFormat::ChannelsLast)));
+  lua_setfield(L, torch, "channels_last");
+
+  push_dtype_metatable(L);
+  lua_pushcfunction(L, dtype_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, dtype_index);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+
+  push_device_metatable(L);
+  lua_pushcfunction(L, device_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pushcfunction(L, device_eq);
+  lua_setfield(L, -2, "__eq");
+  lua_pushcfunction(L, device_index);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+
+  luaL_newmetatable(L, "torch.Size");
+  lua_pushcfunction(L, size_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+
+  // torch.ops.NS.NAME
+  lua_newtable(L);
+  lua_newtable(L);
+  lua_pushcfunction(L, ops_index);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, torch, "ops");
+
+  // Tensor methods table (torch.Tensor), extended from Lua by lua/torch/init.lua.
+  lua_newtable(L);
+  int methods = lua_gettop(L);
+  static const luaL_Reg tensor_methods[] = {{"size", m_size},   {"totable", m_totable},
+                                            {"dim", m_dim},     {"numel", m_numel},
+                                            {"element_size", m_element_size},
+                                            {"is_contiguous", m_is_contiguous},
+                                            {"stride", m_stride}, {"to", m_to},
+                                            {"tolist", m_totable}, {"free", m_free},
+                                            {"is_same", m_is_same}, {"type_name", m_type_name},
+                                            {nullptr, nullptr}};
+  set_functions(L, tensor_methods);
+  lua_pushvalue(L, methods);
+  lua_setfield(L, torch, "Tensor");
+
+  lua_newtable(L);
+  int getters = lua_gettop(L);
+  static const luaL_Reg tensor_getters[] = {
+      {"grad", get_grad},       {"requires_grad", get_requires_grad}, {"dtype", get_dtype},
+      {"device", get_device},   {"shape", get_shape},                 {"ndim", get_ndim},
+      {"is_leaf", get_is_leaf}, {"is_cuda", get_is_cuda},             {"grad_fn", get_grad_fn},
+      {"data", get_data},       {"T", get_T},                         {nullptr, nullptr}};
+  set_functions(L, tensor_getters);
+  lua_newtable(L);
+  int setters = lua_gettop(L);
+  static const luaL_Reg tensor_setters[] = {
+      {"requires_grad", set_requires_grad}, {"grad", set_grad}, {"data", set_data}, {nullptr, nullptr}};
+  set_functions(L, tensor_setters);
+
+  push_tensor_metatable(L);
+  int mt = lua_gettop(L);
+  lua_pushvalue(L, methods);
+  lua_pushvalue(L, getters);
+  lua_pushcclosure(L, tensor_index, 2);
+  lua_setfield(L, mt, "__index");
+  lua_pushvalue(L, methods);
+  lua_pushvalue(L, setters);
+  lua_pushcclosure(L, tensor_newindex, 2);
+  lua_setfield(L, mt, "__newindex");
+  static const luaL_Reg metamethods[] = {
+      {"__tostring", tensor_tostring}, {"__add", tensor_add}, {"__sub", tensor_sub},
+      {"__mul", tensor_mul},           {"__div", tensor_div}, {"__mod", tensor_mod},
+      {"__pow", tensor_pow},           {"__unm", tensor_unm}, {"__eq", tensor_eq},
+      {"__lt", tensor_lt},             {"__le", tensor_le},   {"__len", tensor_len},
+      {nullptr, nullptr}};
+  lua_pushvalue(L, mt);
+  set_functions(L, metamethods);
+  lua_pop(L, 4);  // mt copy, mt, setters, getters
+  lua_pop(L, 1);  // methods
+
+  // Unknown torch.NAME -> aten::NAME.
+  lua_newtable(L);
+  lua_pushcfunction(L, torch_index);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, torch);
+  return 1;
+}
+
+}  // namespace
+
+KINEMA_LUA_MODULE("kinema._torch", open_torch);
+
+}  // namespace kinema::lua

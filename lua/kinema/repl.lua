@@ -1,0 +1,125 @@
+-- The Lua half of the REPL (core/repl.cpp): printing results, completion and :help.
+local torch = require 'torch'
+
+local repl = {}
+
+-- Help texts for Lua-level functions: kinema modules register theirs here.
+repl.docs = {}
+function repl.document(name, text) repl.docs[name] = text end
+
+local function short(v, depth, seen)
+  depth, seen = depth or 0, seen or {}
+  if torch.is_tensor(v) then
+    return depth == 0 and tostring(v) or string.format('Tensor%s %s', tostring(v.shape):sub(11), tostring(v.dtype))
+  end
+  if type(v) == 'string' then return depth == 0 and v or string.format('%q', v) end
+  if type(v) ~= 'table' or getmetatable(v) and getmetatable(v).__tostring then return tostring(v) end
+  if seen[v] then return '<cycle>' end
+  seen[v] = true
+  if depth >= 2 then return '{...}' end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    if type(a) == type(b) and (type(a) == 'number' or type(a) == 'string') then return a < b end
+    return type(a) == 'number'
+  end)
+  local parts = {}
+  for i, k in ipairs(keys) do
+    if i > 30 then parts[#parts + 1] = '... (' .. #keys .. ' entries)'; break end
+    local val = short(v[k], depth + 1, seen)
+    if type(k) == 'number' and k == i then
+      parts[#parts + 1] = val
+    else
+      parts[#parts + 1] = tostring(k) .. ' = ' .. val
+    end
+  end
+  local one_line = '{' .. table.concat(parts, ', ') .. '}'
+  if #one_line <= 100 then return one_line end
+  local pad = string.rep('  ', depth + 1)
+  return '{\n' .. pad .. table.concat(parts, ',\n' .. pad) .. '\n' .. string.rep('  ', depth) .. '}'
+end
+
+function repl.show(...)
+  local n = select('#', ...)
+  for i = 1, n do print(short((select(i, ...)))) end
+end
+
+local tensor_op_names
+local function add_keys(out, t, prefix, seen)
+  seen = seen or {}
+  while type(t) == 'table' and not seen[t] do
+    seen[t] = true
+    for k in pairs(t) do
+      if type(k) == 'string' and k:sub(1, #prefix) == prefix and not k:match('^__') then out[k] = true end
+    end
+    local mt = getmetatable(t)
+    t = mt and type(mt.__index) == 'table' and mt.__index or nil
+  end
+end
+
+-- Candidates completing `text` such as "torch.ma", "t:so", "kinema.nn.Li".
+function repl.complete(text)
+  local base, sep, prefix = text:match('^(.-)([%.:])([%w_]*)$')
+  local out = {}
+  if not base then
+    add_keys(out, _G, text)
+    base, sep, prefix = '', '', text
+  else
+    local value = _G
+    for part in base:gmatch('[^%.:]+') do
+      if type(value) ~= 'table' and not torch.is_tensor(value) then value = nil; break end
+      local ok, v = pcall(function() return value[part] end)
+      value = ok and v or nil
+    end
+    if torch.is_tensor(value) then
+      add_keys(out, torch.Tensor, prefix)
+      if sep == ':' or sep == '.' then
+        tensor_op_names = tensor_op_names or torch.op_names('aten')
+        for _, name in ipairs(tensor_op_names) do
+          if name:sub(1, #prefix) == prefix then out[name] = true end
+        end
+      end
+    elseif value == torch then
+      add_keys(out, torch, prefix)
+      tensor_op_names = tensor_op_names or torch.op_names('aten')
+      for _, name in ipairs(tensor_op_names) do
+        if name:sub(1, #prefix) == prefix then out[name] = true end
+      end
+    elseif type(value) == 'table' then
+      add_keys(out, value, prefix)
+    end
+  end
+  local list = {}
+  for k in pairs(out) do list[#list + 1] = base .. sep .. k end
+  table.sort(list)
+  return list
+end
+
+-- :help NAME — a registered doc text, a block's doc, or an operator's schemas.
+function repl.help(name)
+  name = name:gsub('^%s+', ''):gsub('%s+$', '')
+  if name == '' then
+    return table.concat({
+      'kinema REPL. Expressions print their value; errors do not end the session.',
+      '  :help torch.matmul     operator signatures (any ATen or kinema op)',
+      '  :help kinema.nn.Linear documentation of a kinema function or block',
+      '  Tab completes names, fields and tensor methods; history in ~/.kinema_history.',
+    }, '\n')
+  end
+  if repl.docs[name] then return repl.docs[name] end
+  local short_name = name:gsub('^kinema%.', '')
+  if repl.docs[short_name] then return repl.docs[short_name] end
+  local op = name:match('^torch%.ops%.(%w+)%.([%w_]+)$')
+  if op then
+    local ns, opname = name:match('^torch%.ops%.(%w+)%.([%w_]+)$')
+    return torch.op_signatures(ns .. '::' .. opname) or ('no operator ' .. ns .. '::' .. opname)
+  end
+  local kop = name:match('^kinema%.ops%.([%w_]+)$')
+  if kop then return torch.op_signatures('kinema::' .. kop) or ('no operator kinema::' .. kop) end
+  local aten = name:match('^torch%.([%w_]+)$') or name:match('^Tensor[:%.]([%w_]+)$') or name
+  local sig = torch.op_signatures('aten::' .. aten)
+  if sig then return 'aten::' .. aten .. ' overloads (0-based dims, keyword args by name in a trailing table):\n' .. sig end
+  return 'no help for ' .. name
+end
+
+return repl
