@@ -72,6 +72,25 @@ BatchEncoding Tokenizer::encode_batch(const std::vector<std::string>& texts, int
   return {ids, mask};
 }
 
+std::vector<std::pair<int64_t, int64_t>> Tokenizer::locate_words(
+    const std::vector<int64_t>& ids, const std::vector<std::string>& words) const {
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  size_t from = 0;
+  for (const std::string& word : words) {
+    const std::vector<int64_t> pieces = encode_pieces(word);
+    auto hit = pieces.empty() ? ids.end()
+                              : std::search(ids.begin() + from, ids.end(), pieces.begin(), pieces.end());
+    if (hit == ids.end()) {
+      spans.emplace_back(-1, -1);
+      continue;
+    }
+    const auto begin = static_cast<int64_t>(hit - ids.begin());
+    spans.emplace_back(begin, begin + static_cast<int64_t>(pieces.size()));
+    from = static_cast<size_t>(begin) + pieces.size();
+  }
+  return spans;
+}
+
 std::shared_ptr<Tokenizer> load_tokenizer(const std::string& kind, const std::string& path) {
   if (kind == "wordpiece") return std::make_shared<WordPieceTokenizer>(path);
   if (kind == "clip_bpe") return std::make_shared<ClipBpeTokenizer>(path);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kinema::data {
@@ -60,6 +61,15 @@ class Tokenizer {
   // batch (pad_to_max = false, still truncated to max_length when > 0).
   BatchEncoding encode_batch(const std::vector<std::string>& texts, int64_t max_length,
                              bool pad_to_max = true, bool add_special = true) const;
+
+  // Where each word's pieces sit in an encoding of the caption that contains
+  // them (e.g. the nouns of PosTagger::parts for OTA): [begin, end) positions
+  // in `ids`, matched left to right in order; {-1, -1} for a word not found
+  // (e.g. cut by truncation). Words are matched by their own encoding, so a
+  // word written right after punctuation without a space may be missed by
+  // SentencePiece.
+  std::vector<std::pair<int64_t, int64_t>> locate_words(const std::vector<int64_t>& ids,
+                                                        const std::vector<std::string>& words) const;
 
  protected:
   SpecialTokenIds special_;

@@ -116,3 +116,15 @@ TEST_CASE("wordpiece rejects a missing vocabulary and one without [UNK]") {
   CHECK_THROWS_WITH_AS((WordPieceTokenizer(std::vector<std::string>{"[PAD]", "a"})),
                        doctest::Contains("[UNK]"), c10::Error);
 }
+
+TEST_CASE("locate_words finds each word's pieces in the framed encoding, in order") {
+  const auto ids = bert().encode("a man plays unaffable guitar while a man sings");
+  // ids: [CLS] a man plays un ##aff ##able guitar while a man sings [SEP]
+  using Span = std::pair<int64_t, int64_t>;
+  const auto spans = bert().locate_words(ids, {"man", "unaffable", "man", "dog"});
+  REQUIRE(spans.size() == 4);
+  CHECK(spans[0] == Span{2, 3});
+  CHECK(spans[1] == Span{4, 7});
+  CHECK(spans[2] == Span{10, 11});  // the second "man", after the first match
+  CHECK(spans[3] == Span{-1, -1});  // not in the caption
+}
