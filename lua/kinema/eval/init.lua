@@ -1,0 +1,26 @@
+-- kinema.eval: evaluation for video-language models.
+--   retrieval: similarity (blocked), ranks, rank_metrics, retrieval
+--   choice:    multiple_choice, qa_accuracy, hard_negative_accuracy
+--   caption:   tokenize, bleu, rouge_l, cider_d, evaluate (coco caption metrics),
+--              greedy_decode, beam_search (from decode)
+--   report:    run_suite, markdown_table, json_encode, write_json
+-- Every function is reachable flat (eval.retrieval(sim, opts), eval.bleu(...)); the submodules
+-- are eval.modules.<name> (and eval.caption / eval.choice for short).
+local modules = {
+  retrieval = require 'kinema.eval.retrieval',
+  choice = require 'kinema.eval.choice',
+  caption = require 'kinema.eval.caption',
+  decode = require 'kinema.eval.decode',
+  report = require 'kinema.eval.report',
+}
+
+local M = {modules = modules, caption = modules.caption, choice = modules.choice}
+
+for _, name in ipairs({'retrieval', 'choice', 'caption', 'decode', 'report'}) do
+  for fname, fn in pairs(modules[name]) do
+    assert(M[fname] == nil or M[fname] == fn, 'kinema.eval: name clash on ' .. fname)
+    M[fname] = fn
+  end
+end
+
+return M
