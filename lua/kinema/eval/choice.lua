@@ -73,6 +73,7 @@ function M.hard_negative_accuracy(pos_scores, negatives)
   check(n > 0, "hard_negative_accuracy: 'pos_scores' is empty")
   check(not pos:isnan():any():item(), "hard_negative_accuracy: 'pos_scores' contains NaN")
   check(type(negatives) == 'table', "hard_negative_accuracy: 'negatives' must be a table {kind = scores}")
+  check(negatives.all == nil, "hard_negative_accuracy: 'all' is reserved for the pooled accuracy; rename that kind")
   local out, wins, pairs_total = {}, 0, 0
   for kind, neg in pairs(negatives) do
     check(torch.is_tensor(neg), "hard_negative_accuracy: negatives['%s'] must be a tensor", tostring(kind))
