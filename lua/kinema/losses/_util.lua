@@ -1,0 +1,191 @@
+-- Shared pieces of the objectives in kinema/losses/: argument checks with
+-- messages naming the objective and input key, temperatures, cosine
+-- similarities, cross entropies, gathered columns for the distributed case,
+-- and the matching-based MSE shared by OTA and ASP. Not an objective itself.
+local torch = require 'torch'
+local kinema = require 'kinema'
+
+local U = {}
+
+U.EPS = 1e-8  -- cosine denominators are clamped to this (as torch.cosine_similarity and kinema.ops)
+
+local function shape_of(x) return torch.is_tensor(x) and tostring(x.shape) or type(x) end
+
+-- inputs[key] must be a tensor of `dims` dimensions (dims nil: any); returns it.
+function U.need(loss, inputs, key, dims, what)
+  local x = inputs[key]
+  if not torch.is_tensor(x) then
+    error(string.format("kinema.losses.%s: input '%s' (%s) is required, got %s", loss, key, what or 'tensor',
+                        type(x)), 3)
+  end
+  if dims and x:dim() ~= dims then
+    error(string.format("kinema.losses.%s: input '%s' must be %s, got shape %s", loss, key,
+                        what or (dims .. '-d'), shape_of(x)), 3)
+  end
+  return x
+end
+
+function U.optional(loss, inputs, key, dims, what)
+  if inputs[key] == nil then return nil end
+  return U.need(loss, inputs, key, dims, what)
+end
+
+function U.check(cond, loss, fmt, ...)
+  if not cond then error('kinema.losses.' .. loss .. ': ' .. string.format(fmt, ...), 3) end
+end
+
+function U.same_size(loss, a, an, da, b, bn, db)
+  if a:size(da) ~= b:size(db) then
+    error(string.format("kinema.losses.%s: '%s' %s and '%s' %s disagree in size (dim %d vs dim %d)", loss, an,
+                        shape_of(a), bn, shape_of(b), da, db), 3)
+  end
+end
+
+-- The contrastive temperature: inputs.tau (tensor or number, e.g. a
+-- Temperature block's output), else inputs.logit_scale (CLIP's log(1/tau),
+-- clamped to tau in [tau_min, tau_max]), else opts.tau, else `default`.
+function U.temperature(loss, inputs, opts, default)
+  local tau = inputs.tau
+  if tau == nil and inputs.logit_scale ~= nil then
+    local ls = inputs.logit_scale
+    U.check(torch.is_tensor(ls) and ls:numel() == 1, loss, "input 'logit_scale' must be a one-element tensor")
+    tau = (-ls:reshape({})):exp():clamp(opts.tau_min or 0.01, opts.tau_max or 1.0)
+  end
+  if tau == nil then tau = opts.tau or default end
+  if torch.is_tensor(tau) then
+    U.check(tau:numel() == 1, loss, "temperature 'tau' must be a one-element tensor, got shape %s", shape_of(tau))
+    tau = tau:reshape({})
+    U.check(tau:detach():gt(0):item(), loss, "temperature 'tau' must be positive")
+  else
+    U.check(type(tau) == 'number' and tau > 0, loss, "temperature 'tau' must be a positive number, got %s",
+            tostring(tau))
+  end
+  return tau
+end
+
+function U.number(tau) return torch.is_tensor(tau) and tau:detach():item() or tau end
+
+-- Rows scaled to unit L2 norm (norm clamped to EPS).
+function U.unit(x) return x / x:norm(2, {-1}, true):clamp_min(U.EPS) end
+
+-- [Ba, Bb] cosine similarities of the rows of a [Ba,d] and b [Bb,d].
+function U.cosine_matrix(a, b) return torch.matmul(U.unit(a), U.unit(b):t()) end
+
+-- Mean over rows of -sum_j targets[i,j] * log_softmax(logits[i,:])_j.
+function U.soft_cross_entropy(logits, targets)
+  return -(targets:to(logits.dtype) * logits:log_softmax(-1)):sum(-1):mean()
+end
+
+function U.cross_entropy(logits, target) return torch.cross_entropy_loss(logits, target) end
+
+-- Targets of local rows against global columns: column offset + i for row i.
+function U.diagonal_targets(rows, offset, device)
+  return torch.arange(rows, {dtype = torch.int64, device = device}) + offset
+end
+
+-- The global columns for local rows: inputs[all_key] ([G, ...], gathered across
+-- ranks) with the local block [offset, offset + B) replaced by the local
+-- tensor, so the gradient reaches the local rows through the columns too
+-- (opts.splice_local = false keeps the gathered tensor as given). Without
+-- inputs[all_key] the local tensor itself (offset 0).
+function U.columns(loss, inputs, opts, local_key, all_key, x)
+  local all = inputs[all_key]
+  local offset = inputs.rank_offset or 0
+  if all == nil then
+    U.check(offset == 0, loss, "input 'rank_offset' = %d needs '%s' (the gathered columns)", offset, all_key)
+    return x, 0
+  end
+  U.check(torch.is_tensor(all) and all:dim() == x:dim(), loss, "input '%s' must be a %d-d tensor like '%s', got %s",
+          all_key, x:dim(), local_key, shape_of(all))
+  local B, G = x:size(0), all:size(0)
+  U.check(type(offset) == 'number' and offset >= 0 and offset + B <= G and offset == math.floor(offset), loss,
+          "input 'rank_offset' = %s must place the %d local rows of '%s' inside the %d rows of '%s'",
+          tostring(offset), B, local_key, G, all_key)
+  for d = 1, x:dim() - 1 do
+    U.same_size(loss, x, local_key, d, all, all_key, d)
+  end
+  if opts.splice_local == false then return all, offset end
+  local pieces = {}
+  if offset > 0 then pieces[#pieces + 1] = all:narrow(0, 0, offset) end
+  pieces[#pieces + 1] = x:to(all.dtype)
+  if offset + B < G then pieces[#pieces + 1] = all:narrow(0, offset + B, G - offset - B) end
+  return torch.cat(pieces, 0), offset
+end
+
+-- Combines the two directions of a symmetric loss: 'mean' or 'sum'.
+function U.directions(loss, a, b, mode)
+  if mode == 'mean' then return (a + b) / 2 end
+  if mode == 'sum' then return a + b end
+  U.check(false, loss, "option 'directions' must be 'mean' or 'sum', got %s", tostring(mode))
+end
+
+-- A bool mask [B,K] from an optional input (nil: all valid).
+function U.mask(loss, inputs, key, B, K, device)
+  local m = inputs[key]
+  if m == nil then return torch.ones({B, K}, {dtype = torch.bool, device = device}) end
+  U.check(torch.is_tensor(m) and m:dim() == 2 and m:size(0) == B and m:size(1) == K, loss,
+          "input '%s' must be [%d, %d], got %s", key, B, K, shape_of(m))
+  return m:ne(0)
+end
+
+-- Rows of x [B,K,...] reordered so the valid ones (mask [B,K] true) come
+-- first, in their original order; returns the reordered x and counts [B].
+function U.compact(x, mask)
+  local K = mask:size(1)
+  local key = mask:logical_not():to(torch.int64) * K + torch.arange(K, {dtype = torch.int64, device = mask.device})
+  local _, order = torch.sort(key, 1)
+  local idx = order
+  local shape = x:size()
+  for _ = 3, #shape do idx = idx:unsqueeze(-1) end
+  idx = idx:expand(shape)
+  return x:gather(1, idx), mask:sum(1)
+end
+
+-- STOA's matching objective (OTA eq 6-7, ASP eq 8-9) on padded batches:
+-- rows [B,R,d] with row_counts [B] valid leading rows, targets [B,C,d] with
+-- col_counts [B] valid leading rows (detached here: the text side is frozen).
+-- P = softmax over the valid targets of cos(row, target); a matching
+-- maximising the total P (kinema.ops.linear_assignment, no gradient); loss =
+-- mean over samples with at least one pair of the MSE between the unit
+-- matched rows and targets (averaged over pairs and dimensions).
+function U.matching_mse(rows, row_counts, targets, col_counts)
+  local B, C = targets:size(0), targets:size(1)
+  local o = U.unit(rows)
+  local t = U.unit(targets:detach())
+  local probability, r, c = torch.no_grad(function()
+    local cos = torch.matmul(o:detach(), t:transpose(1, 2))
+    local col_valid = torch.arange(C, {dtype = torch.int64, device = rows.device}):view({1, 1, C})
+                        :lt(col_counts:view({B, 1, 1}))
+    local p = cos:masked_fill(col_valid:logical_not(), -math.huge):softmax(-1)
+    p = p:masked_fill(col_valid:logical_not(), 0)
+    return p, kinema.ops.linear_assignment(p, row_counts, col_counts, true)
+  end)
+  local valid = r:ge(0)
+  local d = rows:size(2)
+  local npairs = r:size(1)
+  local ri = r:clamp_min(0):unsqueeze(-1):expand({B, npairs, d})
+  local ci = c:clamp_min(0):unsqueeze(-1):expand({B, npairs, d})
+  local om, tm = o:gather(1, ri), t:gather(1, ci)
+  local per_pair = (om - tm):pow(2):mean(-1)                       -- [B, P]
+  local pairs_per_sample = valid:sum(1)
+  local per_sample = (per_pair * valid:to(per_pair.dtype)):sum(1) / pairs_per_sample:clamp_min(1):to(per_pair.dtype)
+  local has = pairs_per_sample:gt(0)
+  local samples = has:sum()
+  local loss = (per_sample * has:to(per_sample.dtype)):sum() / samples:clamp_min(1):to(per_sample.dtype)
+  return loss, {pairs = pairs_per_sample:sum():item() / math.max(B, 1), probability = probability,
+                rows = r, cols = c}
+end
+
+-- index_select along dim 0 of a tensor or of every tensor in a table (nested).
+function U.select_batch(x, index)
+  if x == nil then return nil end
+  if torch.is_tensor(x) then return x:index_select(0, index) end
+  if type(x) == 'table' then
+    local out = {}
+    for k, v in pairs(x) do out[k] = U.select_batch(v, index) end
+    return out
+  end
+  return x
+end
+
+return U

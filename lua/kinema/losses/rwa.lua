@@ -1,0 +1,99 @@
+-- RWA: DemoVLP region-word alignment (eq 6-12) with the global VTC.
+-- S [Bv,Bt] (region -> word) and S' [Bt,Bv] (word -> region) come from
+-- kinema.ops.rwa_similarity (thresholded attention, chunked; never
+-- [B,B,N,L]); then
+--   L_local = CE over captions of S/sigma + CE over videos of S'/sigma
+--   L       = global_weight * L_VTC + local_weight * L_local   (both 1)
+-- (LOSSES.md: VTC averages its two directions; the paper's eq sums all four
+-- terms, which is global_weight = 2.)
+--
+-- inputs:
+--   video_emb [B,d], text_emb [B,d]      global [CLS] embeddings (for L_VTC)
+--   regions [B,N,d], region_mask [B,N]   region outputs, [CLS] excluded, mask
+--                                        bool true = valid (optional)
+--   words [B,L,d], word_mask [B,L]       word outputs, [CLS]/padding excluded by the mask
+--   tau | logit_scale                    as vtc (default opts.tau = 0.05); sigma
+--                                        defaults to the same temperature
+--   *_all + rank_offset                  distributed: video_emb_all, text_emb_all,
+--                                        regions_all, region_mask_all, words_all,
+--                                        word_mask_all (local blocks spliced in)
+-- opts: lambda (1; the authors' code uses 20), sigma (default tau), global_weight (1),
+--       local_weight (1), tau, splice_local
+-- parts: vtc, local_v2t, local_t2v, tau
+-- Also: losses.rwa_retrieval_scores(inputs, opts) -> [Bv,Bt] ranking scores
+--   cos(v_i, t_j) + (S[i,j] + S'[j,i]) / 2 (global plus local similarity).
+local torch = require 'torch'
+local kinema = require 'kinema'
+local losses = require 'kinema.losses'
+local U = require 'kinema.losses._util'
+local vtc = require 'kinema.losses.vtc'
+
+local M = {}
+
+local function tokens(name, inputs, key, mask_key)
+  local x = U.need(name, inputs, key, 3, '[B, n, d]')
+  return x, U.mask(name, inputs, mask_key, x:size(0), x:size(1), x.device)
+end
+
+local function splice_mask(name, inputs, key, local_mask, offset, rows)
+  local m = inputs[key]
+  if m == nil then return torch.ones({rows, local_mask:size(1)}, {dtype = torch.bool, device = local_mask.device}) end
+  U.check(torch.is_tensor(m) and m:dim() == 2 and m:size(0) == rows and m:size(1) == local_mask:size(1), name,
+          "input '%s' must be [%d, %d]", key, rows, local_mask:size(1))
+  local B = local_mask:size(0)
+  return torch.cat({m:ne(0):narrow(0, 0, offset), local_mask, m:ne(0):narrow(0, offset + B, rows - offset - B)}, 0)
+end
+
+-- S [B,G] (local videos against all captions) and S' [B,G] (local captions
+-- against all videos), plus the column offset.
+function M.local_similarities(name, inputs, opts)
+  local r, rm = tokens(name, inputs, 'regions', 'region_mask')
+  local w, wm = tokens(name, inputs, 'words', 'word_mask')
+  U.same_size(name, r, 'regions', 2, w, 'words', 2)
+  local lambda = opts.lambda or 1.0
+  U.check(type(lambda) == 'number', name, "option 'lambda' must be a number")
+  if inputs.regions_all == nil and inputs.words_all == nil then
+    U.same_size(name, r, 'regions', 0, w, 'words', 0)
+    local S, Sp = kinema.ops.rwa_similarity(r, rm, w, wm, lambda)
+    return S, Sp, 0
+  end
+  U.check(inputs.regions_all ~= nil and inputs.words_all ~= nil, name,
+          "inputs 'regions_all' and 'words_all' (gathered columns) must be given together")
+  local r_all, offset = U.columns(name, inputs, opts, 'regions', 'regions_all', r)
+  local w_all = U.columns(name, inputs, opts, 'words', 'words_all', w)
+  local rm_all = splice_mask(name, inputs, 'region_mask_all', rm, offset, r_all:size(0))
+  local wm_all = splice_mask(name, inputs, 'word_mask_all', wm, offset, w_all:size(0))
+  local S = kinema.ops.rwa_similarity(r, rm, w_all, wm_all, lambda)
+  local _, Sp = kinema.ops.rwa_similarity(r_all, rm_all, w, wm, lambda)
+  return S, Sp, offset
+end
+
+function M.rwa(inputs, opts)
+  opts = opts or {}
+  local l_vtc, parts = vtc.loss('rwa', inputs, setmetatable({tau = opts.tau or 0.05}, {__index = opts}), 'mean')
+  local tau = U.temperature('rwa', inputs, {tau = opts.tau or 0.05, tau_min = opts.tau_min, tau_max = opts.tau_max})
+  local sigma = opts.sigma or tau
+  local S, Sp, offset = M.local_similarities('rwa', inputs, opts)
+  local l_v2t = vtc.contrastive('rwa', S / sigma, offset)
+  local l_t2v = vtc.contrastive('rwa', Sp / sigma, offset)
+  local loss = l_vtc * (opts.global_weight or 1) + (l_v2t + l_t2v) * (opts.local_weight or 1)
+  return loss, {vtc = l_vtc:detach(), local_v2t = l_v2t:detach(), local_t2v = l_t2v:detach(), tau = parts.tau}
+end
+
+-- Ranking scores [Bv,Bt] for retrieval: global cosine plus the mean of the
+-- two local directions. Videos and captions may differ in number.
+function M.rwa_retrieval_scores(inputs, opts)
+  opts = opts or {}
+  local v = U.need('rwa_retrieval_scores', inputs, 'video_emb', 2, '[Bv, d]')
+  local t = U.need('rwa_retrieval_scores', inputs, 'text_emb', 2, '[Bt, d]')
+  local r, rm = tokens('rwa_retrieval_scores', inputs, 'regions', 'region_mask')
+  local w, wm = tokens('rwa_retrieval_scores', inputs, 'words', 'word_mask')
+  U.same_size('rwa_retrieval_scores', v, 'video_emb', 0, r, 'regions', 0)
+  U.same_size('rwa_retrieval_scores', t, 'text_emb', 0, w, 'words', 0)
+  local S, Sp = kinema.ops.rwa_similarity(r, rm, w, wm, opts.lambda or 1.0)
+  return U.cosine_matrix(v, t) + (S + Sp:t()) / 2
+end
+
+losses.register('rwa', M.rwa, 'DemoVLP region-word alignment: global VTC + CE over S/sigma and S\'/sigma')
+
+return M
