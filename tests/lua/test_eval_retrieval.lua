@@ -83,6 +83,28 @@ T.test('blocked similarity equals the unblocked product', function()
   T.is_true(not got.requires_grad, 'no autograd graph')
 end)
 
+T.test('ranks match the definition on random tied scores with several captions per video', function()
+  torch.manual_seed(1)
+  local nt, nv = 30, 7
+  local sim = torch.randint(0, 4, {nt, nv}):to(torch.float32)  -- few values: many ties
+  local t2v = {}
+  for i = 1, nt do t2v[i] = (i - 1) % nv end
+  local s = sim:totable()
+  local want_t2v, want_v2t = {}, {}
+  for i = 1, nt do
+    local c, r = s[i][t2v[i] + 1], 1
+    for j = 1, nv do if s[i][j] > c then r = r + 1 end end
+    want_t2v[i] = r
+    -- rank of caption i in its video's column, best over the video's captions
+    local col, rc = t2v[i] + 1, 1
+    for k = 1, nt do if s[k][col] > c then rc = rc + 1 end end
+    want_v2t[col] = math.min(want_v2t[col] or math.huge, rc)
+  end
+  local got_t2v, got_v2t = eval.ranks(sim, t2v, {block = 4})
+  T.eq(got_t2v, int64(want_t2v))
+  T.eq(got_v2t, int64(want_v2t))
+end)
+
 T.test('bad input is named', function()
   T.raises(function() eval.ranks(SIM) end, 'needs text_to_video')
   T.raises(function() eval.ranks(SIM, {0, 0, 1, 3, 2}) end, "'text_to_video' entries must be 0-based")
@@ -95,4 +117,5 @@ T.test('bad input is named', function()
   T.raises(function() eval.similarity(torch.randn(2, 3), torch.randn(4, 3), {score_fn = function() return torch.zeros(1, 1) end}) end,
            'score_fn must return a [2, 4] tensor')
   T.raises(function() eval.rank_metrics(torch.zeros({0}, {dtype = torch.int64})) end, 'non-empty')
+  T.raises(function() eval.ranks(torch.zeros(0, 3), {}) end, "'sim' is empty")
 end)

@@ -117,33 +117,37 @@ function M.ranks(sim, text_to_video, opts)
   check(torch.is_tensor(sim) and sim:dim() == 2, "ranks: 'sim' must be a 2-D [num_texts, num_videos] tensor")
   local block = opts.block or 1024
   local nt, nv = sim:size(0), sim:size(1)
+  check(nt > 0 and nv > 0, "ranks: 'sim' is empty (%dx%d)", nt, nv)
   local t2v = text_to_video_tensor(text_to_video, nt, nv)
   return torch.no_grad(function()
     sim = sim:detach()
     check(not sim:isnan():any():item(), "ranks: 'sim' contains NaN")
     local correct = sim:gather(1, t2v:view({-1, 1}))  -- [nt, 1]
-    local t2v_parts, col_parts = {}, {}
-    local sim_t = sim:t()
+    local t2v_parts = {}
     for s = 0, nt - 1, block do
       local b = math.min(block, nt - s)
-      local c = correct:narrow(0, s, b)
-      t2v_parts[#t2v_parts + 1] = sim:narrow(0, s, b):gt(c):sum{dim = {1}} + 1
-      -- rank of text i within its own video's column: texts scoring strictly above it there
-      local columns = sim_t:index_select(0, t2v:narrow(0, s, b))  -- [b, nt]
-      col_parts[#col_parts + 1] = columns:gt(c):sum{dim = {1}} + 1
+      t2v_parts[#t2v_parts + 1] = sim:narrow(0, s, b):gt(correct:narrow(0, s, b)):sum{dim = {1}} + 1
     end
-    local t2v_ranks = nt > 0 and torch.cat(t2v_parts, 0) or torch.zeros({0}, {dtype = torch.int64})
-    local col_ranks = nt > 0 and torch.cat(col_parts, 0):totable() or {}
+    -- Rank is monotonic in the score, so a video's best-ranked correct caption is the correct
+    -- caption it scores highest: one count per video instead of one per caption.
     local best = {}
-    local vids = t2v:totable()
+    local vids, scores = t2v:totable(), correct:view({-1}):to(torch.float64):totable()
     for i = 1, nt do
       local v = vids[i] + 1
-      if best[v] == nil or col_ranks[i] < best[v] then best[v] = col_ranks[i] end
+      if best[v] == nil or scores[i] > best[v] then best[v] = scores[i] end
     end
     for v = 1, nv do
       check(best[v] ~= nil, 'ranks: video %d (0-based) has no caption in text_to_video', v - 1)
     end
-    return t2v_ranks:to(torch.int64), torch.tensor(best, {dtype = torch.int64})
+    -- compare in the matrix's own dtype: the float64 copy of a float32 score is the same number
+    local best_t = torch.tensor(best, {dtype = torch.float64}):to(sim.dtype):view({-1, 1})
+    local sim_t = sim:t()
+    local v2t_parts = {}
+    for s = 0, nv - 1, block do
+      local b = math.min(block, nv - s)
+      v2t_parts[#v2t_parts + 1] = sim_t:narrow(0, s, b):gt(best_t:narrow(0, s, b)):sum{dim = {1}} + 1
+    end
+    return torch.cat(t2v_parts, 0):to(torch.int64), torch.cat(v2t_parts, 0):to(torch.int64)
   end)
 end
 
