@@ -2,6 +2,7 @@
 
 #include "core/io/atomic_file.h"
 #include "core/io/mapped_file.h"
+#include "core/io/zip_reader.h"
 
 #include <c10/util/Exception.h>
 #include <zip.h>
@@ -294,65 +295,22 @@ namespace {
 struct ZipCloser {
   void operator()(zip_t* z) const { zip_discard(z); }
 };
-struct ZipFileCloser {
-  void operator()(zip_file_t* f) const { zip_fclose(f); }
-};
 
 std::string zip_error_text(zip_error_t* err) { return zip_error_strerror(err); }
 
 }  // namespace
 
 std::map<std::string, at::Tensor> load_npz(const std::string& path) {
-  MappedFile file(path);
-  zip_error_t err;
-  zip_error_init(&err);
-  zip_source_t* src = zip_source_buffer_create(file.data(), file.size(), 0, &err);
-  TORCH_CHECK(src, "kinema::io::load_npz: '", path, "': ", zip_error_text(&err));
-  std::unique_ptr<zip_t, ZipCloser> archive(
-      zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &err));
-  if (!archive) {
-    zip_source_free(src);
-    const std::string text = zip_error_text(&err);
-    zip_error_fini(&err);
-    TORCH_CHECK(false, "kinema::io::load_npz: '", path, "' is not a valid zip archive: ", text);
-  }
-  zip_error_fini(&err);
-
+  ZipReader archive(path, "load_npz");
   std::map<std::string, at::Tensor> out;
-  const zip_int64_t n = zip_get_num_entries(archive.get(), 0);
-  std::vector<char> buffer;
-  for (zip_int64_t i = 0; i < n; ++i) {
-    zip_stat_t st;
-    zip_stat_init(&st);
-    TORCH_CHECK(zip_stat_index(archive.get(), i, 0, &st) == 0, "kinema::io::load_npz: '", path,
-                "': cannot read entry ", i, ": ", zip_strerror(archive.get()));
-    std::string name = st.name ? st.name : "";
+  for (int64_t i = 0; i < archive.count(); ++i) {
+    const std::string& name = archive.name(i);
     if (!name.empty() && name.back() == '/') continue;  // directory entry
-    const std::string what = path + ":" + name;
-    TORCH_CHECK(st.valid & ZIP_STAT_SIZE, "kinema::io::load_npz: '", what, "': unknown size");
-    TORCH_CHECK(st.size <= (zip_uint64_t{1} << 40), "kinema::io::load_npz: '", what,
-                "': implausible size ", st.size);
-    std::unique_ptr<zip_file_t, ZipFileCloser> member(zip_fopen_index(archive.get(), i, 0));
-    TORCH_CHECK(member, "kinema::io::load_npz: '", what,
-                "': cannot open member: ", zip_strerror(archive.get()));
-    buffer.resize(st.size);
-    zip_uint64_t got = 0;
-    while (got < st.size) {
-      const zip_int64_t r = zip_fread(member.get(), buffer.data() + got, st.size - got);
-      TORCH_CHECK(r >= 0, "kinema::io::load_npz: '", what,
-                  "': corrupt member: ", zip_file_strerror(member.get()));
-      if (r == 0) break;
-      got += static_cast<zip_uint64_t>(r);
-    }
-    TORCH_CHECK(got == st.size, "kinema::io::load_npz: '", what, "': member truncated (", got,
-                " of ", st.size, " bytes)");
-    const std::string suffix = ".npy";
     std::string key = name;
-    if (key.size() >= suffix.size() && key.compare(key.size() - 4, 4, suffix) == 0)
-      key.resize(key.size() - 4);
-    TORCH_CHECK(!out.count(key), "kinema::io::load_npz: '", path, "': duplicate member '", key,
-                "'");
-    out.emplace(key, parse_npy(buffer.data(), buffer.size(), what));
+    if (key.size() >= 4 && key.compare(key.size() - 4, 4, ".npy") == 0) key.resize(key.size() - 4);
+    TORCH_CHECK(!out.count(key), "kinema::io::load_npz: '", path, "': duplicate member '", key, "'");
+    const std::string bytes = archive.read(i);
+    out.emplace(key, parse_npy(bytes.data(), bytes.size(), path + ":" + name));
   }
   return out;
 }
@@ -364,6 +322,13 @@ void save_npz(const std::string& path, const std::map<std::string, at::Tensor>& 
   for (const auto& [name, tensor] : arrays) {
     TORCH_CHECK(!name.empty(), "kinema::io::save_npz: '", path, "': empty array name");
     members.emplace_back(name + ".npy", serialize_npy(tensor, path + ":" + name));
+  }
+  if (members.empty()) {
+    // libzip writes nothing for an empty archive; numpy writes the bare
+    // end-of-central-directory record.
+    const std::string empty_zip = std::string("PK\x05\x06", 4) + std::string(18, '\0');
+    write_file_atomic(path, empty_zip);
+    return;
   }
 
   zip_error_t err;
