@@ -105,6 +105,21 @@ T.test('ranks match the definition on random tied scores with several captions p
   T.eq(got_v2t, int64(want_v2t))
 end)
 
+T.test('global_local_score: DemoVLP ranking by global + local similarity, blocked', function()
+  torch.manual_seed(2)
+  local kinema = require 'kinema'
+  local texts = {global = torch.randn(9, 8), words = torch.randn(9, 5, 8),
+                 word_mask = torch.rand(9, 5):gt(0.3)}
+  texts.word_mask['..., 0'] = true
+  local videos = {global = torch.randn(7, 8), regions = torch.randn(7, 6, 8), region_mask = torch.ones(7, 6, {dtype = torch.bool})}
+  local s_rw, s_wr = kinema.ops.rwa_similarity(videos.regions, videos.region_mask, texts.words, texts.word_mask, 20.0)
+  local expected = torch.matmul(texts.global, videos.global:t()) + (s_rw:t() + s_wr) * 0.25
+  local got = eval.similarity(texts, videos, {block = 4, score_fn = eval.global_local_score{lambda = 20, local_weight = 0.5}})
+  T.close(got, expected, {atol = 1e-5})
+  T.raises(function() eval.similarity({global = texts.global}, videos, {score_fn = eval.global_local_score()}) end,
+           'global_local_score: queries must be {global =, words =, word_mask =}')
+end)
+
 T.test('bad input is named', function()
   T.raises(function() eval.ranks(SIM) end, 'needs text_to_video')
   T.raises(function() eval.ranks(SIM, {0, 0, 1, 3, 2}) end, "'text_to_video' entries must be 0-based")

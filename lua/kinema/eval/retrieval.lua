@@ -87,6 +87,28 @@ function M.similarity(query_emb, gallery_emb, opts)
   end)
 end
 
+-- global_local_score({lambda = 1, local_weight = 1}) -> score_fn for similarity() ranking texts
+-- against videos as DemoVLP does, by global + local similarity:
+--   score(t, v) = <t.global, v.global> + local_weight * (S(v, t) + S'(t, v)) / 2
+-- with S (region -> word) and S' (word -> region) from kinema.ops.rwa_similarity. The paper says
+-- "global + local" without naming a direction, so both are averaged (kinema's choice). Queries
+-- are texts {global = [Nt, D], words = [Nt, L, D], word_mask = [Nt, L] bool or nil}; the gallery
+-- is videos {global = [Nv, D], regions = [Nv, N, D], region_mask = [Nv, N] bool or nil}.
+-- Normalise the global embeddings first for a cosine.
+function M.global_local_score(opts)
+  opts = opts or {}
+  local lambda, weight = opts.lambda or 1, opts.local_weight or 1
+  local ops = require('kinema').ops
+  return function(q, g)
+    check(type(q) == 'table' and torch.is_tensor(q.global) and torch.is_tensor(q.words),
+          "global_local_score: queries must be {global =, words =, word_mask =}")
+    check(type(g) == 'table' and torch.is_tensor(g.global) and torch.is_tensor(g.regions),
+          "global_local_score: gallery must be {global =, regions =, region_mask =}")
+    local s_rw, s_wr = ops.rwa_similarity(g.regions, g.region_mask, q.words, q.word_mask, lambda)
+    return torch.matmul(q.global, g.global:t()) + (s_rw:t() + s_wr) * (weight / 2)
+  end
+end
+
 -- text_to_video as an int64 tensor; identity (one caption per video) when absent.
 local function text_to_video_tensor(t2v, num_texts, num_videos)
   if t2v == nil then
