@@ -178,6 +178,16 @@ T.test('grounding: local rows against gathered columns equal the full batch', fu
     total = total and (total + l) or l
   end
   T.close((total / R):item(), full:item(), {atol = 1e-10})
+  -- without noun_mask_all the other ranks' nouns count as valid, the local mask still applies
+  local m2 = nmask:clone(); m2[{{2, 4}}] = true
+  local full2 = losses.grounding({group_tokens = g, nouns = n, noun_mask = m2, Wv = W, tau = 0.2}, {tau_g = 0.5})
+  local l0 = losses.grounding({group_tokens = g:narrow(0, 0, B), nouns = n:narrow(0, 0, B), noun_mask = nmask:narrow(0, 0, B),
+                               group_tokens_all = g:detach(), nouns_all = n:detach(), rank_offset = 0,
+                               Wv = W:narrow(0, 0, B), Wc = W:t():narrow(0, 0, B), tau = 0.2}, {tau_g = 0.5})
+  local l1 = losses.grounding({group_tokens = g:narrow(0, B, B), nouns = n:narrow(0, B, B), noun_mask = m2:narrow(0, B, B),
+                               group_tokens_all = g:detach(), nouns_all = n:detach(), noun_mask_all = m2, rank_offset = B,
+                               Wv = W:narrow(0, B, B), Wc = W:t():narrow(0, B, B), tau = 0.2}, {tau_g = 0.5})
+  T.close(((l0 + l1) / 2):item(), full2:item(), {atol = 1e-10})
 end)
 
 T.test('grounding gradcheck (float64) through the op, including tau', function()

@@ -173,6 +173,15 @@ T.test('vtc: local rows against gathered columns equal the full batch', function
   local g2 = torch.autograd.grad(manual(vl, tl), {vl, tl})
   T.close(g1[1], g2[1], {atol = 1e-10})
   T.close(g1[2], g2[2], {atol = 1e-10})
+  -- a middle rank of three: columns [0, 2) gathered, [2, 4) local, [4, 6) gathered
+  local v3, t3 = torch.randn(6, 4), torch.randn(6, 4)
+  local full3 = losses.vtc{video_emb = v3, text_emb = t3, tau = 0.3}
+  local sum3 = 0
+  for r = 0, 2 do
+    sum3 = sum3 + losses.vtc{video_emb = v3:narrow(0, 2 * r, 2):clone(), text_emb = t3:narrow(0, 2 * r, 2):clone(),
+                             video_emb_all = v3, text_emb_all = t3, rank_offset = 2 * r, tau = 0.3}:item()
+  end
+  T.close(sum3 / 3, full3:item(), {atol = 1e-5})
   T.raises(function() losses.vtc{video_emb = vl, text_emb = tl, rank_offset = 3} end, 'rank_offset')
   T.raises(function() losses.vtc{video_emb = vl, text_emb = tl, text_emb_all = t_all, video_emb_all = v_all,
                                  rank_offset = 5} end, 'rank_offset')

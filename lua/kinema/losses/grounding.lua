@@ -50,13 +50,13 @@ function M.grounding(inputs, opts)
     local mask_all = inputs.noun_mask_all
     if mask_all == nil then
       mask_all = torch.ones({n_all:size(0), n_all:size(1)}, {dtype = torch.bool, device = n.device})
-    else
-      U.check(torch.is_tensor(mask_all) and mask_all:dim() == 2 and mask_all:size(0) == n_all:size(0), 'grounding',
-              "input 'noun_mask_all' must be [G, K]")
-      mask_all = mask_all:ne(0)
-      mask_all = torch.cat({mask_all:narrow(0, 0, offset), mask,
-                            mask_all:narrow(0, offset + B, mask_all:size(0) - offset - B)}, 0)
     end
+    U.check(torch.is_tensor(mask_all) and mask_all:dim() == 2 and mask_all:size(0) == n_all:size(0)
+            and mask_all:size(1) == n_all:size(1), 'grounding', "input 'noun_mask_all' must be [G, K] like 'nouns_all'")
+    -- the local block always carries the local mask
+    mask_all = mask_all:ne(0)
+    mask_all = torch.cat({mask_all:narrow(0, 0, offset), mask,
+                          mask_all:narrow(0, offset + B, mask_all:size(0) - offset - B)}, 0)
     U.check(g_all:size(0) == n_all:size(0), 'grounding', "'group_tokens_all' and 'nouns_all' must have the same rows")
     v2c = kinema.ops.grounding_similarity(g, n_all, mask_all, tau_g)
     c2v = kinema.ops.grounding_similarity(g_all, n, mask, tau_g):t()

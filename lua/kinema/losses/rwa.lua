@@ -35,13 +35,16 @@ local function tokens(name, inputs, key, mask_key)
   return x, U.mask(name, inputs, mask_key, x:size(0), x:size(1), x.device)
 end
 
+-- The gathered mask [rows, n] (all valid when not given) with the local block
+-- replaced by the local mask.
 local function splice_mask(name, inputs, key, local_mask, offset, rows)
   local m = inputs[key]
-  if m == nil then return torch.ones({rows, local_mask:size(1)}, {dtype = torch.bool, device = local_mask.device}) end
+  if m == nil then m = torch.ones({rows, local_mask:size(1)}, {dtype = torch.bool, device = local_mask.device}) end
   U.check(torch.is_tensor(m) and m:dim() == 2 and m:size(0) == rows and m:size(1) == local_mask:size(1), name,
           "input '%s' must be [%d, %d]", key, rows, local_mask:size(1))
   local B = local_mask:size(0)
-  return torch.cat({m:ne(0):narrow(0, 0, offset), local_mask, m:ne(0):narrow(0, offset + B, rows - offset - B)}, 0)
+  m = m:ne(0)
+  return torch.cat({m:narrow(0, 0, offset), local_mask, m:narrow(0, offset + B, rows - offset - B)}, 0)
 end
 
 -- S [B,G] (local videos against all captions) and S' [B,G] (local captions
