@@ -18,6 +18,10 @@ T.test('register, get and field access', function()
   T.eq(losses.doc('test_reg_const'), 'a constant')
   T.is_true(losses.vtc ~= nil and losses.get('vtc') == losses.vtc, 'built-in objectives load on demand')
   T.raises(function() losses.register('bad name', fn) end, 'identifier')
+  -- :help texts: a built-in file's header (its input keys), a registered doc string
+  local docs = require('kinema.repl').docs
+  T.is_true(docs['losses.vtc']:find('video_emb', 1, true) ~= nil and docs['losses.rwa']:find('word_mask', 1, true) ~= nil)
+  T.eq(docs['losses.test_reg_const'], 'a constant')
   T.raises(function() losses.register('ok_name', 3) end, 'must be a function')
 end)
 

@@ -28,6 +28,9 @@ function losses.register(name, fn, doc)
   assert(type(fn) == 'function', 'kinema.losses.register: fn must be a function for ' .. name)
   registry[name] = fn
   docs[name] = doc
+  if doc and package.loaded['kinema.repl'] and not package.loaded['kinema.repl'].docs['losses.' .. name] then
+    package.loaded['kinema.repl'].document('losses.' .. name, doc)
+  end
   return fn
 end
 
@@ -120,6 +123,32 @@ function losses.combine(weights, inputs, opts)
   end
   if total == nil then error('kinema.losses.combine: no objective with a non-zero weight', 2) end
   return total, parts
+end
+
+-- :help text for the REPL: each built-in file's header comment (its input
+-- keys), registered without loading the objective.
+local builtin = {'vtc', 'weighted_vtc', 'vtm', 'mlm', 'plm', 'ota', 'asp', 'grouping', 'grounding', 'oac', 'rwa'}
+do
+  local ok, repl = pcall(require, 'kinema.repl')
+  if ok then
+    for _, name in ipairs(builtin) do
+      local path = package.searchpath('kinema.losses.' .. name, package.path)
+      local f = path and io.open(path)
+      if f then
+        local lines = {}
+        for line in f:lines() do
+          local text = line:match('^%-%- ?(.*)$')
+          if not text then break end
+          lines[#lines + 1] = text
+        end
+        f:close()
+        repl.document('losses.' .. name, table.concat(lines, '\n'))
+      end
+    end
+    repl.document('losses', 'kinema.losses: objectives by name. losses.register(name, fn), losses.get(name), '
+                  .. 'losses.combine({name = weight}, inputs, opts) -> total, parts; losses.names(). '
+                  .. 'Built in: ' .. table.concat(builtin, ', ') .. ' (:help losses.NAME for the input keys).')
+  end
 end
 
 -- losses.vtc(...) etc.: registered objectives (loaded on demand) as fields.
