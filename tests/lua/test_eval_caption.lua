@@ -86,6 +86,7 @@ T.test('tokenizer: lowercase, PTB splits, coco punctuation removed', function()
   T.eq(eval.tokenize('"Hello," she said -- twice;  \n then: left?'), 'hello she said twice then left')
   T.eq(eval.tokenize("the dogs' bowls"), 'the dogs bowls')
   T.eq(eval.tokenize(''), '')
+  T.eq(eval.tokenize('It costs $5 (50%) at 3.5. At 9 a.m. today.'), 'it costs $ 5 50 % at 3.5 at 9 a.m. today')
 end)
 
 T.test('evaluate: tokenizes, then reports coco-named metrics', function()

@@ -23,13 +23,14 @@ end
 local CLITICS = {["'s"] = true, ["'re"] = true, ["'ve"] = true, ["'ll"] = true, ["'d"] = true, ["'m"] = true}
 
 -- Splits one whitespace-free chunk the way the PTB tokenizer would for caption text: a final
--- period comes off unless the word is an abbreviation with inner periods (u.s.), clitics
+-- period comes off unless the word is a dotted abbreviation (u.s., a.m.), clitics
 -- (n't, 's, 're, ...) become their own tokens, and quote marks around the word come off.
 local function split_word(w, out)
   local lead = w:match("^'+")
   if lead and not CLITICS[w] then out[#out + 1] = lead; w = w:sub(#lead + 1) end
   local trail_period = false
-  if #w > 1 and w:sub(-1) == '.' and not w:sub(1, -2):find('.', 1, true) then
+  local dotted = w:gsub('%a%.', '') == ''  -- u.s., a.m. (and '...' is not a word to split)
+  if #w > 1 and w:sub(-1) == '.' and not dotted and not w:match('^%.+$') then
     w, trail_period = w:sub(1, -2), true
   end
   local trail_quote = w:match("'+$")
@@ -45,11 +46,13 @@ local function split_word(w, out)
 end
 
 -- tokenize(s) -> string of space-separated tokens: lowercase, PTB-style splitting (simplified),
--- then coco's punctuation tokens removed.
+-- then coco's punctuation tokens removed. Simplified: $ and % become tokens (kept, as coco keeps
+-- them), hyphenated words stay whole, and PTB's rarer rules (cannot -> can not, gonna -> gon na,
+-- undotted abbreviations such as mr.) are not reproduced.
 function M.tokenize(s)
   check(type(s) == 'string', 'caption.tokenize: expected a string, got %s', type(s))
   s = s:lower():gsub('%s', ' ')
-  s = s:gsub('%.%.%.', ' ... '):gsub('%-%-', ' -- '):gsub('([,;:%?!%(%)%[%]{}"`])', ' %1 ')
+  s = s:gsub('%.%.%.', ' ... '):gsub('%-%-', ' -- '):gsub('([,;:%?!%(%)%[%]{}"`$%%])', ' %1 ')
   local raw = {}
   for w in s:gmatch('%S+') do split_word(w, raw) end
   local kept = {}
