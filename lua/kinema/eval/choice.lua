@@ -14,7 +14,7 @@ local function index_tensor(x, name, fn)
     check(type(x) == 'table', "%s: argument '%s' must be an int64 tensor or a Lua array", fn, name)
     x = torch.tensor(x, {dtype = torch.int64})
   end
-  return x:to(torch.int64):reshape({-1})
+  return x:to(torch.int64):reshape({-1}):cpu()
 end
 
 local function check_scores(scores, name, fn)
@@ -29,9 +29,9 @@ end
 local function first_argmax(scores)
   local best = scores:max{dim = 1, keepdim = true}
   local n = scores:size(1)
-  local idx = torch.arange(n):view({1, -1}):expand(scores:size())
-  local masked = torch.where(scores:eq(best), idx, torch.full({1, 1}, n, {dtype = torch.int64}))
-  return masked:min{dim = 1}
+  local idx = torch.arange(n, {device = scores.device}):view({1, -1}):expand(scores:size())
+  local masked = torch.where(scores:eq(best), idx, torch.full({1, 1}, n, {dtype = torch.int64, device = scores.device}))
+  return (masked:min{dim = 1}):cpu()
 end
 
 -- multiple_choice(scores [N, num_options], answers [N]) -> accuracy in percent: the option of
@@ -68,7 +68,7 @@ end
 -- failure: the model did not tell them apart). 'all' pools the pairs of every kind.
 function M.hard_negative_accuracy(pos_scores, negatives)
   check(torch.is_tensor(pos_scores), "hard_negative_accuracy: 'pos_scores' must be a tensor")
-  local pos = pos_scores:detach():to(torch.float64):reshape({-1})
+  local pos = pos_scores:detach():to(torch.float64):reshape({-1}):cpu()
   local n = pos:size(0)
   check(n > 0, "hard_negative_accuracy: 'pos_scores' is empty")
   check(not pos:isnan():any():item(), "hard_negative_accuracy: 'pos_scores' contains NaN")
@@ -77,7 +77,7 @@ function M.hard_negative_accuracy(pos_scores, negatives)
   local out, wins, pairs_total = {}, 0, 0
   for kind, neg in pairs(negatives) do
     check(torch.is_tensor(neg), "hard_negative_accuracy: negatives['%s'] must be a tensor", tostring(kind))
-    neg = neg:detach():to(torch.float64)
+    neg = neg:detach():to(torch.float64):cpu()
     if neg:dim() == 1 then neg = neg:view({-1, 1}) end
     check(neg:dim() == 2 and neg:size(0) == n,
           "hard_negative_accuracy: negatives['%s'] must be [%d, M] or [%d], got %s", tostring(kind), n, n,

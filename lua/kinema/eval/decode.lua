@@ -1,6 +1,8 @@
 -- Caption decoding from a prefix language-model head, generic over the model:
 --   step_fn(tokens [R, t] int64) -> log-probabilities of the next token [R, V]
 -- (the caller closes over the video features and the fusion encoder; rows are hypotheses).
+-- tokens reach step_fn on the CPU (move them to the model's device inside step_fn); the
+-- returned log-probabilities may live anywhere.
 -- Token ids are 0-based vocabulary indices. Sequences start from `bos` (a number, repeated
 -- batch_size times) or from `prefix` (an int64 [B, t0] tensor, e.g. a prompt).
 local torch = require 'torch'
@@ -15,7 +17,7 @@ local function start_tokens(opts, fn)
   if opts.prefix ~= nil then
     check(torch.is_tensor(opts.prefix) and opts.prefix:dim() == 2 and opts.prefix:size(1) >= 1,
           "%s: 'prefix' must be an int64 [B, t0] tensor with t0 >= 1", fn)
-    return opts.prefix:to(torch.int64)
+    return opts.prefix:to(torch.int64):cpu()
   end
   check(type(opts.bos) == 'number', "%s: give 'bos' (a token id) or 'prefix' (a tensor)", fn)
   local b = opts.batch_size or 1
@@ -27,7 +29,7 @@ local function call_step(step_fn, tokens, fn)
   check(torch.is_tensor(logp) and logp:dim() == 2 and logp:size(0) == tokens:size(0),
         '%s: step_fn must return [%d, V] log-probabilities, got %s', fn, tokens:size(0),
         torch.is_tensor(logp) and tostring(logp.shape) or type(logp))
-  logp = logp:detach():to(torch.float64)
+  logp = logp:detach():to(torch.float64):cpu()  -- the search's bookkeeping lives on the CPU
   check(not logp:isnan():any():item(), '%s: step_fn returned NaN', fn)
   return logp
 end

@@ -131,7 +131,7 @@ local function text_to_video_tensor(t2v, num_texts, num_videos)
 end
 
 -- ranks(sim, text_to_video, {block = 1024}) -> t2v_ranks [num_texts], v2t_ranks [num_videos]
--- (int64, 1-based). Text->video ranks every caption against all videos; video->text ranks all
+-- (int64 on the CPU, 1-based). Text->video ranks every caption against all videos; video->text ranks all
 -- texts for each video and keeps the best-ranked of its correct captions. Every video needs a
 -- caption.
 function M.ranks(sim, text_to_video, opts)
@@ -144,7 +144,7 @@ function M.ranks(sim, text_to_video, opts)
   return torch.no_grad(function()
     sim = sim:detach()
     check(not sim:isnan():any():item(), "ranks: 'sim' contains NaN")
-    local correct = sim:gather(1, t2v:view({-1, 1}))  -- [nt, 1]
+    local correct = sim:gather(1, t2v:to(sim.device):view({-1, 1}))  -- [nt, 1]
     local t2v_parts = {}
     for s = 0, nt - 1, block do
       local b = math.min(block, nt - s)
@@ -162,14 +162,14 @@ function M.ranks(sim, text_to_video, opts)
       check(best[v] ~= nil, 'ranks: video %d (0-based) has no caption in text_to_video', v - 1)
     end
     -- compare in the matrix's own dtype: the float64 copy of a float32 score is the same number
-    local best_t = torch.tensor(best, {dtype = torch.float64}):to(sim.dtype):view({-1, 1})
+    local best_t = torch.tensor(best, {dtype = torch.float64}):to(sim.dtype):to(sim.device):view({-1, 1})
     local sim_t = sim:t()
     local v2t_parts = {}
     for s = 0, nv - 1, block do
       local b = math.min(block, nv - s)
       v2t_parts[#v2t_parts + 1] = sim_t:narrow(0, s, b):gt(best_t:narrow(0, s, b)):sum{dim = {1}} + 1
     end
-    return torch.cat(t2v_parts, 0):to(torch.int64), torch.cat(v2t_parts, 0):to(torch.int64)
+    return torch.cat(t2v_parts, 0):to(torch.int64):cpu(), torch.cat(v2t_parts, 0):to(torch.int64):cpu()
   end)
 end
 
