@@ -21,7 +21,8 @@
 --       local_weight (1), tau, splice_local
 -- parts: vtc, local_v2t, local_t2v, tau
 -- Also: losses.rwa_retrieval_scores(inputs, opts) -> [Bv,Bt] ranking scores
---   cos(v_i, t_j) + (S[i,j] + S'[j,i]) / 2 (global plus local similarity).
+--   cos(v_i, t_j) + local_weight * (S[i,j] + S'[j,i]) / 2 (global plus local
+--   similarity; the same rule as kinema.eval's global_local_score, transposed).
 local torch = require 'torch'
 local kinema = require 'kinema'
 local losses = require 'kinema.losses'
@@ -94,7 +95,7 @@ function M.rwa_retrieval_scores(inputs, opts)
   U.same_size('rwa_retrieval_scores', v, 'video_emb', 0, r, 'regions', 0)
   U.same_size('rwa_retrieval_scores', t, 'text_emb', 0, w, 'words', 0)
   local S, Sp = kinema.ops.rwa_similarity(r, rm, w, wm, opts.lambda or 1.0)
-  return U.cosine_matrix(v, t) + (S + Sp:t()) / 2
+  return U.cosine_matrix(v, t) + (S + Sp:t()) * ((opts.local_weight or 1) / 2)
 end
 
 losses.register('rwa', M.rwa, 'DemoVLP region-word alignment: global VTC + CE over S/sigma and S\'/sigma')
