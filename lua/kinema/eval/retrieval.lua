@@ -131,9 +131,9 @@ local function text_to_video_tensor(t2v, num_texts, num_videos)
 end
 
 -- ranks(sim, text_to_video, {block = 1024}) -> t2v_ranks [num_texts], v2t_ranks [num_videos]
--- (int64 on the CPU, 1-based). Text->video ranks every caption against all videos; video->text ranks all
--- texts for each video and keeps the best-ranked of its correct captions. Every video needs a
--- caption.
+-- (int64 on the CPU, 1-based). Text->video ranks every caption against all videos; video->text
+-- ranks all texts for each video and keeps the best-ranked of its correct captions (texts above
+-- it count whichever video they describe). Every video needs a caption.
 function M.ranks(sim, text_to_video, opts)
   opts = opts or {}
   check(torch.is_tensor(sim) and sim:dim() == 2, "ranks: 'sim' must be a 2-D [num_texts, num_videos] tensor")
