@@ -234,15 +234,17 @@ std::pair<at::Tensor, at::Tensor> pooled_cosine_backward(
   for_each_chunk(s, o, [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
     const Chunk c = forward_chunk(s, i0, i1, j0, j1, o);
     const int64_t ba = i1 - i0, bb = j1 - j0;
-    at::Tensor grad_D = at::zeros_like(c.D);
-    at::Tensor grad_C = at::zeros_like(c.D);
+    at::Tensor grad_D, grad_C;  // start from the first contribution
+    auto accumulate = [](at::Tensor& total, const at::Tensor& part) {
+      total = total.defined() ? total.add_(part) : part;
+    };
     if (o.a_to_b) {
       const Direction& r = c.ab;
       const at::Tensor grad_cos = grad_a_to_b.slice(0, i0, i1).slice(1, j0, j1).unsqueeze(1) *
                                   weights_a.slice(0, i0, i1).unsqueeze(2);  // [ba,Na,bb]
       const DirectionGrads g = cosine_backward(r, grad_cos);
       grad_norm_a.slice(0, i0, i1).add_(g.grad_norm.sum(2));
-      grad_D.add_(g.grad_dot.unsqueeze(3) * r.w);
+      accumulate(grad_D, g.grad_dot.unsqueeze(3) * r.w);
       // |attended|^2 = w G w^T: d/dw = 2 (w G), d/dG = w^T diag(g) w.
       at::Tensor grad_w = g.grad_dot.unsqueeze(3) * c.D + 2 * g.grad_m2.unsqueeze(3) * r.w_gram;
       const at::Tensor scaled = (r.w * g.grad_m2.unsqueeze(3)).permute({2, 0, 1, 3})
@@ -250,7 +252,7 @@ std::pair<at::Tensor, at::Tensor> pooled_cosine_backward(
       const at::Tensor plain = r.w.permute({2, 0, 1, 3}).reshape({bb, ba * na, nb});
       grad_gram_b.slice(0, j0, j1).add_(at::bmm(scaled.transpose(1, 2), plain));
       if (r.keep.defined()) grad_w = grad_w * r.keep;
-      grad_C.add_(softmax_backward(r.soft, grad_w, 3).mul_(o.scale));
+      accumulate(grad_C, softmax_backward(r.soft, grad_w, 3).mul_(o.scale));
     }
     if (o.b_to_a) {
       const Direction& r = c.ba;
@@ -258,13 +260,13 @@ std::pair<at::Tensor, at::Tensor> pooled_cosine_backward(
                                   weights_b.slice(0, j0, j1).unsqueeze(0);  // [ba,bb,Nb]
       const DirectionGrads g = cosine_backward(r, grad_cos);
       grad_norm_b.slice(0, j0, j1).add_(g.grad_norm.sum(0));
-      grad_D.add_(g.grad_dot.unsqueeze(1) * r.w);
+      accumulate(grad_D, g.grad_dot.unsqueeze(1) * r.w);
       at::Tensor grad_w = g.grad_dot.unsqueeze(1) * c.D + 2 * g.grad_m2.unsqueeze(1) * r.w_gram;
       const at::Tensor scaled = (r.w * g.grad_m2.unsqueeze(1)).reshape({ba, na, bb * nb});
       grad_gram_a.slice(0, i0, i1).add_(
           at::bmm(scaled, r.w.reshape({ba, na, bb * nb}).transpose(1, 2)));
       if (r.keep.defined()) grad_w = grad_w * r.keep;
-      grad_C.add_(softmax_backward(r.soft, grad_w, 1).mul_(o.scale));
+      accumulate(grad_C, softmax_backward(r.soft, grad_w, 1).mul_(o.scale));
     }
     // C = D * inv_a * inv_b: fold the cosine path into one matrix E with the
     // raw-dot path, so each side needs one GEMM.

@@ -79,8 +79,24 @@ __global__ void assign_kernel(const T* __restrict__ cost, const int64_t* __restr
   for (int64_t i = lane; i < n; i += kWarp) u[i] = 0.0, col_of_row[i] = -1;
   for (int64_t j = lane; j < m; j += kWarp) v[j] = 0.0, row_of_col[j] = -1;
   __syncwarp();
+  // As on the CPU: u_i = row minimum (first column on ties), v = 0, and each
+  // row takes its minimum column while that is free.
+  for (int64_t i = 0; i < n; ++i) {
+    Candidate best{INFINITY, 0, m};
+    for (int64_t j = lane; j < m; j += kWarp) {
+      const Candidate c{at(i, j), 0, j};
+      if (better(c, best)) best = c;
+    }
+    best = warp_min(best);
+    if (lane == 0) {
+      u[i] = best.distance;
+      if (row_of_col[best.column] < 0) row_of_col[best.column] = i, col_of_row[i] = best.column;
+    }
+    __syncwarp();
+  }
 
   for (int64_t start = 0; start < n; ++start) {
+    if (col_of_row[start] >= 0) continue;  // warp-uniform: written before the last sync
     for (int64_t i = lane; i < n; i += kWarp) row_seen[i] = 0;
     for (int64_t j = lane; j < m; j += kWarp) shortest[j] = INFINITY, path[j] = -1, col_seen[j] = 0;
     __syncwarp();

@@ -266,6 +266,9 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (0 = torch's default)")
     ap.add_argument("--only", nargs="*", help="benchmark names to run")
+    ap.add_argument("--fit-batches", type=int, nargs=3, default=[16, 32, 64],
+                    help="batch sizes whose peak memory is fitted for the 8 GiB estimate")
+    ap.add_argument("--skip-timing", action="store_true", help="only the 8 GiB estimate")
     ap.add_argument("--memory", nargs=2, metavar=("NAME", "IMPL"), help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -283,7 +286,7 @@ def main():
     print("-" * len(header))
     summary = {}
     for name, b in benchmarks().items():
-        if args.only and name not in args.only:
+        if args.skip_timing or (args.only and name not in args.only):
             continue
         inp = b["make"]()
         med, cpu, results = time_pair(b, inp, args.reps)
@@ -305,9 +308,10 @@ def main():
             continue
         line = []
         for impl in ("kinema", "peer"):
-            pts = [(bs, memory_in_subprocess(args, name, impl, bs)) for bs in (16, 32, 64)]
+            pts = [(bs, memory_in_subprocess(args, name, impl, bs)) for bs in args.fit_batches]
+            sizes = "/".join(str(bs) for bs in args.fit_batches)
             line.append(f"{impl}: B <= {fit_largest_batch(pts, limit)} "
-                        f"(peak MB at B=16/32/64: {'/'.join(f'{p[1] / 2**20:.0f}' for p in pts)})")
+                        f"(peak MB at B={sizes}: {'/'.join(f'{p[1] / 2**20:.0f}' for p in pts)})")
         print(f"largest batch in 8 GiB, {name}: " + "; ".join(line), flush=True)
 
 
