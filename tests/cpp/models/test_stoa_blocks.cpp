@@ -107,6 +107,24 @@ TEST_CASE("GroupingBlock: one group per token, masked tokens in none, seeded gum
   CHECK(max_abs_diff(g1.assignment.sum(1), mask.to(torch::kFloat)) < 1e-6);
 }
 
+TEST_CASE("GroupingBlock block: learned group tokens by default, chained groups, config errors") {
+  torch::manual_seed(6);
+  auto block = make_block("GroupingBlock", config({{"embed_dim", 16}, {"num_heads", 2}, {"num_groups", 3}}));
+  CHECK(block->named_parameters()["group_token"].sizes() == at::IntArrayRef({1, 3, 16}));
+  block->eval();
+  at::Tensor tokens = torch::randn({2, 7, 16});
+  auto first = block->forward({tokens});
+  at::Tensor groups = output(first, "groups");
+  CHECK(groups.sizes() == at::IntArrayRef({2, 3, 16}));
+  CHECK(output(first, "assignment").sizes() == at::IntArrayRef({2, 3, 7}));
+  // Passing the learned tokens explicitly is the same call; chaining feeds groups back.
+  at::Tensor learned = block->named_parameters()["group_token"].expand({2, 3, 16});
+  CHECK(max_abs_diff(output(block->forward({tokens, learned}), "groups"), groups) == 0.0);
+  CHECK(max_abs_diff(output(block->forward({tokens, groups}), "groups"), groups) > 1e-5);
+  check_error([] { make_block("GroupingBlock", config({{"embed_dim", 16}, {"num_heads", 2}, {"tau", 0.0}})); }, "'tau'");
+  check_error([&] { block->forward({tokens, torch::randn({2, 3, 8})}); }, "groups");
+}
+
 TEST_CASE("VideoEncoder with grouping blocks after layers 1 and 2 outputs trained group tokens") {
   torch::manual_seed(3);
   VideoEncoderOptions o;
