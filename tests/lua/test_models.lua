@@ -7,6 +7,7 @@ local kinema = require 'kinema'
 local models = kinema.models
 
 local tiny_video = {embed_dim = 16, depth = 2, num_heads = 2}
+local function long(data) return torch.tensor(data, {dtype = torch.int64}) end
 
 local function grad_count(model)
   local with, total = 0, 0
@@ -43,15 +44,15 @@ T.test('STOA-VLP: video, trajectories, actions, text, fusion, heads', function()
   local boxes = torch.rand(2, 2, 3, 2) * 0.5
   boxes = torch.cat({boxes, boxes + 0.4}, -1)
   local batch = {video = torch.randn(2, 2, 3, 32, 32), boxes = boxes,
-                 classes = torch.tensor({{{0, 1, 2}, {1, 2, -1}}, {{4, 4, 5}, {5, 6, 4}}}),
-                 scores = torch.rand(2, 2, 3), ids = torch.tensor({{1, 5, 7, 29}, {1, 6, 29, 0}}),
+                 classes = long({{{0, 1, 2}, {1, 2, -1}}, {{4, 4, 5}, {5, 6, 4}}}),
+                 scores = torch.rand(2, 2, 3), ids = long({{1, 5, 7, 29}, {1, 6, 29, 0}}),
                  mask = torch.tensor({{true, true, true, true}, {true, true, true, false}})}
   local out = m(batch)
   T.eq(out.video.frames:size(), {2, 2, 8})
   T.eq(out.video.trajectories:size(), {2, 3, 8})
   T.eq(out.video.actions:size(), {2, 2, 8})
   T.eq(out.text.pooled:size(), {2, 8})
-  local fused = m:fuse(out.video, out.text.tokens, batch.mask, torch.tensor({1, 2}))
+  local fused = m:fuse(out.video, out.text.tokens, batch.mask, long({1, 2}))
   T.eq(fused.video_cls:size(), {2, 16})
   local logits = m:lm_logits(fused)
   T.eq(logits:size(), {2, 4, 30})
@@ -67,8 +68,8 @@ T.test('S-ViLM: tubelets, grouping blocks, projected groups', function()
   local m = models.svilm.build{frames = 4, image_size = 32, embed = 8,
                                video = {embed_dim = 16, depth = 3, num_heads = 2, grouping_layers = {1, 3}, num_groups = 4},
                                text = {vocab_size = 30, max_len = 8, embed_dim = 16, depth = 1, num_heads = 2}}
-  local out = m{video = torch.randn(2, 4, 3, 32, 32), ids = torch.tensor({{1, 5, 7}, {1, 6, 2}}),
-                noun_ids = torch.tensor({{1, 9}, {1, 8}})}
+  local out = m{video = torch.randn(2, 4, 3, 32, 32), ids = long({{1, 5, 7}, {1, 6, 2}}),
+                noun_ids = long({{1, 9}, {1, 8}})}
   T.eq(out.video.groups:size(), {2, 4, 8})
   T.eq(out.video.embed:size(), {2, 8})
   T.eq(out.video.clips:size(), {2, 2, 16})  -- 4 frames / tubelet 2
@@ -81,7 +82,7 @@ T.test('OA-Trans: video, masked anchor frame, tags', function()
                                  text = {vocab_size = 30, max_len = 8, embed_dim = 16, depth = 1, num_heads = 2}}
   local keep = torch.tensor({{{true, false, true, false}}, {{false, false, false, true}}})
   local out = m{video = torch.randn(2, 2, 3, 32, 32), anchor = torch.randn(2, 3, 32, 32), patch_mask = keep,
-                ids = torch.tensor({{1, 5}, {1, 6}}), tag_ids = torch.tensor({{1, 3}, {1, 4}})}
+                ids = long({{1, 5}, {1, 6}}), tag_ids = long({{1, 3}, {1, 4}})}
   T.eq(out.anchor:size(), {2, 8})
   T.eq(out.tags:size(), {2, 8})
 end)
@@ -91,9 +92,9 @@ T.test('DemoVLP: region encoder and word outputs', function()
   local m = models.demovlp.build{frames = 2, embed = 8, region = {feat_dim = 12, embed_dim = 16, depth = 1, num_heads = 2},
                                  text = {vocab_size = 30, max_len = 8, embed_dim = 16, depth = 1, num_heads = 2}}
   local out = m{features = torch.randn(2, 5, 12), locations = torch.rand(2, 5, 7),
-                frame_index = torch.tensor({{0, 0, 1, 1, 1}, {0, 1, 1, 0, 0}}),
+                frame_index = long({{0, 0, 1, 1, 1}, {0, 1, 1, 0, 0}}),
                 region_mask = torch.tensor({{true, true, true, true, true}, {true, true, true, false, false}}),
-                ids = torch.tensor({{1, 5, 2}, {1, 6, 2}})}
+                ids = long({{1, 5, 2}, {1, 6, 2}})}
   T.eq(out.video.regions:size(), {2, 5, 8})
   T.eq(out.text.words:size(), {2, 3, 8})
   T.eq(out.text.embed:size(), {2, 8})

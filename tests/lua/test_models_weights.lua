@@ -50,6 +50,16 @@ T.test('CLIP resized: a 32x32 model gets the 14x14 grid resampled, top layers re
   local report = W.load(visual, fixtures .. 'models_clip_vitb16.pt', 'clip_visual', {layers = {[1] = 0}})
   T.eq(#report.mismatched, 0)
   T.eq(report.missing, {'time_embed'})
+  T.eq(report.adapted, {'visual.class_embedding -> cls_token', 'visual.positional_embedding -> pos_embed'})
+  local pos
+  for _, pair in ipairs(visual:named_parameters()) do if pair[1] == 'pos_embed' then pos = pair[2] end end
+  T.eq(pos:size(), {1, 5, 32})
+  local source = W.read(fixtures .. 'models_clip_vitb16.pt')['visual.positional_embedding']
+  T.eq(max_diff(pos:select(1, 0):select(0, 0), source:select(0, 0)) == 0, true)  -- [CLS] row kept
+  -- blocks.0 of the model came from resblocks.1 of the checkpoint.
+  local qkv
+  for _, pair in ipairs(visual:named_parameters()) do if pair[1] == 'blocks.0.attn.qkv.weight' then qkv = pair[2] end end
+  T.eq(max_diff(qkv, W.read(fixtures .. 'models_clip_vitb16.pt')['visual.transformer.resblocks.1.attn.in_proj_weight']) == 0, true)
 end)
 
 T.test('HF BERT and DistilBERT -> TextEncoder', function()
