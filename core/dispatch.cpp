@@ -15,12 +15,15 @@ namespace kinema::lua {
 
 struct Overload {
   c10::OperatorHandle handle;
-  bool is_out = false;  // writes into an `out=` argument; used only when out= is given
+  bool is_out = false;        // writes into an `out=` argument; used only when out= is given
+  bool returns_self = false;  // in-place: returns its first argument
 };
 
 struct OverloadSet {
   std::string name;  // "aten::add"
   std::vector<Overload> overloads;
+  // The overload that matched last: tried first, since loops repeat calls.
+  mutable size_t last_match = 0;
 };
 
 namespace {
@@ -58,7 +61,9 @@ void scan_operators() {
       set = std::make_unique<OverloadSet>();
       set->name = name.name;
     }
-    set->overloads.push_back(Overload{*handle, is_out_overload(schema)});
+    bool returns_self = !schema.returns().empty() && schema.returns()[0].alias_info() &&
+                        schema.returns()[0].alias_info()->isWrite();
+    set->overloads.push_back(Overload{*handle, is_out_overload(schema), returns_self});
   }
   // Stable order: the default overload first, then by registration order.
   for (auto& kv : table) {
@@ -533,7 +538,18 @@ int call_operator(lua_State* L, const OverloadSet& ops, int first, int last) {
   const Overload* best = nullptr;
   int best_cost = 1 << 30;
   std::vector<std::pair<const Overload*, std::string>> rejected;
+  // Fast path: the overload that matched last time, if it matches exactly again.
+  if (ops.last_match < ops.overloads.size()) {
+    const Overload& ov = ops.overloads[ops.last_match];
+    int cost = 0;
+    std::string why;
+    if (ov.is_out == wants_out && bind(L, ov.handle.schema(), first, npos, kw, stack, cost, why) && cost == 0) {
+      best = &ov;
+      best_cost = 0;
+    }
+  }
   for (const Overload& ov : ops.overloads) {
+    if (best_cost == 0) break;
     if (ov.is_out != wants_out) continue;
     int cost = 0;
     std::string why;
@@ -542,7 +558,6 @@ int call_operator(lua_State* L, const OverloadSet& ops, int first, int last) {
         best = &ov;
         best_cost = cost;
         stack.swap(candidate);
-        if (cost == 0) break;
       }
     } else {
       rejected.emplace_back(&ov, why);
@@ -564,10 +579,28 @@ int call_operator(lua_State* L, const OverloadSet& ops, int first, int last) {
                      [](const c10::Argument& a) { return a.name() == "requires_grad"; });
     lua_pop(L, 1);
   }
-  // The input `self` tensor, to return the same Lua value from in-place ops.
-  const at::Tensor* self_in = (npos > 0) ? test_tensor(L, first) : nullptr;
+  ops.last_match = static_cast<size_t>(best - ops.overloads.data());
+  // In-place ops return the same Lua value as their `self` argument.
+  const at::Tensor* self_in = (best->returns_self && npos > 0) ? test_tensor(L, first) : nullptr;
+  // With nothing to record (grad mode off, or no input requiring grad) the
+  // autograd kernels only add cost: call below them. ADInplaceOrView still runs,
+  // so version counters and view tracking stay correct.
+  bool needs_autograd = false;
+  if (at::GradMode::is_enabled()) {
+    for (const c10::IValue& v : stack) {
+      if (v.isTensor() ? v.toTensor().requires_grad() : (v.isTensorList() || v.isList())) {
+        needs_autograd = true;  // lists are not inspected: take the general path
+        break;
+      }
+    }
+  }
   return protect(L, [&]() -> int {
-    best->handle.callBoxed(&stack);
+    if (needs_autograd) {
+      best->handle.callBoxed(&stack);
+    } else {
+      at::AutoDispatchBelowAutograd below_autograd;
+      best->handle.callBoxed(&stack);
+    }
     if (set_requires_grad && !stack.empty() && stack[0].isTensor()) stack[0].toTensor().requires_grad_(true);
     luaL_checkstack(L, static_cast<int>(stack.size()) + 2, "too many results");
     int pushed = 0;

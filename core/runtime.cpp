@@ -27,10 +27,17 @@ size_t g_live_bytes = 0;
 size_t g_collect_threshold = kMinCollectThreshold;
 bool g_collecting = false;
 
+// Tensor proxies carry a tag so that recognising one costs a pointer read
+// rather than a metatable lookup (this sits on every operator call).
+constexpr uint64_t kTensorTag = 0x6b696e656d615f54ULL;  // "kinema_T"
+
 struct TensorBox {
+  uint64_t tag = kTensorTag;
   at::Tensor tensor;
   size_t accounted_bytes = 0;
 };
+
+int g_tensor_mt_ref = LUA_NOREF;  // registry slot of the tensor metatable
 
 size_t storage_bytes(const at::Tensor& t) {
   if (!t.defined() || !t.has_storage()) return 0;
@@ -57,17 +64,14 @@ int tensor_gc(lua_State* L) {
   auto* box = static_cast<TensorBox*>(lua_touserdata(L, 1));
   release(box);
   box->~TensorBox();
+  box->tag = 0;
   return 0;
 }
 
 TensorBox* test_box(lua_State* L, int idx) {
-  void* p = lua_touserdata(L, idx);
-  if (!p || !lua_getmetatable(L, idx)) return nullptr;
-  lua_pushlightuserdata(L, &tensor_mt_key);
-  lua_rawget(L, LUA_REGISTRYINDEX);
-  bool same = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
-  return same ? static_cast<TensorBox*>(p) : nullptr;
+  if (lua_type(L, idx) != LUA_TUSERDATA || lua_objlen(L, idx) != sizeof(TensorBox)) return nullptr;
+  auto* box = static_cast<TensorBox*>(lua_touserdata(L, idx));
+  return box->tag == kTensorTag ? box : nullptr;
 }
 
 const char* type_name(lua_State* L, int idx) {
@@ -101,9 +105,8 @@ void push_tensor(lua_State* L, at::Tensor t) {
     return;
   }
   void* mem = lua_newuserdata(L, sizeof(TensorBox));
-  auto* box = new (mem) TensorBox{std::move(t), 0};
-  lua_pushlightuserdata(L, &tensor_mt_key);
-  lua_rawget(L, LUA_REGISTRYINDEX);
+  auto* box = new (mem) TensorBox{kTensorTag, std::move(t), 0};
+  lua_rawgeti(L, LUA_REGISTRYINDEX, g_tensor_mt_ref);
   lua_setmetatable(L, -2);
   box->accounted_bytes = storage_bytes(box->tensor);
   account(L, box->accounted_bytes);
@@ -484,6 +487,8 @@ void install_metatables(lua_State* L) {
   lua_setfield(L, -2, "__gc");
   lua_pushstring(L, "Tensor");
   lua_setfield(L, -2, "__name");
+  lua_pushvalue(L, -1);
+  g_tensor_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_rawset(L, LUA_REGISTRYINDEX);
 
   lua_pushlightuserdata(L, &dtype_mt_key);

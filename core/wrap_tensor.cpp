@@ -184,11 +184,23 @@ at::Tensor as_tensor(const Operand& o) {
   return t;
 }
 
+// Arithmetic skips the autograd kernels when there is nothing to record (as
+// call_operator does).
+bool records_grad(const Operand& a, const Operand& b) {
+  return at::GradMode::is_enabled() && ((a.is_tensor && a.tensor.requires_grad()) ||
+                                        (b.is_tensor && b.tensor.requires_grad()));
+}
+
 template <typename F>
 int binary(lua_State* L, F&& f) {
   Operand a = operand(L, 1), b = operand(L, 2);
   return protect(L, [&] {
-    push_tensor(L, f(a, b));
+    if (records_grad(a, b)) {
+      push_tensor(L, f(a, b));
+    } else {
+      at::AutoDispatchBelowAutograd below_autograd;
+      push_tensor(L, f(a, b));
+    }
     return 1;
   });
 }
