@@ -257,6 +257,8 @@ def fit_largest_batch(points, limit):
     coef = np.polyfit(b, m, 2)  # c*B^2 + b*B + a
     grid = np.arange(1, 100000)
     ok = grid[np.polyval(coef, grid) <= limit]
+    if ok.size == grid.size:  # not quadratic: the fit never reaches the limit
+        return f">{grid[-1]}"
     return int(ok.max()) if ok.size else 0
 
 
