@@ -10,12 +10,14 @@ ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } kinema_bench_timespec;
 int clock_gettime(int clock_id, kinema_bench_timespec *tp);
 ]]
-local CLOCK_MONOTONIC = 1
-local function now_ms()
+local CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID = 1, 2
+local function clock_ms(id)
   local ts = ffi.new('kinema_bench_timespec')
-  ffi.C.clock_gettime(CLOCK_MONOTONIC, ts)
+  ffi.C.clock_gettime(id, ts)
   return tonumber(ts.tv_sec) * 1e3 + tonumber(ts.tv_nsec) / 1e6
 end
+local function now_ms() return clock_ms(CLOCK_MONOTONIC) end
+local function cpu_ms() return clock_ms(CLOCK_PROCESS_CPUTIME_ID) end
 
 local function peak_rss_mb()
   for line in io.lines('/proc/self/status') do
@@ -47,19 +49,26 @@ local encoder = kinema.models.VideoEncoder(cfg)
 encoder:train()
 local video = torch.randn({2, cfg.num_frames, 3, cfg.image_size, cfg.image_size})
 
-local times = {}
+local times, cpu_times = {}, {}
 for it = 1, opts.warmup + opts.iters do
-  local start = now_ms()
+  local start, cpu_start = now_ms(), cpu_ms()
   encoder:zero_grad()
   local out = encoder(video)
   out.tokens:pow(2):mean():backward()
   local elapsed = now_ms() - start
-  if it > opts.warmup then times[#times + 1] = elapsed end
+  if it > opts.warmup then
+    times[#times + 1] = elapsed
+    cpu_times[#cpu_times + 1] = cpu_ms() - cpu_start
+  end
 end
 local sorted = {}
 for k, v in ipairs(times) do sorted[k] = v end
 table.sort(sorted)
-local parts = {}
-for k, v in ipairs(times) do parts[k] = string.format('%.2f', v) end
-print(string.format('{"impl": "lua", "config": "%s", "times_ms": [%s], "median_ms": %.2f, "peak_rss_mb": %.1f}',
-                    opts.config, table.concat(parts, ', '), sorted[math.floor(#sorted / 2) + 1], peak_rss_mb()))
+local function join(list)
+  local parts = {}
+  for k, v in ipairs(list) do parts[k] = string.format('%.2f', v) end
+  return table.concat(parts, ', ')
+end
+print(string.format('{"impl": "lua", "config": "%s", "times_ms": [%s], "cpu_ms": [%s], "median_ms": %.2f, '
+                    .. '"peak_rss_mb": %.1f}', opts.config, join(times), join(cpu_times),
+                    sorted[math.floor(#sorted / 2) + 1], peak_rss_mb()))

@@ -92,17 +92,19 @@ def main():
     torch.manual_seed(0)
     model = VideoViT(image, frames, dim, depth, heads, a.attention).train()
     video = torch.randn(batch, frames, 3, image, image)
-    times = []
+    times, cpu_times = [], []
     for i in range(a.warmup + a.iters):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         model.zero_grad(set_to_none=False)
         model(video).pow(2).mean().backward()
-        end = time.perf_counter()
+        end, cpu_end = time.perf_counter(), time.process_time()
         if i >= a.warmup:
             times.append((end - start) * 1000.0)
+            cpu_times.append((cpu_end - cpu_start) * 1000.0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({"impl": "python", "config": a.config, "threads": torch.get_num_threads(),
                       "times_ms": [round(x, 2) for x in times],
+                      "cpu_ms": [round(x, 2) for x in cpu_times],
                       "median_ms": round(sorted(times)[len(times) // 2], 2), "peak_rss_mb": round(peak, 1)}))
 
 

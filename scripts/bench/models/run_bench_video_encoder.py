@@ -32,12 +32,15 @@ def main():
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=1, help="alternating process pairs per config")
-    p.add_argument("--lua", action="store_true", help="also time the Lua driver through build/kinema")
+    p.add_argument("--lua", action="store_true", help="also time the Lua driver through the kinema host")
+    p.add_argument("--kinema", default=None, help="the host binary for --lua (default: BUILD/kinema)")
     a = p.parse_args()
     common = ["--iters", str(a.iters), "--warmup", str(a.warmup), "--threads", str(a.threads), "--attention", a.attention]
     print(f"VideoEncoder forward+backward, batch 2, attention={a.attention}, threads={a.threads}, "
           f"median of {a.iters} iterations x {a.rounds} round(s)")
-    print(f"{'config':<6} {'impl':<8} {'median ms':>10} {'peak RSS MB':>12} {'time ratio':>11} {'mem ratio':>10}")
+    print("wall = elapsed time, cpu = process CPU time (robust to a loaded machine); ratios are impl / python")
+    print(f"{'config':<6} {'impl':<8} {'wall ms':>10} {'cpu ms':>10} {'peak RSS MB':>12} {'wall ratio':>11} "
+          f"{'cpu ratio':>10} {'mem ratio':>10}")
     for config in a.configs:
         results = {"kinema": [], "python": [], "lua": []}
         for _ in range(a.rounds):
@@ -46,17 +49,20 @@ def main():
             results["python"].append(run(["/usr/bin/python3", os.path.join(HERE, "bench_video_encoder.py"),
                                           "--config", config] + common, a.threads))
             if a.lua:
-                results["lua"].append(run([os.path.join(a.build, "kinema"), "run",
+                results["lua"].append(run([a.kinema or os.path.join(a.build, "kinema"), "run",
                                            os.path.join(HERE, "bench_video_encoder.lua"),
                                            "--config", config] + common, a.threads))
         py_t = statistics.median(t for r in results["python"] for t in r["times_ms"])
+        py_c = statistics.median(t for r in results["python"] for t in r["cpu_ms"])
         py_m = max(r["peak_rss_mb"] for r in results["python"])
         for impl in ("kinema", "lua", "python"):
             if not results[impl]:
                 continue
             t = statistics.median(x for r in results[impl] for x in r["times_ms"])
+            c = statistics.median(x for r in results[impl] for x in r["cpu_ms"])
             m = max(r["peak_rss_mb"] for r in results[impl])
-            print(f"{config:<6} {impl:<8} {t:>10.1f} {m:>12.1f} {t / py_t:>11.3f} {m / py_m:>10.3f}")
+            print(f"{config:<6} {impl:<8} {t:>10.1f} {c:>10.1f} {m:>12.1f} {t / py_t:>11.3f} {c / py_c:>10.3f} "
+                  f"{m / py_m:>10.3f}")
     sys.stdout.flush()
 
 
