@@ -68,7 +68,9 @@ struct VideoReader::Impl {
   // Decoder position: index of the last frame received; -1 before the first.
   int64_t position = -1;
   bool at_eof = false;
-  bool fresh = true;  // demuxer at the start of the file, nothing read yet
+  // Timestamp the demuxer has reached (the last seek point or decoded frame):
+  // what a seek is weighed against.
+  int64_t here = INT64_MIN;
 
   [[noreturn]] void fail(const std::string& what) const {
     throw VideoError(path, timed_out ? what + " (timed out after " +
@@ -148,6 +150,7 @@ struct VideoReader::Impl {
     if (info.num_frames <= 0 || info.duration_s <= 0 || info.fps <= 0 || inconsistent) scan();
     std::sort(keyframes.begin(), keyframes.end());
     keyframes.erase(std::unique(keyframes.begin(), keyframes.end()), keyframes.end());
+    here = keyframes.empty() ? start_pts : std::min(start_pts, keyframes.front());
   }
 
   // The container's numbers are missing or disagree: read every packet (no
@@ -185,7 +188,6 @@ struct VideoReader::Impl {
     if (info.fps <= 0) fail("cannot determine the frame rate");
     if (!keys.empty()) keyframes = keys;
     seek_to(start_pts, /*backward=*/true);
-    fresh = true;
   }
 
   int64_t index_of(int64_t pts) const {
@@ -205,8 +207,8 @@ struct VideoReader::Impl {
     avcodec_flush_buffers(dec.get());
     ++stats.seeks;
     position = -1;
+    here = ts;
     at_eof = false;
-    fresh = false;
   }
 
   // The keyframe to seek to for `target` (INT64_MIN: the start). Index
@@ -219,13 +221,11 @@ struct VideoReader::Impl {
   }
 
   // Seek only when it beats decoding forward: the target is behind us, or a
-  // keyframe lies between the decoder position and the target.
+  // keyframe lies between where the demuxer is and the target.
   bool should_seek(int64_t target) const {
     if (at_eof) return true;
-    if (!fresh && target <= position) return true;
-    if (keyframes.empty())
-      return (target - std::max<int64_t>(position, 0)) / info.fps > opt.seek_ahead_s;
-    const int64_t here = fresh ? keyframes.front() : pts_of(position);
+    if (position >= 0 && target <= position) return true;
+    if (keyframes.empty()) return (target - index_of(here)) / info.fps > opt.seek_ahead_s;
     return seek_point(target) > here;
   }
 
@@ -284,6 +284,7 @@ struct VideoReader::Impl {
                              : frame->pts;
       const int64_t idx = ts != AV_NOPTS_VALUE ? index_of(ts) : position + 1;
       position = idx;
+      if (ts != AV_NOPTS_VALUE) here = std::max(here, ts);
       ++stats.frames_decoded;
       bool converted = false;
       int64_t first_slot = -1;
@@ -318,7 +319,6 @@ struct VideoReader::Impl {
         seek_to(ts, true);
         checking_seek = true;
       }
-      fresh = false;
       int err = at_eof ? AVERROR_EOF : av_read_frame(fmt.get(), pkt.get());
       if (err == AVERROR_EOF) {
         at_eof = true;
