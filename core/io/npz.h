@@ -2,8 +2,8 @@
 // NumPy .npy and .npz files (the format of numpy.save / numpy.savez /
 // numpy.savez_compressed), read and written without Python.
 //
-// Supported dtypes: <f8 <f4 <f2 <i8 <i4 <i2 |i1 |u1 |b1 and their big-endian
-// forms (byte-swapped on load; '<i1'/'<u1' spellings accepted too). Fortran-order
+// Supported dtypes: <f8 <f4 <f2 <i8 <i4 <i2 |i1 |u1 |b1 <c8 <c16 and their
+// big-endian forms (byte-swapped on load; '<i1'/'<u1' spellings accepted too). Fortran-order
 // arrays load as C-contiguous tensors with the same logical layout; 0-d arrays
 // load as 0-d tensors and zero-sized shapes are kept. Object arrays ('|O'),
 // structured dtypes and unsupported kinds are rejected with an error naming the
@@ -20,8 +20,8 @@ at::Tensor load_npy(const std::string& path);
 
 // Writes a .npy (format version 1.0, little-endian, C order) atomically. Any
 // device / layout is accepted: a contiguous CPU copy is written. Dtypes:
-// float64/32/16, int64/32/16/8, uint8, bool (bfloat16 has no NumPy dtype and is
-// rejected).
+// float64/32/16, int64/32/16/8, uint8, bool, complex64/128 (bfloat16 has no
+// NumPy dtype and is rejected).
 void save_npy(const std::string& path, const at::Tensor& tensor);
 
 // Parses .npy bytes held in memory; `what` names the source in error messages
@@ -31,7 +31,8 @@ at::Tensor parse_npy(const void* data, size_t size, const std::string& what);
 std::string serialize_npy(const at::Tensor& tensor, const std::string& what);
 
 // An .npz archive -> {name: tensor}; names are the member names without the
-// trailing ".npy". Stored and deflated members are both read.
+// trailing ".npy". Stored and deflated members are both read; every member's
+// CRC is checked.
 std::map<std::string, at::Tensor> load_npz(const std::string& path);
 
 // Writes an .npz atomically; compress=true deflates members like
