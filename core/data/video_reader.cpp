@@ -215,7 +215,9 @@ struct VideoReader::Impl {
   // timestamps may be decode timestamps, which run ahead of presentation by
   // the reorder delay, hence the margin.
   int64_t seek_point(int64_t target) const {
-    const int64_t ts = pts_of(target - dec->has_b_frames);
+    // has_b_frames may still be 0 before the first frames are decoded: assume
+    // at least the usual B-pyramid delay of 2.
+    const int64_t ts = pts_of(target - std::max(dec->has_b_frames, 2));
     auto it = std::upper_bound(keyframes.begin(), keyframes.end(), ts);
     return it == keyframes.begin() ? INT64_MIN : *(it - 1);
   }
@@ -306,12 +308,15 @@ struct VideoReader::Impl {
     int backoff_s = 1;
     bool checking_seek = false;  // verify the first frame after a seek lands early enough
     int64_t seek_target = -1;
+    int64_t overshot = -1;  // a target whose keyframe seek landed after it
     while (next != slots.end()) {
       if (Clock::now() > deadline) {
         timed_out = true;
         fail("decoding did not finish");
       }
-      if (!checking_seek && should_seek(next->first)) {
+      // After an overshoot, reach that target by decoding forward from the
+      // earlier point instead of seeking to the same keyframe again.
+      if (!checking_seek && next->first != overshot && should_seek(next->first)) {
         seek_target = next->first;
         int64_t ts = pts_of(seek_target);
         if (!keyframes.empty()) ts = seek_point(seek_target) == INT64_MIN ? start_pts
@@ -355,6 +360,7 @@ struct VideoReader::Impl {
           if (ts != AV_NOPTS_VALUE && index_of(ts) > seek_target && pts_of(seek_target) > start_pts) {
             // The demuxer landed after the target: go back further.
             av_frame_unref(frame.get());
+            overshot = seek_target;
             const int64_t back = pts_of(seek_target) -
                                  static_cast<int64_t>(backoff_s / av_q2d(tb));
             backoff_s *= 2;
