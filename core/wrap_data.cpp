@@ -1,0 +1,424 @@
+// The data layer (core/data) seen from Lua: annotation readers producing a
+// Dataset, the threaded Loader handing ready batches to Lua, and the synthetic
+// benchmark generator. Workers never touch Lua: conversion to Lua values
+// happens here, on the Lua thread, when a batch is taken.
+#include <torch/torch.h>
+
+#include "core/data/formats.h"
+#include "core/data/loader.h"
+#include "core/data/synth.h"
+#include "core/data/video_transform.h"
+#include "core/runtime.h"
+
+namespace kinema::lua {
+
+namespace {
+
+constexpr const char* kDatasetMeta = "kinema.Dataset";
+constexpr const char* kLoaderMeta = "kinema.Loader";
+
+using DatasetPtr = std::shared_ptr<const std::vector<data::Sample>>;
+
+struct DatasetBox {
+  DatasetPtr samples;
+};
+
+struct LoaderBox {
+  std::unique_ptr<data::Loader> loader;
+};
+
+DatasetBox& check_dataset(lua_State* L, int idx) {
+  return *static_cast<DatasetBox*>(luaL_checkudata(L, idx, kDatasetMeta));
+}
+
+data::Loader& check_loader(lua_State* L, int idx) {
+  auto* box = static_cast<LoaderBox*>(luaL_checkudata(L, idx, kLoaderMeta));
+  if (!box->loader) raise(L, "loader was closed");
+  return *box->loader;
+}
+
+void push_dataset(lua_State* L, DatasetPtr samples) {
+  void* mem = lua_newuserdata(L, sizeof(DatasetBox));
+  new (mem) DatasetBox{std::move(samples)};
+  luaL_getmetatable(L, kDatasetMeta);
+  lua_setmetatable(L, -2);
+}
+
+void push_strings(lua_State* L, const std::vector<std::string>& items) {
+  lua_createtable(L, static_cast<int>(items.size()), 0);
+  for (size_t i = 0; i < items.size(); ++i) {
+    lua_pushlstring(L, items[i].data(), items[i].size());
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+}
+
+std::vector<std::string> strings_field(lua_State* L, int idx, const char* key) {
+  std::vector<std::string> out;
+  lua_getfield(L, idx, key);
+  if (lua_type(L, -1) == LUA_TSTRING) {
+    out.emplace_back(lua_tostring(L, -1));
+  } else if (lua_istable(L, -1)) {
+    int n = static_cast<int>(lua_objlen(L, -1));
+    for (int i = 1; i <= n; ++i) {
+      lua_rawgeti(L, -1, i);
+      if (lua_type(L, -1) != LUA_TSTRING) raise(L, std::string("sample field '") + key + "' must hold strings");
+      out.emplace_back(lua_tostring(L, -1));
+      lua_pop(L, 1);
+    }
+  } else if (!lua_isnil(L, -1)) {
+    raise(L, std::string("sample field '") + key + "' must be a string or a list of strings");
+  }
+  lua_pop(L, 1);
+  return out;
+}
+
+// ---- datasets ----------------------------------------------------------------------
+
+// data.read_annotations{format=, path=, split=, json_split=, ans2label=, has_header=,
+//                       video_root=, region_root=, video_ext=, on_error='raise'|'skip'}
+// -> dataset, skipped_count
+int read_annotations(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  data::AnnotationSource source;
+  source.format = opt_field_string(L, 1, "format", "");
+  source.path = opt_field_string(L, 1, "path", "");
+  source.split = opt_field_string(L, 1, "split", "");
+  source.json_split = opt_field_string(L, 1, "json_split", "");
+  source.ans2label = opt_field_string(L, 1, "ans2label", "");
+  source.has_header = opt_field_bool(L, 1, "has_header", false);
+  data::ReadOptions options;
+  options.video_root = opt_field_string(L, 1, "video_root", options.video_root);
+  options.region_root = opt_field_string(L, 1, "region_root", options.region_root);
+  options.video_ext = opt_field_string(L, 1, "video_ext", options.video_ext);
+  std::string on_error = opt_field_string(L, 1, "on_error", "raise");
+  if (on_error != "raise" && on_error != "skip") raise(L, "read_annotations: on_error must be 'raise' or 'skip'");
+  options.on_error = on_error == "skip" ? data::OnError::Skip : data::OnError::Raise;
+  int64_t skipped = 0;
+  options.skipped = &skipped;
+  if (source.format.empty() || source.path.empty()) raise(L, "read_annotations: 'format' and 'path' are required");
+  return protect(L, [&] {
+    auto samples = std::make_shared<const std::vector<data::Sample>>(data::read_annotations(source, options));
+    push_dataset(L, std::move(samples));
+    lua_pushnumber(L, static_cast<lua_Number>(skipped));
+    return 2;
+  });
+}
+
+// data.dataset{ {id=, video_path=, captions={...}, tags={...}, start_s=, end_s=}, ... }
+int dataset_from_table(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  auto samples = std::make_shared<std::vector<data::Sample>>();
+  int n = static_cast<int>(lua_objlen(L, 1));
+  for (int i = 1; i <= n; ++i) {
+    lua_rawgeti(L, 1, i);
+    int item = lua_gettop(L);
+    if (!lua_istable(L, item)) raise(L, "data.dataset: element " + std::to_string(i) + " is not a table");
+    data::Sample s;
+    s.id = opt_field_string(L, item, "id", std::to_string(i - 1));
+    s.video_path = opt_field_string(L, item, "video_path", "");
+    s.captions = strings_field(L, item, "captions");
+    if (s.captions.empty()) s.captions = strings_field(L, item, "caption");
+    s.tags = strings_field(L, item, "tags");
+    s.start_s = opt_field_number(L, item, "start_s", -1);
+    s.end_s = opt_field_number(L, item, "end_s", -1);
+    s.region_path = opt_field_string(L, item, "region_path", "");
+    if (s.video_path.empty()) raise(L, "data.dataset: element " + std::to_string(i) + " has no video_path");
+    samples->push_back(std::move(s));
+    lua_pop(L, 1);
+  }
+  push_dataset(L, std::move(samples));
+  return 1;
+}
+
+int dataset_len(lua_State* L) {
+  lua_pushnumber(L, static_cast<lua_Number>(check_dataset(L, 1).samples->size()));
+  return 1;
+}
+
+// ds:get(i) with a 0-based index -> a table of the sample's fields.
+int dataset_get(lua_State* L) {
+  const auto& samples = *check_dataset(L, 1).samples;
+  auto i = static_cast<int64_t>(luaL_checknumber(L, 2));
+  if (i < 0 || i >= static_cast<int64_t>(samples.size()))
+    return luaL_error(L, "dataset index %d out of range [0, %d)", static_cast<int>(i), static_cast<int>(samples.size()));
+  const data::Sample& s = samples[static_cast<size_t>(i)];
+  lua_newtable(L);
+  lua_pushstring(L, s.id.c_str());
+  lua_setfield(L, -2, "id");
+  lua_pushstring(L, s.video_path.c_str());
+  lua_setfield(L, -2, "video_path");
+  push_strings(L, s.captions);
+  lua_setfield(L, -2, "captions");
+  push_strings(L, s.tags);
+  lua_setfield(L, -2, "tags");
+  if (!s.region_path.empty()) {
+    lua_pushstring(L, s.region_path.c_str());
+    lua_setfield(L, -2, "region_path");
+  }
+  if (!s.question.empty()) {
+    lua_pushstring(L, s.question.c_str());
+    lua_setfield(L, -2, "question");
+    lua_pushstring(L, s.answer.c_str());
+    lua_setfield(L, -2, "answer");
+    lua_pushnumber(L, static_cast<lua_Number>(s.answer_label));
+    lua_setfield(L, -2, "answer_label");
+  }
+  if (!s.options.empty()) {
+    push_strings(L, s.options);
+    lua_setfield(L, -2, "options");
+    lua_pushnumber(L, static_cast<lua_Number>(s.answer_label));
+    lua_setfield(L, -2, "answer_label");
+  }
+  if (s.start_s >= 0) {
+    lua_pushnumber(L, s.start_s);
+    lua_setfield(L, -2, "start_s");
+    lua_pushnumber(L, s.end_s);
+    lua_setfield(L, -2, "end_s");
+  }
+  lua_newtable(L);
+  for (const auto& kv : s.extra) {
+    lua_pushstring(L, kv.second.c_str());
+    lua_setfield(L, -2, kv.first.c_str());
+  }
+  lua_setfield(L, -2, "extra");
+  return 1;
+}
+
+int dataset_gc(lua_State* L) {
+  static_cast<DatasetBox*>(lua_touserdata(L, 1))->~DatasetBox();
+  return 0;
+}
+
+// ---- loader ------------------------------------------------------------------------
+
+// data.Loader(dataset, {batch_size, num_workers, prefetch, shuffle, seed, rank,
+//   world_size, drop_last, num_frames, sampling, fps, size, short_side,
+//   random_crop, normalize='none'|'clip'|'imagenet', random_caption, timeout_s})
+int loader_new(lua_State* L) {
+  DatasetPtr samples = check_dataset(L, 1).samples;
+  const int o = 2;
+  data::LoaderOptions lo;
+  lo.batch_size = static_cast<int64_t>(opt_field_number(L, o, "batch_size", 8));
+  lo.num_workers = static_cast<int64_t>(opt_field_number(L, o, "num_workers", 2));
+  lo.prefetch = static_cast<int64_t>(opt_field_number(L, o, "prefetch", 4));
+  lo.shuffle = opt_field_bool(L, o, "shuffle", true);
+  lo.seed = static_cast<uint64_t>(opt_field_number(L, o, "seed", 0));
+  lo.rank = static_cast<int64_t>(opt_field_number(L, o, "rank", 0));
+  lo.world_size = static_cast<int64_t>(opt_field_number(L, o, "world_size", 1));
+  lo.drop_last = opt_field_bool(L, o, "drop_last", false);
+
+  data::VideoItemOptions vo;
+  vo.random_caption = opt_field_bool(L, o, "random_caption", true);
+  vo.sampling.num_frames = static_cast<int64_t>(opt_field_number(L, o, "num_frames", 8));
+  vo.sampling.fps = opt_field_number(L, o, "fps", 1.0);
+  int64_t size = static_cast<int64_t>(opt_field_number(L, o, "size", 224));
+  vo.decode.resize.out_h = vo.decode.resize.out_w = size;
+  vo.decode.resize.short_side = static_cast<int64_t>(opt_field_number(L, o, "short_side", 0));
+  vo.decode.resize.random_crop = opt_field_bool(L, o, "random_crop", false);
+  vo.decode.timeout_s = opt_field_number(L, o, "timeout_s", vo.decode.timeout_s);
+  std::string sampling = opt_field_string(L, o, "sampling", "uniform");
+  std::string normalize = opt_field_string(L, o, "normalize", "none");
+  return protect(L, [&] {
+    vo.sampling.strategy = data::parse_frame_sampling(sampling);
+    data::VideoNorm norm = data::parse_video_norm(normalize);
+    if (norm != data::VideoNorm::None) {
+      // Normalisation runs on the worker, once per batch.
+      lo.batch_fn = [norm](data::Batch& batch) {
+        auto it = batch.tensors.find("video");
+        if (it != batch.tensors.end()) it->second = data::normalize_video(it->second, norm);
+      };
+    }
+    void* mem = lua_newuserdata(L, sizeof(LoaderBox));
+    auto* box = new (mem) LoaderBox{};
+    luaL_getmetatable(L, kLoaderMeta);
+    lua_setmetatable(L, -2);
+    box->loader = std::make_unique<data::Loader>(*samples, data::make_video_item_fn(vo), lo);
+    return 1;
+  });
+}
+
+void push_batch(lua_State* L, const data::Batch& batch) {
+  lua_newtable(L);
+  for (const auto& kv : batch.tensors) {
+    push_tensor(L, kv.second);
+    lua_setfield(L, -2, kv.first.c_str());
+  }
+  for (const auto& kv : batch.lists) {
+    lua_createtable(L, static_cast<int>(kv.second.size()), 0);
+    for (size_t i = 0; i < kv.second.size(); ++i) {
+      push_tensor(L, kv.second[i]);
+      lua_rawseti(L, -2, static_cast<int>(i + 1));
+    }
+    lua_setfield(L, -2, kv.first.c_str());
+  }
+  for (const auto& kv : batch.strings) {
+    push_strings(L, kv.second);
+    lua_setfield(L, -2, kv.first.c_str());
+  }
+  lua_createtable(L, static_cast<int>(batch.indices.size()), 0);
+  for (size_t i = 0; i < batch.indices.size(); ++i) {
+    lua_pushnumber(L, static_cast<lua_Number>(batch.indices[i]));
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+  lua_setfield(L, -2, "indices");
+  lua_pushnumber(L, static_cast<lua_Number>(batch.epoch));
+  lua_setfield(L, -2, "epoch");
+  lua_pushnumber(L, static_cast<lua_Number>(batch.index));
+  lua_setfield(L, -2, "index");
+}
+
+// loader:next() -> batch table, or nil at the end of the epoch.
+int loader_next(lua_State* L) {
+  data::Loader& loader = check_loader(L, 1);
+  return protect(L, [&] {
+    std::optional<data::Batch> batch = loader.next_batch();
+    if (!batch) {
+      lua_pushnil(L);
+    } else {
+      push_batch(L, *batch);
+    }
+    return 1;
+  });
+}
+
+int loader_reset(lua_State* L) {
+  data::Loader& loader = check_loader(L, 1);
+  auto epoch = static_cast<int64_t>(luaL_optnumber(L, 2, 0));
+  auto start = static_cast<int64_t>(luaL_optnumber(L, 3, 0));
+  return protect(L, [&] {
+    loader.reset(epoch, start);
+    return 0;
+  });
+}
+
+int loader_num_batches(lua_State* L) {
+  lua_pushnumber(L, static_cast<lua_Number>(check_loader(L, 1).num_batches()));
+  return 1;
+}
+
+int loader_progress(lua_State* L) {
+  data::LoaderProgress p = check_loader(L, 1).progress();
+  lua_newtable(L);
+  const std::pair<const char*, int64_t> fields[] = {{"epoch", p.epoch},
+                                                    {"batches_done", p.batches_done},
+                                                    {"samples_done", p.samples_done},
+                                                    {"batches_per_epoch", p.batches_per_epoch},
+                                                    {"skipped", p.skipped}};
+  for (const auto& f : fields) {
+    lua_pushnumber(L, static_cast<lua_Number>(f.second));
+    lua_setfield(L, -2, f.first);
+  }
+  return 1;
+}
+
+int loader_skipped_errors(lua_State* L) {
+  push_strings(L, check_loader(L, 1).skipped_errors());
+  return 1;
+}
+
+// loader:close() joins the workers now (otherwise at garbage collection).
+int loader_close(lua_State* L) {
+  auto* box = static_cast<LoaderBox*>(luaL_checkudata(L, 1, kLoaderMeta));
+  box->loader.reset();
+  return 0;
+}
+
+int loader_gc(lua_State* L) {
+  static_cast<LoaderBox*>(lua_touserdata(L, 1))->~LoaderBox();
+  return 0;
+}
+
+// ---- synthetic benchmark -------------------------------------------------------------
+
+// data.synth{out_dir=, num_train=, num_test=, width=, height=, fps=, ...} -> summary
+int synth(lua_State* L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  data::synth::SynthOptions o;
+  o.out_dir = opt_field_string(L, 1, "out_dir", "");
+  if (o.out_dir.empty()) raise(L, "data.synth: 'out_dir' is required");
+  o.num_train = static_cast<int64_t>(opt_field_number(L, 1, "num_train", static_cast<double>(o.num_train)));
+  o.num_test = static_cast<int64_t>(opt_field_number(L, 1, "num_test", static_cast<double>(o.num_test)));
+  o.width = static_cast<int64_t>(opt_field_number(L, 1, "width", static_cast<double>(o.width)));
+  o.height = static_cast<int64_t>(opt_field_number(L, 1, "height", static_cast<double>(o.height)));
+  o.fps = opt_field_number(L, 1, "fps", o.fps);
+  o.min_duration_s = opt_field_number(L, 1, "min_duration_s", o.min_duration_s);
+  o.max_duration_s = opt_field_number(L, 1, "max_duration_s", o.max_duration_s);
+  o.min_objects = static_cast<int64_t>(opt_field_number(L, 1, "min_objects", static_cast<double>(o.min_objects)));
+  o.max_objects = static_cast<int64_t>(opt_field_number(L, 1, "max_objects", static_cast<double>(o.max_objects)));
+  o.gop_s = opt_field_number(L, 1, "gop_s", o.gop_s);
+  o.codec = opt_field_string(L, 1, "codec", o.codec);
+  o.region_frames = static_cast<int64_t>(opt_field_number(L, 1, "region_frames", static_cast<double>(o.region_frames)));
+  o.region_dim = static_cast<int64_t>(opt_field_number(L, 1, "region_dim", static_cast<double>(o.region_dim)));
+  o.negatives_per_kind = static_cast<int>(opt_field_number(L, 1, "negatives_per_kind", o.negatives_per_kind));
+  o.miss_rate = opt_field_number(L, 1, "miss_rate", o.miss_rate);
+  o.false_rate = opt_field_number(L, 1, "false_rate", o.false_rate);
+  o.box_jitter = opt_field_number(L, 1, "box_jitter", o.box_jitter);
+  o.seed = static_cast<uint64_t>(opt_field_number(L, 1, "seed", 0));
+  o.threads = static_cast<int>(opt_field_number(L, 1, "threads", 0));
+  return protect(L, [&] {
+    data::synth::SynthSummary s = data::synth::generate(o);
+    lua_newtable(L);
+    lua_pushstring(L, s.out_dir.c_str());
+    lua_setfield(L, -2, "out_dir");
+    lua_pushstring(L, s.encoder.c_str());
+    lua_setfield(L, -2, "encoder");
+    lua_pushnumber(L, static_cast<lua_Number>(s.videos));
+    lua_setfield(L, -2, "videos");
+    lua_pushnumber(L, static_cast<lua_Number>(s.frames));
+    lua_setfield(L, -2, "frames");
+    lua_pushnumber(L, s.seconds);
+    lua_setfield(L, -2, "seconds");
+    push_strings(L, s.files);
+    lua_setfield(L, -2, "files");
+    return 1;
+  });
+}
+
+void new_metatable(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction gc,
+                   lua_CFunction len) {
+  luaL_newmetatable(L, name);
+  lua_newtable(L);
+  for (const luaL_Reg* r = methods; r->name; ++r) {
+    lua_pushcfunction(L, r->func);
+    lua_setfield(L, -2, r->name);
+  }
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__gc");
+  if (len) {
+    lua_pushcfunction(L, len);
+    lua_setfield(L, -2, "__len");
+  }
+  lua_pop(L, 1);
+}
+
+int open_data(lua_State* L) {
+  static const luaL_Reg dataset_methods[] = {{"get", dataset_get}, {"size", dataset_len}, {nullptr, nullptr}};
+  new_metatable(L, kDatasetMeta, dataset_methods, dataset_gc, dataset_len);
+  static const luaL_Reg loader_methods[] = {{"next", loader_next},
+                                            {"reset", loader_reset},
+                                            {"num_batches", loader_num_batches},
+                                            {"progress", loader_progress},
+                                            {"skipped_errors", loader_skipped_errors},
+                                            {"close", loader_close},
+                                            {nullptr, nullptr}};
+  new_metatable(L, kLoaderMeta, loader_methods, loader_gc, loader_num_batches);
+
+  lua_newtable(L);
+  static const luaL_Reg functions[] = {{"read_annotations", read_annotations},
+                                       {"dataset", dataset_from_table},
+                                       {"Loader", loader_new},
+                                       {"synth", synth},
+                                       {nullptr, nullptr}};
+  for (const luaL_Reg* r = functions; r->name; ++r) {
+    lua_pushcfunction(L, r->func);
+    lua_setfield(L, -2, r->name);
+  }
+  return 1;
+}
+
+}  // namespace
+
+KINEMA_LUA_MODULE("kinema._data", open_data);
+
+}  // namespace kinema::lua
