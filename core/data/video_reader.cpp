@@ -319,8 +319,13 @@ struct VideoReader::Impl {
       if (!checking_seek && next->first != overshot && should_seek(next->first)) {
         seek_target = next->first;
         int64_t ts = pts_of(seek_target);
-        if (!keyframes.empty()) ts = seek_point(seek_target) == INT64_MIN ? start_pts
-                                                                      : seek_point(seek_target);
+        if (!keyframes.empty()) {
+          // Aim a little past the keyframe's index time: demuxers that compare
+          // presentation times would otherwise land one keyframe early (a
+          // whole GOP decoded for nothing). Still before the next keyframe.
+          const int64_t k = seek_point(seek_target);
+          ts = k == INT64_MIN ? start_pts : std::min(k + pts_of(2) - start_pts, pts_of(seek_target));
+        }
         seek_to(ts, true);
         checking_seek = true;
       }
