@@ -1,6 +1,7 @@
 #include "core/host.h"
 
 #include <torch/torch.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -34,6 +35,11 @@ std::string find_lua_dir() {
 
 Host::Host() : L_(luaL_newstate()), lua_dir_(find_lua_dir()) {
   TORCH_CHECK(L_ != nullptr, "cannot create a Lua state");
+  // Lua frees tensors at collection time, in bursts, not one by one as Python's
+  // reference counting does. Keep freed heap pages mapped so that the next
+  // burst of allocations reuses them instead of faulting in fresh pages.
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
   lua::set_main_state(L_);
   luaL_openlibs(L_);
 

@@ -22,7 +22,7 @@ lua_State* g_main_state = nullptr;
 // LuaJIT cannot be told about external memory, so we count the storage bytes
 // held by live tensor proxies and force a full collection when they grow past
 // a threshold that adapts to the live set (like a generational trigger).
-constexpr size_t kMinCollectThreshold = size_t(256) << 20;
+constexpr size_t kMinCollectThreshold = size_t(8) << 20;
 size_t g_live_bytes = 0;
 size_t g_collect_threshold = kMinCollectThreshold;
 bool g_collecting = false;
