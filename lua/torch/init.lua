@@ -33,6 +33,23 @@ function torch.autograd.Function(def)
   return setmetatable(fn, {__call = function(self, ...) return self:apply(...) end})
 end
 
+-- Mixed precision: torch.autocast{device_type = 'cuda', dtype = torch.bfloat16,
+-- enabled = true}(fn, ...) runs fn(...) under ATen autocast and returns its
+-- results (the previous autocast state comes back even when fn raises).
+local amp = require 'kinema._amp'
+function torch.autocast(opts)
+  opts = opts or {}
+  local device_type = opts.device_type or 'cuda'
+  local dtype = opts.dtype or torch.bfloat16
+  local enabled = opts.enabled ~= false
+  return function(fn, ...) return amp.autocast(device_type, dtype, enabled, fn, ...) end
+end
+torch.is_autocast_enabled = amp.is_autocast_enabled
+-- Per-device generator state ('cpu', 'cuda:0'); torch.get_rng_state() is the CPU one.
+torch.get_device_rng_state = amp.get_rng_state
+torch.set_device_rng_state = amp.set_rng_state
+torch.synchronize = amp.cuda_synchronize
+
 if package.preload['kinema._io'] then
   local io_ = require 'kinema._io'
   for name, f in pairs(io_) do torch[name] = f end

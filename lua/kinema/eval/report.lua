@@ -1,7 +1,6 @@
 -- Evaluation suites and their reports: run a list of evals, render a Markdown table, write JSON.
--- JSON is written by hand (no JSON library in the Lua layer): sorted object keys so files diff
--- cleanly, RFC 8259 string escaping, atomic replacement (write a temporary file, then rename).
 local torch = require 'torch'
+local json = require 'kinema.json'
 
 local M = {}
 
@@ -84,85 +83,8 @@ function M.markdown_table(results, opts)
   return table.concat(lines, '\n') .. '\n'
 end
 
-local ESCAPES = {['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f', ['\n'] = '\\n',
-                 ['\r'] = '\\r', ['\t'] = '\\t'}
-
-local function encode_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return ESCAPES[c] or string.format('\\u%04x', c:byte())
-  end) .. '"'
-end
-
-local function is_array(t)
-  local n = 0
-  for k in pairs(t) do
-    if type(k) ~= 'number' or k < 1 or k % 1 ~= 0 then return false end
-    n = n + 1
-  end
-  return n == #t
-end
-
-local function encode(v, out, path, depth)
-  check(depth < 64, 'json: nesting too deep at %s (a cycle?)', path)
-  local tv = type(v)
-  if torch.is_tensor(v) then
-    v = v:numel() == 1 and v:dim() == 0 and v:item() or v:totable()
-    return encode(v, out, path, depth)
-  elseif tv == 'nil' then out[#out + 1] = 'null'
-  elseif tv == 'boolean' then out[#out + 1] = tostring(v)
-  elseif tv == 'number' then
-    check(v == v and v ~= math.huge and v ~= -math.huge, 'json: %s is %s, which JSON cannot represent', path, tostring(v))
-    if v % 1 == 0 and math.abs(v) < 2 ^ 53 then out[#out + 1] = string.format('%d', v)
-    else out[#out + 1] = string.format('%.17g', v) end
-  elseif tv == 'string' then out[#out + 1] = encode_string(v)
-  elseif tv == 'table' then
-    -- an empty table is written as an object: results are keyed tables far more often than lists
-    if next(v) ~= nil and is_array(v) then
-      out[#out + 1] = '['
-      for i = 1, #v do
-        if i > 1 then out[#out + 1] = ',' end
-        encode(v[i], out, path .. '[' .. i .. ']', depth + 1)
-      end
-      out[#out + 1] = ']'
-    else
-      out[#out + 1] = '{'
-      for i, k in ipairs(sorted_keys(v)) do
-        check(type(k) == 'string' or type(k) == 'number', 'json: key of type %s at %s', type(k), path)
-        if i > 1 then out[#out + 1] = ',' end
-        out[#out + 1] = encode_string(tostring(k))
-        out[#out + 1] = ':'
-        encode(v[k], out, path .. '.' .. tostring(k), depth + 1)
-      end
-      out[#out + 1] = '}'
-    end
-  else
-    check(false, 'json: cannot encode a %s at %s', tv, path)
-  end
-end
-
--- json_encode(value) -> string. Arrays are tables with keys 1..n; other tables are objects with
--- sorted keys; NaN and infinities are rejected.
-function M.json_encode(value)
-  local out = {}
-  encode(value, out, 'value', 0)
-  return table.concat(out)
-end
-
--- write_json(path, value): encodes first (so a bad value leaves the old file alone), writes
--- path .. '.tmp', then renames it over path.
-function M.write_json(path, value)
-  check(type(path) == 'string' and #path > 0, "write_json: 'path' must be a non-empty string")
-  local text = M.json_encode(value) .. '\n'
-  local tmp = path .. '.tmp'
-  local f, err = io.open(tmp, 'wb')
-  check(f ~= nil, "write_json: cannot open '%s': %s", tmp, tostring(err))
-  local ok, werr = f:write(text)
-  f:close()
-  if not ok then os.remove(tmp) end
-  check(ok, "write_json: cannot write '%s': %s", tmp, tostring(werr))
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then os.remove(tmp) end
-  check(renamed, "write_json: cannot rename '%s' to '%s': %s", tmp, path, tostring(rerr))
-end
+-- JSON lives in kinema.json; kept here under the names the eval API documents.
+M.json_encode = json.encode
+M.write_json = json.write
 
 return M

@@ -1,0 +1,148 @@
+// Mixed precision and per-device RNG state for training loops (kinema._amp):
+//   autocast(device_type, dtype, enabled, fn, ...) -> fn's results
+//     runs fn with ATen's autocast on for 'cuda' (or 'cpu'): matmuls and
+//     convolutions run in dtype (bfloat16 / float16), reductions stay float32;
+//     the previous state is restored even when fn raises.
+//   is_autocast_enabled(device_type) -> bool
+//   get_rng_state(device) / set_rng_state(device, state): the default
+//     generator of 'cpu' or 'cuda:N' (a checkpoint needs every device's state
+//     to resume a run exactly).
+//   cuda_synchronize([device_index]): no-op without CUDA.
+#include <ATen/autocast_mode.h>
+#include <ATen/Context.h>
+#include <torch/cuda.h>
+#include <torch/torch.h>
+
+#include "core/runtime.h"
+
+namespace kinema::lua {
+
+namespace {
+
+bool is_cuda_type(lua_State* L, int idx) {
+  std::string type = luaL_checkstring(L, idx);
+  if (type == "cuda") return true;
+  if (type == "cpu") return false;
+  raise(L, "autocast: device_type must be 'cuda' or 'cpu', got '" + type + "'");
+}
+
+at::ScalarType check_half_dtype(lua_State* L, int idx) {
+  at::ScalarType dtype = check_dtype(L, idx);
+  if (dtype != at::kBFloat16 && dtype != at::kHalf)
+    raise(L, std::string("autocast: dtype must be torch.bfloat16 or torch.float16, got ") + c10::toString(dtype));
+  return dtype;
+}
+
+// Restores the autocast state of one device type on scope exit.
+class AutocastScope {
+ public:
+  AutocastScope(bool cuda, bool enabled, at::ScalarType dtype)
+      : cuda_(cuda),
+        was_enabled_(cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled()),
+        old_dtype_(cuda ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype()) {
+    if (cuda) {
+      at::autocast::set_enabled(enabled);
+      at::autocast::set_autocast_gpu_dtype(dtype);
+    } else {
+      at::autocast::set_cpu_enabled(enabled);
+      at::autocast::set_autocast_cpu_dtype(dtype);
+    }
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    // The cast cache holds bf16 copies of weights for this region only.
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    if (cuda_) {
+      at::autocast::set_enabled(was_enabled_);
+      at::autocast::set_autocast_gpu_dtype(old_dtype_);
+    } else {
+      at::autocast::set_cpu_enabled(was_enabled_);
+      at::autocast::set_autocast_cpu_dtype(old_dtype_);
+    }
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool cuda_;
+  bool was_enabled_;
+  at::ScalarType old_dtype_;
+};
+
+int autocast(lua_State* L) {
+  const bool cuda = is_cuda_type(L, 1);
+  const at::ScalarType dtype = check_half_dtype(L, 2);
+  const bool enabled = lua_toboolean(L, 3);
+  constexpr int fn_index = 4;
+  luaL_checktype(L, fn_index, LUA_TFUNCTION);
+  const int nargs = lua_gettop(L) - fn_index;
+  const int base = fn_index - 1;
+  int status;
+  {
+    AutocastScope scope(cuda, enabled, dtype);
+    status = pcall_traceback(L, nargs, LUA_MULTRET);
+  }
+  if (status != 0) return lua_error(L);
+  return lua_gettop(L) - base;
+}
+
+int is_autocast_enabled(lua_State* L) {
+  lua_pushboolean(L, is_cuda_type(L, 1) ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled());
+  return 1;
+}
+
+at::Generator default_generator(lua_State* L, int idx) {
+  const c10::Device device = check_device(L, idx);
+  if (device.is_cpu()) return at::detail::getDefaultCPUGenerator();
+  if (device.is_cuda()) {
+    if (!at::hasCUDA()) raise(L, "get_rng_state: CUDA is not available");
+    return at::globalContext().defaultGenerator(device);
+  }
+  raise(L, "get_rng_state: no generator for device " + device.str());
+}
+
+int get_rng_state(lua_State* L) {
+  at::Generator gen = default_generator(L, 1);
+  return protect(L, [&] {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    push_tensor(L, gen.get_state());
+    return 1;
+  });
+}
+
+int set_rng_state(lua_State* L) {
+  at::Generator gen = default_generator(L, 1);
+  at::Tensor& state = check_tensor(L, 2);
+  return protect(L, [&] {
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state);
+    return 0;
+  });
+}
+
+// Waits for the device's queued kernels (timings of a CUDA step need it).
+int cuda_synchronize(lua_State* L) {
+  const auto index = static_cast<int64_t>(luaL_optinteger(L, 1, -1));
+  return protect(L, [&] {
+    if (at::hasCUDA()) torch::cuda::synchronize(index);
+    return 0;
+  });
+}
+
+int open_amp(lua_State* L) {
+  lua_newtable(L);
+  static const luaL_Reg functions[] = {{"autocast", autocast},
+                                       {"is_autocast_enabled", is_autocast_enabled},
+                                       {"get_rng_state", get_rng_state},
+                                       {"set_rng_state", set_rng_state},
+                                       {"cuda_synchronize", cuda_synchronize},
+                                       {nullptr, nullptr}};
+  luaL_register(L, nullptr, functions);
+  return 1;
+}
+
+}  // namespace
+
+KINEMA_LUA_MODULE("kinema._amp", open_amp);
+
+}  // namespace kinema::lua

@@ -1,0 +1,516 @@
+-- kinema.train: the training loop library.
+--
+--   local train = require('kinema').train
+--   local trainer = train.Trainer{
+--     model = model, optimizer = opt, scheduler = sched,       -- scheduler optional
+--     loader = loader,                  -- a kinema.data.Loader (or any object with
+--                                       -- iter(epoch, start) / num_batches())
+--     loss = function(batch, trainer) return total, parts end,   -- e.g. losses.combine
+--     max_steps = 1000 | epochs = 10,   -- optimizer steps, or whole epochs
+--     accumulate = 1,                   -- micro-batches per optimizer step
+--     clip_grad = 1.0,                  -- max global gradient norm (nil: none)
+--     device = 'cpu' | 'cuda',          -- batch tensors are moved there
+--     amp = 'bf16' | 'fp16' | nil,      -- autocast of forward + loss (CUDA only)
+--     eval_every = 500, evaluate = function(trainer) return {metric = number} end,
+--     out_dir = 'runs/x',               -- log.jsonl, checkpoints, loss.svg
+--     checkpoint_every = 200, keep_checkpoints = 2,
+--     resume = true | 'path',           -- true: the newest checkpoint in out_dir
+--     log_every = 1, progress = true, plot = 'svg' | 'png' | false,
+--   }
+--   trainer:fit()
+--
+-- One step = `accumulate` micro-batches (each loss divided by accumulate),
+-- then gradients averaged across ranks (kinema.dist, when initialised),
+-- clipped, the optimizer and scheduler stepped. A checkpoint (model,
+-- optimizer, scheduler, data position, RNG states of every device) is written
+-- atomically after a step; resuming from it continues the same run: the next
+-- batches, random draws and losses are those the unbroken run would have had.
+-- A non-finite loss stops training with an error naming the step, the
+-- objective(s) and the batch's sample ids. Only rank 0 logs, plots and writes
+-- checkpoints.
+local torch = require 'torch'
+local json = require 'kinema.json'
+local sys = require 'kinema.sys'
+local optim = require 'kinema.optim'
+
+local train = {}
+
+local function check(cond, fmt, ...)
+  if not cond then error('kinema.train: ' .. string.format(fmt, ...), 3) end
+end
+
+local function dist_module()
+  local ok, dist = pcall(require, 'kinema.dist')
+  if ok and dist.is_initialized() then return dist end
+  return nil
+end
+
+-- ---- batches ------------------------------------------------------------------
+
+-- A copy of the batch with every tensor moved to device (nested tables too).
+function train.to_device(batch, device)
+  if device == nil or device == 'cpu' then return batch end
+  local out = {}
+  for k, v in pairs(batch) do
+    if torch.is_tensor(v) then out[k] = v:to(device, {non_blocking = true})
+    elseif type(v) == 'table' and getmetatable(v) == nil then out[k] = train.to_device(v, device)
+    else out[k] = v end
+  end
+  return out
+end
+
+-- Number of samples of a batch (the leading size of its first tensor field, or
+-- of its id list).
+local function batch_size(batch)
+  if type(batch.id) == 'table' then return #batch.id end
+  for _, v in pairs(batch) do
+    if torch.is_tensor(v) and v:dim() > 0 then return v:size(0) end
+  end
+  return 1
+end
+
+local function describe_ids(batch)
+  local ids = batch.id or batch.ids_list
+  if type(ids) ~= 'table' then return '(the batch carries no ids)' end
+  local shown = {}
+  for i = 1, math.min(#ids, 16) do shown[i] = tostring(ids[i]) end
+  return table.concat(shown, ', ') .. (#ids > 16 and string.format(' ... (%d in all)', #ids) or '')
+end
+
+local function scalar(v)
+  if torch.is_tensor(v) then return v:detach():float():item() end
+  return v
+end
+
+local function is_finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
+
+-- ---- checkpoints ----------------------------------------------------------------
+
+local CHECKPOINT_PATTERN = '^step%-(%d+)%.safetensors$'
+
+local function list_checkpoints(dir)
+  local found = {}
+  local p = io.popen('ls -1 "' .. dir .. '" 2>/dev/null')
+  if p then
+    for name in p:lines() do
+      local step = name:match(CHECKPOINT_PATTERN)
+      if step then found[#found + 1] = {step = tonumber(step), path = dir .. '/' .. name} end
+    end
+    p:close()
+  end
+  table.sort(found, function(a, b) return a.step < b.step end)
+  return found
+end
+
+-- The newest checkpoint under dir, or nil.
+function train.latest_checkpoint(dir)
+  local all = list_checkpoints(dir)
+  return all[#all] and all[#all].path or nil
+end
+
+local function rng_devices(device)
+  local devices = {'cpu'}
+  if device and tostring(device):match('^cuda') then devices[2] = tostring(device):find(':') and device or 'cuda:0' end
+  return devices
+end
+
+-- Writes {model, optimizer, scheduler, position, rng, extra} to path
+-- atomically (the io layer writes a temporary file and renames it).
+function train.save_checkpoint(path, state)
+  local tensors, meta = {}, {['kinema.checkpoint'] = '1'}
+  local sd = state.model:state_dict()
+  for name, t in pairs(sd) do tensors['model.' .. name] = t:to('cpu') end
+  if state.optimizer then
+    local ot, om = state.optimizer:state_dict()
+    for k, t in pairs(ot) do tensors['optim.' .. k] = t:to('cpu') end
+    for k, v in pairs(om) do meta['optim.' .. k] = v end
+  end
+  if state.scheduler then meta['scheduler'] = json.encode(state.scheduler:state_dict()) end
+  for _, dev in ipairs(rng_devices(state.device)) do tensors['rng.' .. dev] = torch.get_device_rng_state(dev) end
+  meta['position'] = json.encode(state.position or {})
+  meta['extra'] = json.encode(state.extra or {})
+  torch.save_safetensors(path, tensors, meta)
+end
+
+-- Restores what save_checkpoint wrote into the given objects; returns the
+-- position and extra tables. A file that is not a kinema checkpoint, or a model
+-- that does not match it, raises naming the file.
+function train.load_checkpoint(path, state)
+  local ok, tensors, meta = pcall(torch.load_safetensors, path)
+  check(ok, "cannot read checkpoint '%s': %s", tostring(path), tostring(tensors))
+  check(meta['kinema.checkpoint'] == '1', "'%s' is not a kinema training checkpoint", path)
+  local model_sd, optim_t, optim_m = {}, {}, {}
+  for k, t in pairs(tensors) do
+    local name = k:match('^model%.(.+)$')
+    if name then model_sd[name] = t end
+    local key = k:match('^optim%.(.+)$')
+    if key then optim_t[key] = t end
+  end
+  for k, v in pairs(meta) do
+    local key = k:match('^optim%.(.+)$')
+    if key then optim_m[key] = v end
+  end
+  local loaded, err = pcall(state.model.load_state_dict, state.model, model_sd)
+  check(loaded, "checkpoint '%s' does not fit the model: %s", path, tostring(err))
+  if state.optimizer then
+    local okopt, oerr = pcall(state.optimizer.load_state_dict, state.optimizer, optim_t, optim_m)
+    check(okopt, "checkpoint '%s' does not fit the optimizer: %s", path, tostring(oerr))
+  end
+  if state.scheduler and meta.scheduler then state.scheduler:load_state_dict(json.decode(meta.scheduler, path)) end
+  for _, dev in ipairs(rng_devices(state.device)) do
+    if tensors['rng.' .. dev] then torch.set_device_rng_state(dev, tensors['rng.' .. dev]) end
+  end
+  return json.decode(meta.position or '{}', path), json.decode(meta.extra or '{}', path)
+end
+
+-- ---- the trainer -----------------------------------------------------------------
+
+local Trainer = {}
+Trainer.__index = Trainer
+train.Trainer_class = Trainer
+
+function train.Trainer(cfg)
+  check(type(cfg) == 'table', 'Trainer expects a table of options')
+  check(cfg.model ~= nil, "option 'model' is required")
+  check(cfg.optimizer ~= nil, "option 'optimizer' is required")
+  check(cfg.loader ~= nil, "option 'loader' is required")
+  check(type(cfg.loss) == 'function', "option 'loss' must be a function(batch, trainer) -> total, parts")
+  check(cfg.max_steps or cfg.epochs, "give 'max_steps' or 'epochs'")
+  local self = setmetatable({}, Trainer)
+  self.model, self.optimizer, self.scheduler, self.loader = cfg.model, cfg.optimizer, cfg.scheduler, cfg.loader
+  self.loss_fn = cfg.loss
+  self.accumulate = cfg.accumulate or 1
+  check(self.accumulate >= 1 and self.accumulate % 1 == 0, "option 'accumulate' must be a positive integer")
+  self.clip_grad = cfg.clip_grad
+  self.device = cfg.device or 'cpu'
+  self.amp = cfg.amp
+  check(self.amp == nil or self.amp == false or self.amp == 'bf16' or self.amp == 'fp16',
+        "option 'amp' must be 'bf16', 'fp16' or nil, got %s", tostring(self.amp))
+  -- Autocast only where the issue asks for it: CUDA. On the CPU the option is a no-op.
+  self.autocast = (self.amp and tostring(self.device):match('^cuda')) and
+                  torch.autocast{device_type = 'cuda', dtype = self.amp == 'fp16' and torch.float16 or torch.bfloat16}
+  local per_epoch = self.loader:num_batches()
+  check(per_epoch >= self.accumulate, 'the loader yields %d batches per epoch, fewer than accumulate = %d',
+        per_epoch, self.accumulate)
+  self.steps_per_epoch = math.floor(per_epoch / self.accumulate)
+  self.max_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
+  self.eval_every, self.evaluate = cfg.eval_every, cfg.evaluate
+  self.out_dir = cfg.out_dir
+  self.checkpoint_every = cfg.checkpoint_every
+  self.keep_checkpoints = cfg.keep_checkpoints or 2
+  self.resume = cfg.resume
+  self.log_every = cfg.log_every or 1
+  self.progress = cfg.progress ~= false
+  self.plot = cfg.plot == nil and 'svg' or cfg.plot
+  self.print = cfg.print or function(s) io.stderr:write(s) end
+  self.dist = dist_module()
+  self.is_main = self.dist == nil or self.dist.is_main()
+  self.params = {}
+  for _, p in ipairs(self.model:parameters()) do
+    if p.requires_grad then self.params[#self.params + 1] = p end
+  end
+  -- position: the next batch to read; step: optimizer steps done
+  self.step, self.epoch, self.batch_index = 0, 0, 0
+  self.samples_seen = 0
+  self.timing = {data = 0, forward = 0, backward = 0, optimizer = 0}
+  self.history = {}
+  return self
+end
+
+function Trainer:log_path() return self.out_dir and (self.out_dir .. '/log.jsonl') end
+
+function Trainer:_append_log(record)
+  if not (self.is_main and self.out_dir) then return end
+  local f = io.open(self:log_path(), 'ab')
+  check(f ~= nil, "cannot append to '%s'", self:log_path())
+  f:write(json.encode(record), '\n')
+  f:close()
+end
+
+function Trainer:_state()
+  return {model = self.model, optimizer = self.optimizer, scheduler = self.scheduler, device = self.device,
+          position = {step = self.step, epoch = self.epoch, batch = self.batch_index,
+                      samples_seen = self.samples_seen},
+          extra = self.extra}
+end
+
+-- Writes out_dir/step-N.safetensors (rank 0), keeping the newest keep_checkpoints.
+function Trainer:save_checkpoint()
+  check(self.out_dir ~= nil, "save_checkpoint needs 'out_dir'")
+  if self.is_main then
+    local path = string.format('%s/step-%08d.safetensors', self.out_dir, self.step)
+    train.save_checkpoint(path, self:_state())
+    local all = list_checkpoints(self.out_dir)
+    for i = 1, #all - self.keep_checkpoints do os.remove(all[i].path) end
+    self.last_checkpoint = path
+  end
+  if self.dist then self.dist.barrier() end
+end
+
+-- Loads a checkpoint (path, or the newest in out_dir) and positions the run after it.
+function Trainer:load_checkpoint(path)
+  path = path or (self.out_dir and train.latest_checkpoint(self.out_dir))
+  if not path then return false end
+  local pos, extra = train.load_checkpoint(path, self:_state())
+  self.step, self.epoch, self.batch_index = pos.step, pos.epoch, pos.batch
+  self.samples_seen = pos.samples_seen or 0
+  self.extra = extra
+  -- the log keeps only the steps this checkpoint contains (a crash may have logged more)
+  if self.is_main and self.out_dir then self:_truncate_log(self.step) end
+  return path
+end
+
+function Trainer:_truncate_log(step)
+  local path = self:log_path()
+  local f = io.open(path, 'rb')
+  if not f then return end
+  local kept = {}
+  for line in f:lines() do
+    local s = line:match('"step":(%d+)')
+    if s == nil or tonumber(s) <= step then kept[#kept + 1] = line end
+  end
+  f:close()
+  local tmp = path .. '.tmp'
+  local out = assert(io.open(tmp, 'wb'))
+  for _, line in ipairs(kept) do out:write(line, '\n') end
+  out:close()
+  assert(os.rename(tmp, path))
+end
+
+local function timed(self, key, fn, ...)
+  local sync = tostring(self.device):match('^cuda')
+  if sync then torch.synchronize() end
+  local t0 = sys.clock()
+  local a, b, c = fn(...)
+  if sync then torch.synchronize() end
+  self.timing[key] = self.timing[key] + (sys.clock() - t0)
+  return a, b, c
+end
+
+-- Raises naming the step, the non-finite objective(s) and the sample ids.
+function Trainer:_check_finite(total, parts, batch)
+  local value = scalar(total)
+  if is_finite(value) then return value end
+  local bad = {}
+  for name, v in pairs(parts or {}) do
+    local x = scalar(v)
+    if type(x) == 'number' and not is_finite(x) and not name:find('.', 1, true) then
+      bad[#bad + 1] = string.format('%s = %s', name, tostring(x))
+    end
+  end
+  table.sort(bad)
+  error(string.format('kinema.train: non-finite loss (%s) at step %d (epoch %d, batch %d); objective(s): %s; '
+                        .. 'sample ids: %s', tostring(value), self.step + 1, self.epoch, self.batch_index,
+                      #bad > 0 and table.concat(bad, ', ') or 'the total only (every part finite)',
+                      describe_ids(batch)), 0)
+end
+
+-- The next micro-batch, moving to the next epoch at the end of one.
+function Trainer:_next_batch()
+  while true do
+    if not self.iterator then
+      self.iterator = self.loader:iter(self.epoch, self.batch_index)
+    end
+    local batch = self.iterator()
+    if batch ~= nil then
+      self.batch_index = self.batch_index + 1
+      return batch
+    end
+    self.iterator = nil
+    self.epoch, self.batch_index = self.epoch + 1, 0
+  end
+end
+
+-- One optimizer step over `accumulate` micro-batches. Returns the mean total
+-- loss and the mean of each part.
+function Trainer:train_step()
+  self.model:train()
+  local sums, total_sum, samples = {}, 0, 0
+  -- an epoch ends on a step boundary: leftover micro-batches (fewer than accumulate) are skipped
+  if self.batch_index >= self.steps_per_epoch * self.accumulate then
+    self.iterator = nil
+    self.epoch, self.batch_index = self.epoch + 1, 0
+  end
+  for _ = 1, self.accumulate do
+    local batch = timed(self, 'data', self._next_batch, self)
+    batch = train.to_device(batch, self.device)
+    samples = samples + batch_size(batch)
+    local total, parts = timed(self, 'forward', function()
+      if self.autocast then return self.autocast(self.loss_fn, batch, self) end
+      return self.loss_fn(batch, self)
+    end)
+    check(torch.is_tensor(total), 'the loss function returned %s, not a tensor', type(total))
+    local value = self:_check_finite(total, parts, batch)
+    total_sum = total_sum + value
+    for name, v in pairs(parts or {}) do
+      local x = scalar(v)
+      if type(x) == 'number' then sums[name] = (sums[name] or 0) + x end
+    end
+    timed(self, 'backward', function()
+      local scaled = self.accumulate > 1 and total / self.accumulate or total
+      scaled:backward()
+    end)
+  end
+  local grad_norm
+  timed(self, 'optimizer', function()
+    if self.dist then self.dist.average_gradients(self.params) end
+    if self.clip_grad then grad_norm = scalar(optim.clip_grad_norm(self.params, self.clip_grad)) end
+    self.optimizer:step()
+    self.optimizer:zero_grad()
+    if self.scheduler then self.scheduler:step() end
+  end)
+  self.step = self.step + 1
+  local world = self.dist and self.dist.world_size() or 1
+  self.samples_seen = self.samples_seen + samples * world
+  self.samples_this_fit = (self.samples_this_fit or 0) + samples * world
+  local means = {}
+  for name, s in pairs(sums) do means[name] = s / self.accumulate end
+  return total_sum / self.accumulate, means, grad_norm, samples * world
+end
+
+function Trainer:_progress_line(loss, parts, rate, elapsed)
+  local width = 24
+  local frac = self.step / self.max_steps
+  local filled = math.floor(frac * width + 0.5)
+  local eta = rate > 0 and (self.max_steps - self.step) * (elapsed / math.max(1, self.step - self.start_step)) or 0
+  local shown = {}
+  local names = {}
+  for name in pairs(parts) do
+    if not name:find('.', 1, true) then names[#names + 1] = name end
+  end
+  table.sort(names)
+  for i = 1, math.min(#names, 6) do shown[i] = string.format('%s %.3f', names[i], parts[names[i]]) end
+  return string.format('step %d/%d [%s%s] loss %.4f%s | %.1f clips/s | ETA %s', self.step, self.max_steps,
+                       string.rep('=', filled), string.rep(' ', width - filled), loss,
+                       #shown > 0 and ' (' .. table.concat(shown, ', ') .. ')' or '', rate,
+                       sys.format_duration(eta))
+end
+
+-- Runs evaluate(trainer) without autograd, in eval mode; logs and returns the metrics.
+function Trainer:run_evaluation()
+  if not self.evaluate then return nil end
+  self.model:eval()
+  local metrics = torch.no_grad(self.evaluate, self)
+  self.model:train()
+  local record = {kind = 'eval', step = self.step, epoch = self.epoch}
+  for k, v in pairs(metrics or {}) do record[k] = scalar(v) end
+  self:_append_log(record)
+  if self.is_main and self.progress then
+    local keys = {}
+    for k in pairs(metrics or {}) do keys[#keys + 1] = k end
+    table.sort(keys)
+    local parts = {}
+    for _, k in ipairs(keys) do parts[#parts + 1] = string.format('%s %.4g', k, scalar(metrics[k])) end
+    self.print(string.format('\neval @ step %d: %s\n', self.step, table.concat(parts, ', ')))
+  end
+  return metrics
+end
+
+-- Trains until max_steps. Returns a summary {steps, last_loss, seconds, clips_per_s, timing}.
+function Trainer:fit()
+  if self.out_dir and self.is_main then os.execute('mkdir -p "' .. self.out_dir .. '"') end
+  if self.resume then
+    local from = self:load_checkpoint(self.resume ~= true and self.resume or nil)
+    if from and self.is_main and self.progress then
+      self.print(string.format('resumed from %s at step %d (epoch %d, batch %d)\n', from, self.step, self.epoch,
+                               self.batch_index))
+    end
+  end
+  self.start_step = self.step
+  local tty = sys.isatty(2)
+  local t_start = sys.clock()
+  local window_t, window_samples = t_start, 0
+  local last_loss
+  while self.step < self.max_steps do
+    local loss, parts, grad_norm, samples = self:train_step()
+    last_loss = loss
+    window_samples = window_samples + samples
+    local now = sys.clock()
+    local rate = window_samples / math.max(1e-9, now - window_t)
+    if self.step % self.log_every == 0 or self.step == self.max_steps then
+      local record = {kind = 'train', step = self.step, epoch = self.epoch, loss = loss,
+                      lr = self.optimizer.groups[1].lr, clips_per_s = rate, time = now - t_start,
+                      samples_seen = self.samples_seen}
+      if grad_norm then record.grad_norm = grad_norm end
+      for k, v in pairs(parts) do record[k] = v end
+      self:_append_log(record)
+      self.history[#self.history + 1] = record
+      if self.is_main and self.progress then
+        local line = self:_progress_line(loss, parts, rate, now - t_start)
+        if tty then self.print('\r' .. line .. '\027[K') else self.print(line .. '\n') end
+      end
+      window_t, window_samples = now, 0
+    end
+    if self.eval_every and self.step % self.eval_every == 0 then self:run_evaluation() end
+    if self.out_dir and self.checkpoint_every and self.step % self.checkpoint_every == 0 then
+      self:save_checkpoint()
+    end
+  end
+  if self.is_main and self.progress and tty then self.print('\n') end
+  local seconds = sys.clock() - t_start
+  if self.out_dir and self.checkpoint_every and self.last_checkpoint == nil and self.step > self.start_step then
+    self:save_checkpoint()
+  end
+  if self.is_main and self.out_dir and self.plot then
+    local ok, err = pcall(train.plot, self:log_path(), self.out_dir .. '/loss.' .. self.plot)
+    if not ok then self.print('kinema.train: no plot: ' .. tostring(err) .. '\n') end
+  end
+  local steps = self.step - self.start_step
+  return {steps = steps, last_loss = last_loss, seconds = seconds,
+          clips_per_s = (self.samples_this_fit or 0) / math.max(1e-9, seconds), timing = self.timing}
+end
+
+-- ---- plotting ---------------------------------------------------------------------
+
+-- Plots the training losses of a JSONL log (total and every objective) against
+-- the step with gnuplot, to out_path (.svg or .png). Raises when gnuplot is
+-- missing or fails.
+function train.plot(log_path, out_path)
+  local records = json.read_lines(log_path)
+  local names, seen = {'loss'}, {loss = true}
+  for _, r in ipairs(records) do
+    if r.kind == 'train' then
+      for k, v in pairs(r) do
+        if type(v) == 'number' and not seen[k] and not k:find('.', 1, true) and
+           not ({step = 1, epoch = 1, lr = 1, clips_per_s = 1, time = 1, samples_seen = 1, grad_norm = 1})[k] then
+          seen[k] = true
+          names[#names + 1] = k
+        end
+      end
+    end
+  end
+  table.sort(names, function(a, b) return a == 'loss' or (b ~= 'loss' and a < b) end)
+  local data_path = out_path .. '.dat'
+  local f = assert(io.open(data_path, 'wb'))
+  f:write('# step ' .. table.concat(names, ' ') .. '\n')
+  for _, r in ipairs(records) do
+    if r.kind == 'train' then
+      local row = {tostring(r.step)}
+      for i, k in ipairs(names) do row[i + 1] = r[k] ~= nil and string.format('%.6g', r[k]) or 'NaN' end
+      f:write(table.concat(row, ' '), '\n')
+    end
+  end
+  f:close()
+  local terminal = out_path:match('%.png$') and 'pngcairo size 900,540' or 'svg size 900,540'
+  local plots = {}
+  for i, k in ipairs(names) do
+    plots[i] = string.format("'%s' using 1:%d with lines title '%s'", data_path, i + 1, k)
+  end
+  local script = table.concat({
+    'set terminal ' .. terminal,
+    string.format("set output '%s'", out_path),
+    "set xlabel 'step'", "set ylabel 'loss'", 'set key outside right', 'set grid',
+    'plot ' .. table.concat(plots, ', '),
+  }, '\n')
+  local script_path = out_path .. '.gp'
+  local s = assert(io.open(script_path, 'wb'))
+  s:write(script, '\n')
+  s:close()
+  local ok = os.execute('gnuplot "' .. script_path .. '" 2>/dev/null')
+  os.remove(script_path)
+  os.remove(data_path)
+  check(ok == 0 or ok == true, "gnuplot failed (is gnuplot installed?) writing '%s'", out_path)
+  return out_path
+end
+
+return train
