@@ -6,6 +6,8 @@ local torch = require 'torch'
 local kinema = {
   version = _KINEMA_VERSION,
   ops = torch.ops.kinema,  -- kinema's own operators (ops/), through the dispatcher
+  -- the running kinema binary (to start ranks or subprocesses with the same build)
+  executable = function() return require('kinema._dist').executable() end,
 }
 
 return setmetatable(kinema, {
