@@ -209,6 +209,32 @@ function dist.all_gather(t)
   return Gather(t)
 end
 
+-- No gradient: the ranks' tensors concatenated on dim 0 when their row counts
+-- differ (evaluation shards with drop_last = false); the other dims and the
+-- dtype must agree. Rows are padded to the largest count for the collective
+-- and trimmed after. Without a group: t itself.
+function dist.all_gather_uneven(t)
+  if not torch.is_tensor(t) or t:dim() == 0 then
+    error("kinema.dist.all_gather_uneven: argument 'tensor' must be a Tensor with a batch dimension", 2)
+  end
+  if not active() then return t end
+  local counts = native.all_gather(torch.tensor({t:size(0)}, {dtype = torch.int64}):to(t.device)):to('cpu'):totable()
+  local most = math.max(unpack(counts))
+  local x = t:detach()
+  if x:size(0) < most then
+    local shape = x:size()
+    shape[1] = most - x:size(0)
+    x = torch.cat({x, torch.zeros(shape, {dtype = x.dtype, device = x.device})}, 0)
+  end
+  local all = native.all_gather(x)
+  local pieces = {}
+  for r, n in ipairs(counts) do
+    if n > 0 then pieces[#pieces + 1] = all:narrow(0, (r - 1) * most, n) end
+  end
+  if #pieces == 0 then return all:narrow(0, 0, 0) end
+  return torch.cat(pieces, 0)
+end
+
 -- A table of numbers reduced over ranks ('sum' | 'avg' | 'max' | 'min'), e.g.
 -- eval counts: dist.all_reduce_numbers({hits = 3, total = 10}) -> {hits = 7, total = 20}.
 -- Every rank must pass the same keys. Returns a new table.

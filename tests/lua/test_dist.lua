@@ -61,6 +61,7 @@ T.test('all_reduce, broadcast, all_gather, all_reduce_numbers values', function(
     T.eq(t.all_reduce_noncontiguous, (torch.arange(6):reshape({2, 3}):to(torch.float32) * 3):t():contiguous())
     T.eq(t.broadcast, torch.full({3}, 8, {dtype = torch.float32}))
     T.eq(t.all_gather, torch.tensor({{0, 0.5}, {1, 1.5}}, {dtype = torch.float32}))
+    T.eq(t.all_gather_uneven, torch.tensor({{0, 0}, {1, 1}, {1, 1}}, {dtype = torch.int64}))
     T.eq(t.numbers, torch.tensor({3, 4}, {dtype = torch.float64}))
   end
 end)
@@ -131,7 +132,7 @@ end)
 
 T.test('single process: identities and init without WORLD_SIZE', function()
   local x = torch.randn(3, 2)
-  T.is_true(rawequal(dist.all_gather(x), x))
+  T.is_true(rawequal(dist.all_gather(x), x) and rawequal(dist.all_gather_uneven(x), x))
   T.eq(dist.all_reduce_numbers({a = 2, b = 5}), {a = 2, b = 5})
   T.eq({dist.rank(), dist.world_size(), dist.local_rank(), dist.rank_offset(4), dist.is_main()}, {0, 1, 0, 0, true})
   T.eq(dist.loader_options({batch_size = 4}), {batch_size = 4, rank = 0, world_size = 1})

@@ -37,6 +37,8 @@ dist.all_reduce(nc, 'sum')
 out.all_reduce_noncontiguous = nc
 out.broadcast = dist.broadcast(torch.full({3}, rank + 7, {dtype = torch.float32}), 1)
 out.all_gather = dist.all_gather(torch.tensor({{rank, rank + 0.5}}, {dtype = torch.float32}))
+-- rank r has r+1 rows of value r
+out.all_gather_uneven = dist.all_gather_uneven(torch.full({rank + 1, 2}, rank, {dtype = torch.int64}))
 local numbers = dist.all_reduce_numbers({a = r1, b = 2}, 'sum')
 out.numbers = torch.tensor({numbers.a, numbers.b}, {dtype = torch.float64})
 
