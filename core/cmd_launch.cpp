@@ -215,15 +215,21 @@ int launch_main(int argc, char** argv) {
     const int local = static_cast<int>(it - g_children.begin());
     *it = 0;
     --running;
-    if (exit_code(status) != 0 && !stopping) {
+    if (exit_code(status) == 0) continue;
+    const std::string who = "kinema launch: rank " + std::to_string(node_rank * nproc + local) + " (local rank " +
+                            std::to_string(local) + ", pid " + std::to_string(pid) + ") ";
+    if (!stopping) {
       result = exit_code(status);
-      std::cerr << "kinema launch: rank " << node_rank * nproc + local << " (local rank " << local << ", pid "
-                << pid << ") " << describe_status(status);
+      std::cerr << who << describe_status(status);
       if (running > 0) std::cerr << "; stopping the other " << running << " rank(s)";
       std::cerr << "\n";
       stopping = true;
       kill_deadline = std::chrono::steady_clock::now() + kGracePeriod;
       forward_signal(SIGTERM);
+    } else if (!(WIFSIGNALED(status) && (WTERMSIG(status) == SIGTERM || WTERMSIG(status) == SIGKILL))) {
+      // Failed on its own too (often a peer's error: the first rank's exit
+      // broke its connections); shown so the first failure stays findable.
+      std::cerr << who << "also " << describe_status(status) << "\n";
     }
   }
   signal(SIGINT, SIG_DFL);

@@ -35,9 +35,11 @@ struct State {
   std::string backend;
 };
 
-// Never destroyed at exit: a group left initialised would join its worker
-// threads from a static destructor, after parts of LibTorch are gone. The Lua
-// module destroys it when the Lua state closes.
+// Never destroyed at exit (only by destroy()): a static destructor would join
+// the group's worker threads after parts of LibTorch are gone, and a failing
+// rank's connections should drop when the process is gone, not earlier, so
+// that its peers' "connection reset" errors come after it and the launcher
+// blames the right rank.
 State& state() {
   static State* s = new State();
   return *s;

@@ -166,13 +166,6 @@ int l_executable(lua_State* L) {
   return 1;
 }
 
-// Finalizer of a registry-held sentinel: closing the Lua state (normal exit
-// of the host) releases the process group while LibTorch is still intact.
-int l_finalize(lua_State*) {
-  if (dist::is_initialized()) dist::destroy();
-  return 0;
-}
-
 int open_dist(lua_State* L) {
   const luaL_Reg functions[] = {
       {"init", l_init},
@@ -192,13 +185,6 @@ int open_dist(lua_State* L) {
   };
   lua_newtable(L);
   luaL_register(L, nullptr, functions);
-
-  lua_newuserdata(L, 1);
-  lua_newtable(L);
-  lua_pushcfunction(L, l_finalize);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
-  lua_setfield(L, LUA_REGISTRYINDEX, "kinema.dist.finalizer");
   return 1;
 }
 
