@@ -13,6 +13,7 @@
 -- Collectives must be called by every rank in the same order (including the
 -- backward of all_gather, which all-reduces).
 local torch = require 'torch'
+local repl = require 'kinema.repl'
 local native = require 'kinema._dist'
 
 local dist = {}
@@ -278,5 +279,19 @@ function dist.loader_options(opts)
   if out.world_size == nil then out.world_size = native.world_size() end
   return out
 end
+
+repl.document('dist.init', "dist.init{backend='gloo'|'nccl', rank=, world_size=, local_rank=, master_addr=, master_port=, " ..
+  "timeout_s=1800} -> true, or false for a single process (WORLD_SIZE unset or 1); absent options come from " ..
+  "RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT. Start ranks with `kinema launch --nproc N script.lua`.")
+repl.document('dist.broadcast_parameters', 'dist.broadcast_parameters(module_or_tensors, src=0): every rank takes ' ..
+  "src's parameters (and a module's buffers).")
+repl.document('dist.average_gradients', 'dist.average_gradients(module_or_tensors, {bucket_mb=25}): gradients ' ..
+  'replaced by their mean over ranks (bucketed all_reduce); call after backward, before clipping and opt:step().')
+repl.document('dist.all_gather', 'dist.all_gather(t) -> [world*B, ...] in rank order, differentiable (backward: ' ..
+  "all_reduce SUM of the incoming gradient, this rank's block); use with rank_offset = dist.rank_offset(B).")
+repl.document('dist.all_gather_uneven', 'dist.all_gather_uneven(t) -> rows of every rank concatenated (counts may ' ..
+  'differ), no gradient: evaluation embeddings.')
+repl.document('dist.all_reduce_numbers', "dist.all_reduce_numbers({k = number...}, op='sum'|'avg'|'max'|'min') -> " ..
+  'reduced copy (same keys on every rank).')
 
 return dist
