@@ -9,6 +9,7 @@
 #include "core/data/synth.h"
 #include "core/data/video_transform.h"
 #include "core/runtime.h"
+#include "core/wrap_data_text.h"
 
 namespace kinema::lua {
 
@@ -75,7 +76,8 @@ std::vector<std::string> strings_field(lua_State* L, int idx, const char* key) {
 // ---- datasets ----------------------------------------------------------------------
 
 // data.read_annotations{format=, path=, split=, json_split=, ans2label=, has_header=,
-//                       video_root=, region_root=, video_ext=, on_error='raise'|'skip'}
+//                       video_root=, region_root=, video_ext=, detections_root=, meta=,
+//                       on_error='raise'|'skip'}  (side files: formats.h ReadOptions)
 // -> dataset, skipped_count
 int read_annotations(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -90,6 +92,8 @@ int read_annotations(lua_State* L) {
   options.video_root = opt_field_string(L, 1, "video_root", options.video_root);
   options.region_root = opt_field_string(L, 1, "region_root", options.region_root);
   options.video_ext = opt_field_string(L, 1, "video_ext", options.video_ext);
+  options.detections_root = opt_field_string(L, 1, "detections_root", options.detections_root);
+  options.meta = opt_field_string(L, 1, "meta", options.meta);
   std::string on_error = opt_field_string(L, 1, "on_error", "raise");
   if (on_error != "raise" && on_error != "skip") raise(L, "read_annotations: on_error must be 'raise' or 'skip'");
   options.on_error = on_error == "skip" ? data::OnError::Skip : data::OnError::Raise;
@@ -155,6 +159,22 @@ int dataset_get(lua_State* L) {
     lua_pushstring(L, s.region_path.c_str());
     lua_setfield(L, -2, "region_path");
   }
+  lua_pushnumber(L, static_cast<lua_Number>(s.frames.size()));
+  lua_setfield(L, -2, "num_box_frames");
+  if (!s.parts.empty()) {
+    lua_createtable(L, static_cast<int>(s.parts.size()), 0);
+    for (size_t c = 0; c < s.parts.size(); ++c) {
+      lua_newtable(L);
+      push_strings(L, s.parts[c].nouns);
+      lua_setfield(L, -2, "nouns");
+      push_strings(L, s.parts[c].verbs);
+      lua_setfield(L, -2, "verbs");
+      push_strings(L, s.parts[c].noun_phrases);
+      lua_setfield(L, -2, "noun_phrases");
+      lua_rawseti(L, -2, static_cast<int>(c + 1));
+    }
+    lua_setfield(L, -2, "parts");
+  }
   if (!s.question.empty()) {
     lua_pushstring(L, s.question.c_str());
     lua_setfield(L, -2, "question");
@@ -184,6 +204,23 @@ int dataset_get(lua_State* L) {
   return 1;
 }
 
+// data.num_classes(ds): the detection class vocabulary size, batch-independent:
+// the largest "classes" list of the detection files (kinema synth: its shapes)
+// or 1600 (Visual Genome) for detections without one; at least max label + 1.
+// 0 when no sample has detections.
+int dataset_num_classes(lua_State* L) {
+  const auto& samples = *check_dataset(L, 1).samples;
+  int64_t n = 0;
+  for (const data::Sample& s : samples) {
+    auto it = s.extra.find("num_classes");
+    if (it != s.extra.end()) n = std::max<int64_t>(n, std::stoll(it->second));
+    for (const data::FrameBoxes& f : s.frames)
+      for (const data::Box& b : f.boxes) n = std::max<int64_t>(n, b.label + 1);
+  }
+  lua_pushnumber(L, static_cast<lua_Number>(n));
+  return 1;
+}
+
 int dataset_gc(lua_State* L) {
   static_cast<DatasetBox*>(lua_touserdata(L, 1))->~DatasetBox();
   return 0;
@@ -193,7 +230,9 @@ int dataset_gc(lua_State* L) {
 
 // data.Loader(dataset, {batch_size, num_workers, prefetch, shuffle, seed, rank,
 //   world_size, drop_last, num_frames, sampling, fps, size, short_side,
-//   random_crop, normalize='none'|'clip'|'imagenet', random_caption, timeout_s})
+//   random_crop, normalize='none'|'clip'|'imagenet', random_caption, timeout_s,
+//   video, text, detections, regions, anchor, cut_paste})  (recipe options:
+//   wrap_data_recipe.cpp; fields: core/data/recipe_item.h, text_item.h)
 int loader_new(lua_State* L) {
   DatasetPtr samples = check_dataset(L, 1).samples;
   const int o = 2;
@@ -218,21 +257,33 @@ int loader_new(lua_State* L) {
   vo.decode.timeout_s = opt_field_number(L, o, "timeout_s", vo.decode.timeout_s);
   std::string sampling = opt_field_string(L, o, "sampling", "uniform");
   std::string normalize = opt_field_string(L, o, "normalize", "none");
+  RecipeOptions recipe = parse_recipe_options(L, o, vo);
+  const data::RecipeItemOptions& ri = recipe.item;
+  const bool use_recipe = ri.text || ri.detections || ri.regions || ri.anchor || !ri.decode_video;
   return protect(L, [&] {
     vo.sampling.strategy = data::parse_frame_sampling(sampling);
+    recipe.item.video.sampling.strategy = vo.sampling.strategy;
     data::VideoNorm norm = data::parse_video_norm(normalize);
-    if (norm != data::VideoNorm::None) {
-      // Normalisation runs on the worker, once per batch.
-      lo.batch_fn = [norm](data::Batch& batch) {
-        auto it = batch.tensors.find("video");
-        if (it != batch.tensors.end()) it->second = data::normalize_video(it->second, norm);
+    data::BatchFn cut_paste;
+    if (recipe.cut_paste_clip_len > 0)
+      cut_paste = data::make_cut_paste_batch_fn(recipe.cut_paste_clip_len, lo.seed);
+    if (norm != data::VideoNorm::None || cut_paste) {
+      // Cut-and-paste and normalisation run on the worker, once per batch.
+      lo.batch_fn = [norm, cut_paste](data::Batch& batch) {
+        if (cut_paste) cut_paste(batch);
+        if (norm == data::VideoNorm::None) return;
+        for (const char* key : {"video", "anchor"}) {
+          auto it = batch.tensors.find(key);
+          if (it != batch.tensors.end()) it->second = data::normalize_video(it->second, norm);
+        }
       };
     }
+    data::ItemFn item_fn = use_recipe ? data::make_recipe_item_fn(recipe.item) : data::make_video_item_fn(vo);
     void* mem = lua_newuserdata(L, sizeof(LoaderBox));
     auto* box = new (mem) LoaderBox{};
     luaL_getmetatable(L, kLoaderMeta);
     lua_setmetatable(L, -2);
-    box->loader = std::make_unique<data::Loader>(*samples, data::make_video_item_fn(vo), lo);
+    box->loader = std::make_unique<data::Loader>(*samples, std::move(item_fn), lo);
     return 1;
   });
 }
@@ -409,6 +460,7 @@ int open_data(lua_State* L) {
                                        {"dataset", dataset_from_table},
                                        {"Loader", loader_new},
                                        {"synth", synth},
+                                       {"num_classes", dataset_num_classes},
                                        {nullptr, nullptr}};
   for (const luaL_Reg* r = functions; r->name; ++r) {
     lua_pushcfunction(L, r->func);

@@ -22,6 +22,18 @@ struct ReadOptions {
   std::string video_root;   // prefix joined to relative video paths ("" = keep relative)
   std::string region_root;  // prefix joined to per-video region dirs ("" = no region_path)
   std::string video_ext = ".mp4";
+  // Side files (formats_sidecar.cpp), attached by read_annotations to every format:
+  //  detections_root: per-frame boxes JSON {detections_root}/{id}.json (the plain
+  //    layout of detections.h, e.g. kinema synth's detections/ or annotations/)
+  //    read into Sample::frames; a missing file leaves frames empty (the loader
+  //    then gives all-invalid rows). A top-level "classes" list's length is kept
+  //    as extra["num_classes"] (else the 1600 Visual Genome classes apply).
+  //  meta: a JSONL with {"videoid", "caption"?, "nouns", "verbs", "noun_phrases",
+  //    "tags"} per line (kinema synth's *_meta.jsonl) matched to samples by id
+  //    (or page_dir/videoid): fills Sample::parts (for the caption equal to
+  //    "caption", or the only caption) and Sample::tags.
+  std::string detections_root;
+  std::string meta;
   OnError on_error = OnError::Raise;
   // Out: records skipped under OnError::Skip (accumulates across calls).
   int64_t* skipped = nullptr;
@@ -103,8 +115,11 @@ struct AnnotationSource {
   bool has_header = false; // caption_tsv
 };
 
+// Reads the side files of options (detections_root, meta) into the samples.
+void attach_sidecars(std::vector<Sample>& samples, const ReadOptions& options);
+
 // Dispatches to the reader of source.format (an unknown format raises, listing
-// the known ones).
+// the known ones), then attach_sidecars.
 std::vector<Sample> read_annotations(const AnnotationSource& source, const ReadOptions& options = {});
 
 }  // namespace kinema::data

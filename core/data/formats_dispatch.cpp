@@ -5,7 +5,9 @@
 
 namespace kinema::data {
 
-std::vector<Sample> read_annotations(const AnnotationSource& source, const ReadOptions& options) {
+namespace {
+
+std::vector<Sample> read_format(const AnnotationSource& source, const ReadOptions& options) {
   const std::string& f = source.format;
   if (f == "webvid") return read_webvid_csv(source.path, options);
   if (f == "caption_tsv") return read_caption_tsv(source.path, options, source.has_header);
@@ -20,6 +22,14 @@ std::vector<Sample> read_annotations(const AnnotationSource& source, const ReadO
   if (f == "alpro_mc") return read_alpro_mc(source.path, options);
   TORCH_CHECK(false, "kinema::data::read_annotations: unknown format '", f, "' (known: webvid, caption_tsv, "
               "msrvtt, msrvtt_coco, alpro_retrieval, alpro_qa, alpro_mc)");
+}
+
+}  // namespace
+
+std::vector<Sample> read_annotations(const AnnotationSource& source, const ReadOptions& options) {
+  std::vector<Sample> samples = read_format(source, options);
+  attach_sidecars(samples, options);
+  return samples;
 }
 
 }  // namespace kinema::data

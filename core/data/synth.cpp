@@ -21,6 +21,7 @@
 #include "core/data/synth_regions.h"
 #include "core/data/synth_scene.h"
 #include "core/data/video_sampling.h"
+#include "core/data/vocab_builder.h"
 
 namespace kinema::data::synth {
 
@@ -285,6 +286,14 @@ SynthSummary generate(const SynthOptions& o) {
     write_text(root / name, text);
     sum.files.push_back((root / name).string());
   }
+  // Every caption the benchmark can show a model: train, test and the hard negatives.
+  std::vector<std::string> captions;
+  for (const VideoRecord& r : records) {
+    captions.push_back(r.caption);
+    for (const HardNegative& n : r.negatives) captions.push_back(n.caption);
+  }
+  write_vocab((root / "vocab.txt").string(), build_word_vocab(captions));
+  sum.files.push_back((root / "vocab.txt").string());
   json opts = {{"num_train", o.num_train},       {"num_test", o.num_test},
                {"width", o.width},               {"height", o.height},
                {"fps", o.fps},                   {"min_duration_s", o.min_duration_s},

@@ -48,6 +48,8 @@
 //       "tags","nouns","verbs","noun_phrases","objects","duration","num_frames",
 //       "fps","width","height"} (POS known from the generator)
 //   test_hard_negatives.jsonl   {"videoid","positive","negatives":[{"caption","kind"}]}
+//   vocab.txt    word-level WordPiece vocabulary of every caption (train, test and
+//                hard negatives), built by build_word_vocab (vocab_builder.h)
 //   synth.json   the options, the encoder used, the vocabulary and the counts
 #include <cstdint>
 #include <string>

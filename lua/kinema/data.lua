@@ -19,6 +19,18 @@ data.dataset = native.dataset
 
 data.synth = native.synth
 
+-- The detection class vocabulary size of a dataset read with detections_root
+-- (batch-independent: classes [B,T,K] < data.num_classes(ds)).
+data.num_classes = native.num_classes
+
+-- Text tools (core/wrap_data_text.cpp): tokenizers shared with the loader's
+-- workers, the word-level vocabulary builder, the caption tagger, S-ViLM prompts.
+local text = require 'kinema._text'
+data.tokenizer = text.tokenizer
+data.build_vocab = text.build_vocab
+data.parts = text.parts
+data.prompts = text.prompts
+
 local Loader = {}
 Loader.__index = Loader
 
@@ -44,11 +56,30 @@ function Loader:skipped_errors() return self.native:skipped_errors() end
 function Loader:close() self.native:close() end
 function Loader:__len() return self.native:num_batches() end
 
-repl.document('data.read', 'data.read{format=, path=, video_root=, region_root=, split=, json_split=, ans2label=, on_error="raise"|"skip"} -> dataset, skipped')
+repl.document('data.read', 'data.read{format=, path=, video_root=, region_root=, detections_root=, meta=, split=, json_split=, ans2label=, on_error="raise"|"skip"} -> dataset, skipped')
 repl.document('data.Loader', [[data.Loader(dataset, {batch_size=8, num_workers=2, prefetch=4, shuffle=true, seed=0,
   rank=0, world_size=1, drop_last=false, num_frames=8, sampling='uniform'|'rand'|'headtail'|'fps'|'times',
   fps=1, size=224, short_side=0, random_crop=false, normalize='none'|'clip'|'imagenet', random_caption=true})
 loader:iter(epoch, start_batch) -> iterator of batches {video, caption, id, indices, epoch, index}]])
+repl.document('data.Loader.recipe', [[Recipe options of data.Loader (fields per batch, B = batch, T = num_frames, L = max_len):
+  text = {tokenizer = tok, max_len = 32, mlm = true|{probability=0.15, mask_fraction=0.8, random_fraction=0.1},
+          plm = true, parts = true, max_nouns = 8, max_verbs = 4, phrases = true|{max = 4, max_len = 16}}
+    -> ids [B,L] int64, mask [B,L] bool; mlm_ids, mlm_labels [B,L]; plm_split [B], plm_targets [B,L];
+       noun_positions [B,max_nouns], verb_positions [B,max_verbs], verb_ids [B,max_verbs] (-1 = none);
+       phrase_ids [B,P,Lp], phrase_mask [B,P,Lp] bool, phrase_valid [B,P] bool
+  detections = {k = 10, unique_labels = false}  (dataset read with detections_root)
+    -> boxes [B,T,K,4] float32 in [0,1] of the output crop, classes [B,T,K] int64 (-1 none, < data.num_classes(ds)),
+       scores [B,T,K] float32
+  regions = {k = 10, frames = 8, dim = 0}  (dataset read with region_root)
+    -> features [B,N,D], locations [B,N,7], frame_index [B,N] int64, region_mask [B,N] bool (N = frames*k)
+  anchor = {patch_size = 16, max_objects = 15, drop_ratio = 0.2, shift_prob = 0.5}
+    -> anchor [B,3,H,W], patch_mask [B,1,(H/p)*(W/p)] bool, tags {strings}, tag_ids/tag_mask [B,L] with text
+  cut_paste = {clip_len = 2} -> video mixed, clip_mask [B,T/clip_len] bool, Wv [B,B], Wc [B,B] float32
+  video = false -> no decoding (regions / detections only)]])
+repl.document('data.tokenizer', "data.tokenizer{kind='wordpiece'|'clip_bpe'|'sentencepiece', path=} -> tok: tok:encode(text, {max_len=}), tok:encode_batch(texts, max_len) -> ids, mask; tok:decode(ids), tok:tokenize(text), tok:vocab_size(), tok:special_ids(), tok:kind()")
+repl.document('data.build_vocab', "data.build_vocab{texts={...} | csv=path, column=, path='vocab.txt', min_count=1} -> number of tokens written (or the token list without path)")
+repl.document('data.parts', 'data.parts(caption) -> {nouns=, verbs=, noun_phrases=}')
+repl.document('data.prompts', 'data.prompts(noun_phrase) -> the 12 filled S-ViLM prompts')
 repl.document('data.synth', 'data.synth{out_dir=, num_train=200, num_test=50, width=112, height=112, fps=10, min_duration_s=8, max_duration_s=16, gop_s=1, seed=0, ...} -> summary')
 
 return data

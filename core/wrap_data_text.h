@@ -1,0 +1,26 @@
+#pragma once
+// Shared by the data wrappers: tokenizer userdata (wrap_data_text.cpp) and the
+// recipe options of data.Loader (wrap_data_recipe.cpp).
+#include <memory>
+
+#include "core/data/loader.h"
+#include "core/data/recipe_item.h"
+#include "core/data/tokenizer.h"
+#include "core/runtime.h"
+
+namespace kinema::lua {
+
+// The tokenizer held by the userdata at idx (kinema.Tokenizer); raises naming
+// `what` when it is something else.
+std::shared_ptr<const data::Tokenizer> check_tokenizer(lua_State* L, int idx, const char* what);
+
+// data.Loader's recipe options of the table at idx (text, detections, regions,
+// anchor, cut_paste, video) on top of the standard video item `video`.
+// Raises naming the option ("option 'text.max_len' must be ...").
+struct RecipeOptions {
+  data::RecipeItemOptions item;
+  int64_t cut_paste_clip_len = 0;  // 0: no cut-and-paste
+};
+RecipeOptions parse_recipe_options(lua_State* L, int idx, const data::VideoItemOptions& video);
+
+}  // namespace kinema::lua
