@@ -1,0 +1,394 @@
+-- kinema.recipe: what every pre-training / fine-tuning script shares, so a
+-- recipe file only says what is its own (model, loader fields, objectives):
+--
+--   local recipe = require('kinema').recipe
+--   recipe.main{
+--     name = 'stoa', defaults = {...paper sizes...}, presets = {tiny = {...}},
+--     build = function(cfg, tok) return model end,
+--     loader_options = function(cfg, tok, split) return {text = ..., detections = ...} end,
+--     inputs = function(model, batch, cfg) return objective_inputs end,   -- for losses.combine
+--     embed = {video = function(model, batch) -> [B,E], text = function(model, ids, mask) -> [B,E],
+--              score = optional score_fn for eval.similarity},
+--   }
+--
+-- The command line overrides any config key: `--tiny` (a preset), `--key value`,
+-- `--key=value`, dotted keys for nested tables (`--train.lr 1e-4`,
+-- `--weights.ota 0`), `--no-key` for false. Unknown keys are refused by name.
+-- With no data given, the built-in synthetic benchmark (kinema synth) is used,
+-- generated on first use under data.root.
+local torch = require 'torch'
+local json = require 'kinema.json'
+local sys = require 'kinema.sys'
+
+local recipe = {}
+
+local function fail(fmt, ...) error('kinema.recipe: ' .. string.format(fmt, ...), 0) end
+
+local function deep_copy(t)
+  if type(t) ~= 'table' then return t end
+  local out = {}
+  for k, v in pairs(t) do out[k] = deep_copy(v) end
+  return out
+end
+
+-- Overrides `into` with `from` key by key (nested records merge, arrays replace).
+local function merge_into(into, from)
+  for k, v in pairs(from or {}) do
+    if type(v) == 'table' and #v == 0 and next(v) ~= nil and type(into[k]) == 'table' then
+      merge_into(into[k], v)
+    else
+      into[k] = deep_copy(v)
+    end
+  end
+  return into
+end
+recipe.merge = function(a, b) return merge_into(deep_copy(a), b) end
+
+local function convert(text, old, key)
+  if type(old) == 'number' then
+    local n = tonumber(text)
+    if n == nil then fail("--%s expects a number, got '%s'", key, text) end
+    return n
+  elseif type(old) == 'boolean' then
+    if text == 'true' or text == '1' then return true end
+    if text == 'false' or text == '0' then return false end
+    fail("--%s expects true or false, got '%s'", key, text)
+  elseif type(old) == 'table' then
+    -- a list: comma separated values (numbers when they parse)
+    local out = {}
+    for item in text:gmatch('[^,]+') do out[#out + 1] = tonumber(item) or item end
+    return out
+  end
+  if text == 'nil' or text == 'none' then return false end
+  return tonumber(text) or text
+end
+
+local function set_key(cfg, key, text, allow_new)
+  local node, parts = cfg, {}
+  for part in key:gmatch('[^%.]+') do parts[#parts + 1] = part end
+  for i = 1, #parts - 1 do
+    local nxt = node[parts[i]]
+    if type(nxt) ~= 'table' then
+      if not allow_new then fail("unknown option --%s (no config table '%s')", key, parts[i]) end
+      nxt = {}
+      node[parts[i]] = nxt
+    end
+    node = nxt
+  end
+  local leaf = parts[#parts]
+  if node[leaf] == nil and not allow_new then fail('unknown option --%s', key) end
+  node[leaf] = text == true and true or convert(text, node[leaf], key)
+end
+
+-- parse_args(argv, defaults, presets) -> cfg. Presets apply first (in the order
+-- given), then the explicit keys. Keys below a table listed in
+-- defaults.open_keys (e.g. 'weights') may be new.
+function recipe.parse_args(argv, defaults, presets)
+  local cfg = deep_copy(defaults)
+  local open = {}
+  for _, k in ipairs(defaults.open_keys or {}) do open[k] = true end
+  local pending = {}
+  local i = 1
+  argv = argv or {}
+  while i <= #argv do
+    local a = argv[i]
+    local key, value = a:match('^%-%-([%w_%.%-]+)=(.*)$')
+    if not key then key = a:match('^%-%-([%w_%.%-]+)$') end
+    if not key then fail("unexpected argument '%s' (options are --key value)", a) end
+    key = key:gsub('%-', '_')
+    if presets and presets[key] then
+      merge_into(cfg, presets[key])
+      cfg.preset = key
+    elseif key:match('^no_') and value == nil then
+      pending[#pending + 1] = {key:sub(4), 'false'}
+    else
+      if value == nil then
+        local nxt = argv[i + 1]
+        if nxt == nil or nxt:match('^%-%-') then value = true else value = nxt; i = i + 1 end
+      end
+      pending[#pending + 1] = {key, value}
+    end
+    i = i + 1
+  end
+  for _, kv in ipairs(pending) do
+    local top = kv[1]:match('^([^%.]+)')
+    set_key(cfg, kv[1], kv[2], open[top])
+  end
+  return cfg
+end
+
+-- ---- data -------------------------------------------------------------------------
+
+-- Generates the synthetic benchmark under root unless it is there already.
+function recipe.ensure_synth(root, opts)
+  local marker = io.open(root .. '/synth.json')
+  if marker then marker:close(); return root end
+  local data = require 'kinema.data'
+  io.stderr:write(string.format('kinema: generating the synthetic benchmark in %s ...\n', root))
+  local o = recipe.merge({out_dir = root}, opts or {})
+  data.synth(o)
+  return root
+end
+
+-- The dataset of a split, from cfg.data: {root=, format=, train=, test=,
+-- video_root=, synth = {...}} (paths relative to root).
+function recipe.dataset(cfg, split)
+  local data = require 'kinema.data'
+  local d = cfg.data
+  if d.synth then recipe.ensure_synth(d.root, d.synth) end
+  local function path(p) return (p:sub(1, 1) == '/' or d.root == '') and p or (d.root .. '/' .. p) end
+  local ds = data.read{format = d.format, path = path(d[split]), video_root = path(d.video_root),
+                      region_root = d.region_root and path(d.region_root) or nil,
+                      detections_root = d.detections_root and path(d.detections_root) or nil,
+                      meta = d[split .. '_meta'] and path(d[split .. '_meta']) or nil}
+  return ds
+end
+
+function recipe.tokenizer(cfg)
+  local data = require 'kinema.data'
+  local d = cfg.data
+  local p = d.vocab
+  if p:sub(1, 1) ~= '/' then p = d.root .. '/' .. p end
+  return data.tokenizer{kind = d.tokenizer or 'wordpiece', path = p}
+end
+
+-- Loader options shared by every recipe plus the recipe's own fields.
+function recipe.loader(cfg, ds, split, own)
+  local data = require 'kinema.data'
+  local dist = require 'kinema.dist'
+  local train_split = split == 'train'
+  local opts = {batch_size = train_split and cfg.train.batch_size or cfg.eval.batch_size,
+                num_workers = cfg.train.num_workers, shuffle = train_split, seed = cfg.seed,
+                drop_last = train_split, num_frames = cfg.frames, size = cfg.image_size,
+                normalize = cfg.normalize, random_caption = train_split,
+                sampling = train_split and 'rand' or 'uniform'}
+  if train_split then opts.rank, opts.world_size = dist.rank(), dist.world_size() end
+  merge_into(opts, own or {})
+  return data.Loader(ds, opts)
+end
+
+-- ---- evaluation -------------------------------------------------------------------------
+
+local function normalize(x) return x / x:norm(2, {-1}, true):clamp_min(1e-12) end
+
+-- Zero-shot retrieval on a split, and hard-negative caption accuracy when the
+-- split has a hard-negative file (data.hard_negatives). Returns flat metrics.
+function recipe.zero_shot(model, cfg, spec, tok)
+  local eval = require 'kinema.eval'
+  local ds = recipe.dataset(cfg, 'test')
+  local loader = recipe.loader(cfg, ds, 'test', spec.loader_options(cfg, tok, 'test'))
+  local videos, texts, ids = {}, {}, {}
+  model:eval()
+  torch.no_grad(function()
+    for batch in loader:iter(0) do
+      videos[#videos + 1] = spec.embed.video(model, batch, cfg)
+      texts[#texts + 1] = spec.embed.text(model, batch.ids, batch.mask, cfg)
+      for _, id in ipairs(batch.id) do ids[#ids + 1] = id end
+    end
+  end)
+  loader:close()
+  local V, Tt = recipe.cat_embeddings(videos), recipe.cat_embeddings(texts)
+  local score = spec.embed.score
+  local sim = eval.similarity(Tt, V, {score_fn = score and function(q, g) return score(model, q, g, cfg) end})
+  local metrics = eval.retrieval(sim)
+  metrics.num_test_videos = #ids
+  -- hard negatives: the positive caption against one/two-word edits, same video
+  local hn_path = cfg.data.hard_negatives
+  if hn_path and hn_path ~= '' then
+    if hn_path:sub(1, 1) ~= '/' then hn_path = cfg.data.root .. '/' .. hn_path end
+    local f = io.open(hn_path)
+    if f then
+      f:close()
+      local row_of = {}
+      for i, id in ipairs(ids) do row_of[id] = i - 1 end
+      local records = json.read_lines(hn_path)
+      local pos_caps, neg_caps, rows = {}, {noun = {}, verb = {}}, {}
+      local counts = {}
+      for _, r in ipairs(records) do
+        if row_of[r.videoid] then
+          rows[#rows + 1] = row_of[r.videoid]
+          pos_caps[#pos_caps + 1] = r.positive
+          local per = {noun = {}, verb = {}}
+          for _, n in ipairs(r.negatives) do
+            if per[n.kind] then per[n.kind][#per[n.kind] + 1] = n.caption end
+          end
+          for kind, list in pairs(per) do
+            counts[kind] = counts[kind] or #list
+            if #list ~= counts[kind] then fail('%s: video %s has %d %s negatives, others %d', hn_path, r.videoid,
+                                               #list, kind, counts[kind]) end
+            for _, c in ipairs(list) do neg_caps[kind][#neg_caps[kind] + 1] = c end
+          end
+        end
+      end
+      if #rows > 0 then
+        local vids = torch.tensor(rows, {dtype = torch.int64})
+        local function scores(captions, per_video)
+          local out = {}
+          torch.no_grad(function()
+            for s = 1, #captions, cfg.eval.batch_size do
+              local chunk = {}
+              for j = s, math.min(#captions, s + cfg.eval.batch_size - 1) do chunk[#chunk + 1] = captions[j] end
+              local enc_ids, enc_mask = tok:encode_batch(chunk, cfg.text_len)
+              out[#out + 1] = spec.embed.text(model, enc_ids, enc_mask, cfg)
+            end
+          end)
+          local E = recipe.cat_embeddings(out)
+          local n = #rows
+          local video_rows = vids:repeat_interleave(per_video)
+          local vsel = recipe.index_embeddings(V, video_rows)
+          local s
+          if score then
+            -- pairwise scores: one video against its own captions
+            s = torch.zeros(#captions)
+            for k = 0, #captions - 1 do
+              s[k] = score(model, recipe.index_embeddings(E, torch.tensor({k}, {dtype = torch.int64})),
+                           recipe.index_embeddings(vsel, torch.tensor({k}, {dtype = torch.int64})), cfg)[{0, 0}]
+            end
+          else
+            s = (E * vsel):sum(-1)
+          end
+          return s:view(n, per_video)
+        end
+        local pos = scores(pos_caps, 1):view(-1)
+        local negs = {}
+        for kind, list in pairs(neg_caps) do
+          if #list > 0 then negs[kind] = scores(list, counts[kind]) end
+        end
+        local acc = eval.hard_negative_accuracy(pos, negs)
+        for k, v in pairs(acc) do metrics['hard_' .. k] = v end
+      end
+    end
+  end
+  model:train()
+  return metrics
+end
+
+-- Embeddings are tensors [B,E] or tables of batch-first tensors.
+function recipe.cat_embeddings(list)
+  if torch.is_tensor(list[1]) then return torch.cat(list, 0) end
+  local out = {}
+  for k, v in pairs(list[1]) do
+    if torch.is_tensor(v) then
+      local parts = {}
+      for i, e in ipairs(list) do parts[i] = e[k] end
+      out[k] = torch.cat(parts, 0)
+    end
+  end
+  return out
+end
+
+function recipe.index_embeddings(E, index)
+  if torch.is_tensor(E) then return E:index_select(0, index) end
+  local out = {}
+  for k, v in pairs(E) do out[k] = v:index_select(0, index) end
+  return out
+end
+
+recipe.normalize = normalize
+
+-- ---- the main -----------------------------------------------------------------------------
+
+-- Shared config: every recipe's defaults extend this.
+recipe.common = {
+  seed = 0, frames = 8, image_size = 224, normalize = 'clip', text_len = 32,
+  out_dir = 'runs/recipe', resume = false, device = 'cpu', threads = 0,
+  data = {root = 'data/synth', format = 'webvid', train = 'train.csv', test = 'test.csv', video_root = 'videos',
+          region_root = 'regions', detections_root = 'annotations', train_meta = 'train_meta.jsonl',
+          test_meta = 'test_meta.jsonl', vocab = 'vocab.txt', tokenizer = 'wordpiece',
+          hard_negatives = 'test_hard_negatives.jsonl', synth = {num_train = 200, num_test = 50}},
+  train = {batch_size = 64, max_steps = 10000, lr = 1e-4, weight_decay = 0.02, warmup = 1000, clip_grad = 1.0,
+           accumulate = 1, num_workers = 2, amp = 'bf16', checkpoint_every = 1000, log_every = 10},
+  eval = {batch_size = 64, every = 0},
+  model = {},
+  weights = {},
+  open_keys = {'weights', 'model'},
+}
+
+-- Runs a recipe: parse the command line, build, train, evaluate zero-shot,
+-- print the table, write out_dir/results.json. Returns the metrics.
+function recipe.main(spec, argv)
+  local kinema = require 'kinema'
+  local defaults = recipe.merge(recipe.common, spec.defaults or {})
+  local cfg = recipe.parse_args(argv or arg, defaults, spec.presets)
+  if cfg.threads and cfg.threads > 0 then torch.set_num_threads(cfg.threads) end
+  local dist = kinema.dist
+  dist.init()
+  torch.manual_seed(cfg.seed + 1)
+  local tok = recipe.tokenizer_or_synth(cfg)
+  local model = spec.build(cfg, tok)
+  if cfg.init and cfg.init ~= '' then
+    local weights = kinema.models.weights or require 'kinema.models.weights'
+    weights.load(model, cfg.init)
+  end
+  if cfg.device ~= 'cpu' then model:to(cfg.device) end
+  if dist.is_initialized() then dist.broadcast_parameters(model) end
+  local ds = recipe.dataset(cfg, 'train')
+  local loader = recipe.loader(cfg, ds, 'train', spec.loader_options(cfg, tok, 'train'))
+  local opt = kinema.optim.AdamW(model, {lr = cfg.train.lr, weight_decay = cfg.train.weight_decay})
+  local sched = kinema.optim.lr_scheduler.WarmupCosine(opt, {warmup_steps = cfg.train.warmup,
+                                                            total_steps = cfg.train.max_steps})
+  local weights = {}
+  for k, w in pairs(cfg.weights) do if w ~= 0 then weights[k] = w end end
+  local losses = kinema.losses
+  local function loss_fn(batch)
+    local inputs, opts = spec.inputs(model, batch, cfg)
+    return losses.combine(weights, inputs, opts)
+  end
+  local trainer = kinema.train.Trainer{
+    model = model, optimizer = opt, scheduler = sched, loader = loader, loss = loss_fn,
+    max_steps = cfg.train.max_steps, accumulate = cfg.train.accumulate, clip_grad = cfg.train.clip_grad,
+    device = cfg.device, amp = cfg.train.amp, out_dir = cfg.out_dir, checkpoint_every = cfg.train.checkpoint_every,
+    resume = cfg.resume, log_every = cfg.train.log_every,
+    eval_every = cfg.eval.every > 0 and cfg.eval.every or nil,
+    evaluate = cfg.eval.every > 0 and function() return recipe.zero_shot(model, cfg, spec, tok) end or nil,
+  }
+  local t0 = sys.clock()
+  local summary = trainer:fit()
+  loader:close()
+  local metrics = {}
+  if dist.is_main() then
+    metrics = recipe.zero_shot(model, cfg, spec, tok)
+    metrics.train_minutes = summary.seconds / 60
+    metrics.clips_per_s = summary.clips_per_s
+    metrics.final_loss = summary.last_loss
+    local eval = kinema.eval
+    print(string.format('\n## %s%s on %s: zero-shot retrieval (chance R@1 = %.1f%%)\n', spec.name,
+                        cfg.preset and (' (' .. cfg.preset .. ')') or '', cfg.data.root,
+                        100 / metrics.num_test_videos))
+    print(recipe.results_table({[spec.name] = metrics}, {spec.name}))
+    json.write(cfg.out_dir .. '/results.json', {recipe = spec.name, preset = cfg.preset, metrics = metrics,
+                                                config = cfg, seconds = sys.clock() - t0})
+  end
+  if dist.is_initialized() then dist.barrier() end
+  return metrics, cfg, model
+end
+
+function recipe.tokenizer_or_synth(cfg)
+  if cfg.data.synth then recipe.ensure_synth(cfg.data.root, cfg.data.synth) end
+  return recipe.tokenizer(cfg)
+end
+
+-- One row per recipe: R@1/5/10 both directions, MedR, hard-negative accuracy.
+recipe.table_columns = {
+  {'t2v_R1', 'T2V R@1'}, {'t2v_R5', 'R@5'}, {'t2v_R10', 'R@10'}, {'t2v_MedR', 'MedR'},
+  {'v2t_R1', 'V2T R@1'}, {'v2t_R5', 'R@5'}, {'v2t_R10', 'R@10'}, {'v2t_MedR', 'MedR'},
+  {'hard_noun', 'hard noun'}, {'hard_verb', 'hard verb'}, {'hard_all', 'hard all'},
+}
+
+function recipe.results_table(results, order)
+  local head, rule = {'| recipe'}, {'|---'}
+  for _, c in ipairs(recipe.table_columns) do head[#head + 1] = c[2]; rule[#rule + 1] = '---:' end
+  local lines = {table.concat(head, ' | ') .. ' |', table.concat(rule, '|') .. '|'}
+  for _, name in ipairs(order) do
+    local m = results[name]
+    local row = {'| ' .. name}
+    for _, c in ipairs(recipe.table_columns) do
+      local v = m[c[1]]
+      row[#row + 1] = v == nil and '-' or string.format('%.1f', v)
+    end
+    lines[#lines + 1] = table.concat(row, ' | ') .. ' |'
+  end
+  return table.concat(lines, '\n')
+end
+
+return recipe

@@ -1,0 +1,73 @@
+-- DemoVLP pre-training (NeurIPS 2022): a transformer over pre-extracted
+-- region features (no pixels), VTC plus region-word alignment (RWA); retrieval
+-- ranks by global + local similarity.
+--
+-- Paper defaults: 12-layer region transformer over 8 frames x 10 regions of
+-- 2048-d bottom-up features, DistilBERT text encoder, 256-d space, batch 256,
+-- lr 1e-4, temperature 0.05.
+local recipe = require 'kinema.recipe'
+local eval = require 'kinema.eval'
+local demovlp = require 'kinema.models.demovlp'
+
+local spec = {name = 'demovlp'}
+
+spec.defaults = {
+  out_dir = 'runs/demovlp', frames = 8, regions = 10, region_dim = 2048, text_len = 32,
+  train = {batch_size = 256, max_steps = 100000, lr = 1e-4, warmup = 2000},
+  weights = {rwa = 1},
+  loss = {rwa = {}},
+  model = {},
+}
+
+spec.presets = {
+  tiny = {
+    out_dir = 'runs/demovlp-tiny', frames = 8, regions = 4, text_len = 24,
+    train = {batch_size = 24, max_steps = 300, lr = 5e-4, warmup = 30, weight_decay = 0.05, num_workers = 2,
+             checkpoint_every = 100, log_every = 5},
+    eval = {batch_size = 50},
+    model = {embed = 64, region = {embed_dim = 96, depth = 4, num_heads = 4},
+             text = {embed_dim = 64, depth = 2, num_heads = 4}},
+  },
+}
+
+function spec.build(cfg, tok)
+  return demovlp.build(recipe.merge(cfg.model, {frames = cfg.frames,
+                                                region = {feat_dim = cfg.region_dim},
+                                                text = {vocab_size = tok:vocab_size(),
+                                                        max_len = math.max(cfg.text_len, 8)}}))
+end
+
+function spec.loader_options(cfg, tok)
+  return {text = {tokenizer = tok, max_len = cfg.text_len}, video = false,
+          regions = {k = cfg.regions, frames = cfg.frames}}
+end
+
+-- Words are the text outputs without [CLS] and padding.
+local function word_mask(mask)
+  local m = mask:clone()
+  m['..., 0'] = false
+  return m
+end
+
+function spec.inputs(model, batch, cfg)
+  local out = model(batch)
+  return {video_emb = out.video.embed, text_emb = out.text.embed, tau = out.tau,
+          regions = out.video.regions, region_mask = batch.region_mask,
+          words = out.text.words, word_mask = word_mask(batch.mask)}, cfg.loss
+end
+
+spec.embed = {
+  video = function(model, batch)
+    local v = model:encode_video(batch.features, batch.locations, batch.frame_index, batch.region_mask)
+    return {global = recipe.normalize(v.embed), regions = v.regions, region_mask = batch.region_mask}
+  end,
+  text = function(model, ids, mask)
+    local t = model:encode_text(ids, mask)
+    return {global = recipe.normalize(t.embed), words = t.words, word_mask = word_mask(mask)}
+  end,
+  score = function(model, texts, videos)
+    return eval.global_local_score{}(texts, videos)
+  end,
+}
+
+return spec

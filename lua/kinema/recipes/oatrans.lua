@@ -1,0 +1,61 @@
+-- OA-Trans pre-training (CVPR 2022): an anchor frame with object-guided
+-- masking (only the detected objects' patches kept) and its object tags;
+-- the object-aware contrastive loss OAC = VTC + lambda (tags -> videos +
+-- masked anchor -> captions).
+--
+-- Paper defaults: Frozen-style ViT-B/16 with divided space-time attention on 8
+-- frames of 224^2, DistilBERT text encoder, 256-d space, batch 256, lr 1e-4,
+-- lambda 0.5, up to 15 objects per anchor, 20% of them dropped.
+local recipe = require 'kinema.recipe'
+local oatrans = require 'kinema.models.oatrans'
+
+local spec = {name = 'oatrans'}
+
+spec.defaults = {
+  out_dir = 'runs/oatrans', frames = 8, image_size = 224, text_len = 32,
+  anchor = {patch_size = 16, max_objects = 15, drop_ratio = 0.2, shift_prob = 0.5},
+  train = {batch_size = 256, max_steps = 100000, lr = 1e-4, warmup = 2000},
+  weights = {oac = 1},
+  loss = {oac = {lambda = 0.5}},
+  model = {},
+}
+
+spec.presets = {
+  tiny = {
+    out_dir = 'runs/oatrans-tiny', frames = 4, image_size = 64, text_len = 24,
+    train = {batch_size = 24, max_steps = 300, lr = 5e-4, warmup = 30, weight_decay = 0.05, num_workers = 2,
+             checkpoint_every = 100, log_every = 5},
+    eval = {batch_size = 50},
+    model = {
+      embed = 64,
+      video = {patch_size = 16, embed_dim = 96, depth = 4, num_heads = 4, attention = 'divided'},
+      text = {embed_dim = 64, depth = 2, num_heads = 4},
+    },
+  },
+}
+
+function spec.build(cfg, tok)
+  return oatrans.build(recipe.merge(cfg.model, {frames = cfg.frames, image_size = cfg.image_size,
+                                                text = {vocab_size = tok:vocab_size(),
+                                                        max_len = math.max(cfg.text_len, 8)}}))
+end
+
+function spec.loader_options(cfg, tok, split)
+  local train = split == 'train'
+  return {text = {tokenizer = tok, max_len = cfg.text_len},
+          anchor = train and recipe.merge(cfg.anchor, {patch_size = cfg.model.video and cfg.model.video.patch_size
+                                                                      or cfg.anchor.patch_size}) or nil}
+end
+
+function spec.inputs(model, batch, cfg)
+  local out = model(batch)
+  return {video_emb = out.video, text_emb = out.text, tau = out.tau, tag_emb = out.tags,
+          masked_video_emb = out.anchor}, cfg.loss
+end
+
+spec.embed = {
+  video = function(model, batch) return recipe.normalize(model:encode_video(batch.video)) end,
+  text = function(model, ids, mask) return recipe.normalize(model:encode_text(ids, mask)) end,
+}
+
+return spec
