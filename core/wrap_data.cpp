@@ -267,15 +267,17 @@ int loader_new(lua_State* L) {
     data::BatchFn cut_paste;
     if (recipe.cut_paste_clip_len > 0)
       cut_paste = data::make_cut_paste_batch_fn(recipe.cut_paste_clip_len, lo.seed);
+    const int64_t anchor_patch = ri.anchor ? ri.anchor->patch_size : 0;
     if (norm != data::VideoNorm::None || cut_paste) {
       // Cut-and-paste and normalisation run on the worker, once per batch.
-      lo.batch_fn = [norm, cut_paste](data::Batch& batch) {
+      lo.batch_fn = [norm, cut_paste, anchor_patch](data::Batch& batch) {
         if (cut_paste) cut_paste(batch);
         if (norm == data::VideoNorm::None) return;
         for (const char* key : {"video", "anchor"}) {
           auto it = batch.tensors.find(key);
           if (it != batch.tensors.end()) it->second = data::normalize_video(it->second, norm);
         }
+        if (anchor_patch > 0) data::zero_masked_anchor_patches(batch, anchor_patch);
       };
     }
     data::ItemFn item_fn = use_recipe ? data::make_recipe_item_fn(recipe.item) : data::make_video_item_fn(vo);

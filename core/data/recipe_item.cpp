@@ -134,18 +134,21 @@ ItemFn make_recipe_item_fn(RecipeItemOptions options) {
 
     if (opt->detections) {
       std::vector<int64_t> targets = frame_indices;
-      std::vector<FrameBoxes> frames = s.frames;
+      const std::vector<FrameBoxes>* frames = &s.frames;
+      std::vector<FrameBoxes> by_position;
       if (!opt->decode_video) {
         // No video timeline: T of the detection frames themselves, in list order.
         const int64_t t = opt->video.sampling.num_frames;
         targets.assign(static_cast<size_t>(t), 0);
-        if (!frames.empty()) {
-          targets = pick_list_positions(static_cast<int64_t>(frames.size()), t, opt->video.sampling.strategy,
+        if (!s.frames.empty()) {
+          targets = pick_list_positions(static_cast<int64_t>(s.frames.size()), t, opt->video.sampling.strategy,
                                         mix_seed(seed, kDetectionStream));
-          for (size_t i = 0; i < frames.size(); ++i) frames[i].frame_index = static_cast<int64_t>(i);
+          by_position = s.frames;
+          for (size_t i = 0; i < by_position.size(); ++i) by_position[i].frame_index = static_cast<int64_t>(i);
+          frames = &by_position;
         }
       }
-      const DetectionTensors d = detections_at_frames(frames, targets, fps, geometry, opt->detections->k,
+      const DetectionTensors d = detections_at_frames(*frames, targets, fps, geometry, opt->detections->k,
                                                       opt->detections->unique_labels);
       item.tensors["boxes"] = d.boxes;
       item.tensors["classes"] = d.classes;
@@ -176,6 +179,22 @@ ItemFn make_recipe_item_fn(RecipeItemOptions options) {
     }
     return item;
   };
+}
+
+void zero_masked_anchor_patches(Batch& batch, int64_t patch_size) {
+  auto anchor = batch.tensors.find("anchor");
+  auto mask = batch.tensors.find("patch_mask");
+  if (anchor == batch.tensors.end() || mask == batch.tensors.end()) return;
+  const int64_t b = anchor->second.size(0), h = anchor->second.size(2), w = anchor->second.size(3);
+  TORCH_CHECK(patch_size > 0 && h % patch_size == 0 && w % patch_size == 0 &&
+                  mask->second.numel() == b * (h / patch_size) * (w / patch_size),
+              "kinema::data::zero_masked_anchor_patches: patch_mask ", mask->second.sizes(),
+              " does not match the anchor ", anchor->second.sizes(), " with patch size ", patch_size);
+  // [B,1,N] -> [B,1,H/p,W/p] -> one value per pixel.
+  const at::Tensor keep = mask->second.reshape({b, 1, h / patch_size, w / patch_size})
+                              .repeat_interleave(patch_size, 2)
+                              .repeat_interleave(patch_size, 3);
+  anchor->second = anchor->second * keep.to(anchor->second.scalar_type());
 }
 
 BatchFn make_cut_paste_batch_fn(int64_t clip_len, uint64_t seed) {

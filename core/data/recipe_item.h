@@ -10,7 +10,7 @@
 //     (-1 = no box), scores [T,K] float32         (detections)
 //   features [N,D] float32, locations [N,7] float32, frame_index [N] int64,
 //     region_mask [N] bool, N = frames * k        (regions)
-//   anchor [3,H,W] uint8, patch_mask [1,(H/p)*(W/p)] bool, tags (string),
+//   anchor [3,H,W] uint8 (masked patches 0), patch_mask [1,(H/p)*(W/p)] bool, tags (string),
 //     tag_ids [L] int64 / tag_mask [L] bool with text   (anchor)
 // A sample without detections gives all-invalid rows (and an unmasked anchor
 // with empty tags); one without region files gives all-invalid regions when
@@ -55,6 +55,12 @@ ItemFn make_recipe_item_fn(RecipeItemOptions options);
 std::pair<int64_t, int64_t> choose_anchor(const std::vector<FrameBoxes>& frames,
                                           const std::vector<int64_t>& frame_indices, double fps,
                                           double shift_prob, std::mt19937_64& rng);
+
+// Sets the masked patches of the batch's "anchor" [B,C,H,W] to 0 (where
+// "patch_mask" [B,1,(H/p)*(W/p)] is false). Run after normalisation, so a
+// masked patch is 0 in the model's input space whatever the normalisation (the
+// item fills them with 0 on uint8 frames, which normalisation would move).
+void zero_masked_anchor_patches(Batch& batch, int64_t patch_size);
 
 // S-ViLM cut-and-paste over the batch's "video" [B,T,...] with clips of
 // clip_len frames, seeded by (seed, batch epoch, batch index): replaces video

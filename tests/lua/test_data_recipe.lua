@@ -173,8 +173,10 @@ T.test('detections: boxes at the sampled frames, normalised, classes below num_c
 end)
 
 T.test('regions without decoding: features, locations, frame order, mask', function()
-  for _, b in ipairs(all_batches(base{video = false, regions = {k = 3, frames = 2}})) do
+  for _, b in ipairs(all_batches(base{video = false, regions = {k = 3, frames = 2},
+                                      text = {tokenizer = tok, max_len = L}})) do
     T.eq(b.video, nil)
+    T.eq(b.ids:size(), {b.features:size(0), L})
     local n = b.features:size(0)
     T.eq(b.features:size(), {n, 6, 32})
     T.eq(b.features.dtype, torch.float32)
@@ -200,6 +202,9 @@ T.test('anchor: masked frame, patch mask, tags tokenized; normalised like the vi
     T.eq(#b.tags, n)
     T.eq(b.tag_ids:size(), {n, L})
     T.eq(b.tag_mask.dtype, torch.bool)
+    -- Masked patches are 0 after normalisation too.
+    local keep = b.patch_mask:reshape({n, 1, 2, 2}):repeat_interleave(16, 2):repeat_interleave(16, 3)
+    T.eq(b.anchor[keep:logical_not():expand({n, 3, 32, 32})]:abs():sum():item(), 0)
     for i = 1, n do
       if #b.tags[i] > 0 then
         T.eq(tok:decode(b.tag_ids[i - 1]), b.tags[i])

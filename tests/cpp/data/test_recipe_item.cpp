@@ -259,3 +259,18 @@ TEST_CASE("a recipe item without video: detections from the list, regions padded
   bare.frames.clear();
   CHECK(fn(bare, 3).tensors.at("classes").eq(-1).all().item<bool>());
 }
+
+TEST_CASE("masked anchor patches are zeroed after normalisation") {
+  Batch batch;
+  batch.tensors["anchor"] = at::full({2, 3, 4, 4}, -1.5f);
+  // Patches of 2x2 on a 4x4 frame: row-major [top-left, top-right, bottom-left, bottom-right].
+  batch.tensors["patch_mask"] = at::tensor({1, 0, 0, 1, 0, 0, 0, 0}, at::kLong).to(at::kBool).reshape({2, 1, 4});
+  zero_masked_anchor_patches(batch, 2);
+  const at::Tensor a = batch.tensors.at("anchor");
+  CHECK(a[0].narrow(1, 0, 2).narrow(2, 0, 2).eq(-1.5f).all().item<bool>());  // kept
+  CHECK(a[0].narrow(1, 0, 2).narrow(2, 2, 2).eq(0.0f).all().item<bool>());   // masked
+  CHECK(a[0].narrow(1, 2, 2).narrow(2, 2, 2).eq(-1.5f).all().item<bool>());  // kept
+  CHECK(a[1].eq(0.0f).all().item<bool>());
+  batch.tensors["patch_mask"] = at::ones({2, 1, 3}, at::kBool);
+  CHECK_THROWS_WITH_AS(zero_masked_anchor_patches(batch, 2), doctest::Contains("patch_mask"), c10::Error);
+}
