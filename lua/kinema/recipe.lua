@@ -291,7 +291,7 @@ recipe.normalize = normalize
 -- Shared config: every recipe's defaults extend this.
 recipe.common = {
   seed = 0, frames = 8, image_size = 224, normalize = 'clip', text_len = 32,
-  out_dir = 'runs/recipe', resume = false, device = 'cpu', threads = 0,
+  out_dir = 'runs/recipe', resume = false, device = 'cpu', threads = 0, init = '', init_layout = '',
   data = {root = 'data/synth', format = 'webvid', train = 'train.csv', test = 'test.csv', video_root = 'videos',
           region_root = 'regions', detections_root = 'annotations', train_meta = 'train_meta.jsonl',
           test_meta = 'test_meta.jsonl', vocab = 'vocab.txt', tokenizer = 'wordpiece',
@@ -316,10 +316,7 @@ function recipe.main(spec, argv)
   torch.manual_seed(cfg.seed + 1)
   local tok = recipe.tokenizer_or_synth(cfg)
   local model = spec.build(cfg, tok)
-  if cfg.init and cfg.init ~= '' then
-    local weights = kinema.models.weights or require 'kinema.models.weights'
-    weights.load(model, cfg.init)
-  end
+  if cfg.init and cfg.init ~= '' then recipe.load_init(model, cfg.init, cfg.init_layout) end
   if cfg.device ~= 'cpu' then model:to(cfg.device) end
   if dist.is_initialized() then dist.broadcast_parameters(model) end
   local ds = recipe.dataset(cfg, 'train')
@@ -346,6 +343,15 @@ function recipe.main(spec, argv)
   local summary = trainer:fit()
   loader:close()
   local metrics = {}
+  if dist.is_main() and summary.steps > 0 then
+    local tm, total = summary.timing, 0
+    for _, v in pairs(tm) do total = total + v end
+    io.stderr:write(string.format('kinema: %d steps in %s, %.1f clips/s; time split: data wait %.0f%%, forward %.0f%%, '
+                                  .. 'backward %.0f%%, optimizer %.0f%%\n', summary.steps,
+                                  sys.format_duration(summary.seconds), summary.clips_per_s,
+                                  100 * tm.data / total, 100 * tm.forward / total, 100 * tm.backward / total,
+                                  100 * tm.optimizer / total))
+  end
   if dist.is_main() then
     metrics = recipe.zero_shot(model, cfg, spec, tok)
     metrics.train_minutes = summary.seconds / 60
@@ -363,9 +369,49 @@ function recipe.main(spec, argv)
   return metrics, cfg, model
 end
 
+-- Initial weights: a kinema training checkpoint (its model.* tensors, every
+-- parameter required), or a published checkpoint through a name mapping of
+-- kinema.models.weights (layout, e.g. 'clip_visual'; partial loads reported).
+function recipe.load_init(model, path, layout)
+  local ok, tensors, meta = pcall(torch.load_safetensors, path)
+  if ok and meta['kinema.checkpoint'] == '1' then
+    local sd = {}
+    for k, t in pairs(tensors) do
+      local name = k:match('^model%.(.+)$')
+      if name then sd[name] = t end
+    end
+    local loaded, err = pcall(model.load_state_dict, model, sd)
+    if not loaded then fail("--init %s does not fit the model: %s", path, tostring(err)) end
+    return
+  end
+  if not layout or layout == '' then
+    fail("--init %s is not a kinema training checkpoint: give --init_layout (a kinema.models.weights layout)", path)
+  end
+  local report = require('kinema.models.weights').load(model, path, layout, {strict = false})
+  io.stderr:write(string.format('kinema: loaded %s (%s): %d missing, %d unused\n', path, layout,
+                                #(report.missing or {}), #(report.unused or {})))
+end
+
 function recipe.tokenizer_or_synth(cfg)
   if cfg.data.synth then recipe.ensure_synth(cfg.data.root, cfg.data.synth) end
   return recipe.tokenizer(cfg)
+end
+
+-- Zero-shot evaluation of a trained model outside its training run: the
+-- recipe `name` (lua/kinema/recipes/<name>.lua) configured by argv (e.g.
+-- {'--tiny'}), weights from `checkpoint` (a training checkpoint; default the
+-- newest in the config's out_dir). Returns the metrics and the config.
+function recipe.evaluate(name, argv, checkpoint)
+  local spec = require('kinema.recipes.' .. name)
+  local cfg = recipe.parse_args(argv or {}, recipe.merge(recipe.common, spec.defaults or {}), spec.presets)
+  local tok = recipe.tokenizer_or_synth(cfg)
+  torch.manual_seed(cfg.seed + 1)
+  local model = spec.build(cfg, tok)
+  checkpoint = checkpoint or require('kinema.train').latest_checkpoint(cfg.out_dir)
+  if not checkpoint then fail("recipe '%s': no checkpoint in %s (train it first)", name, cfg.out_dir) end
+  recipe.load_init(model, checkpoint)
+  if cfg.device ~= 'cpu' then model:to(cfg.device) end
+  return recipe.zero_shot(model, cfg, spec, tok), cfg
 end
 
 -- One row per recipe: R@1/5/10 both directions, MedR, hard-negative accuracy.
