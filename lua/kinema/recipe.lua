@@ -293,7 +293,7 @@ recipe.common = {
   seed = 0, frames = 8, image_size = 224, normalize = 'clip', text_len = 32,
   out_dir = 'runs/recipe', resume = false, device = 'cpu', threads = 0, init = '', init_layout = '',
   data = {root = 'data/synth', format = 'webvid', train = 'train.csv', test = 'test.csv', video_root = 'videos',
-          region_root = 'regions', detections_root = 'annotations', train_meta = 'train_meta.jsonl',
+          region_root = 'regions', detections_root = 'detections', train_meta = 'train_meta.jsonl',
           test_meta = 'test_meta.jsonl', vocab = 'vocab.txt', tokenizer = 'wordpiece',
           hard_negatives = 'test_hard_negatives.jsonl', synth = {num_train = 200, num_test = 50}},
   train = {batch_size = 64, max_steps = 10000, lr = 1e-4, weight_decay = 0.02, warmup = 1000, clip_grad = 1.0,
