@@ -18,7 +18,8 @@ const char* kUsage =
     "  kinema -e 'CHUNK' [ARGS...]     run a chunk of Lua\n"
     "  kinema repl                     interactive REPL\n"
     "  kinema test [FILES|DIRS...]     run Lua test files (default: tests/lua)\n"
-    "  kinema COMMAND --help           data tools: synth, extract-regions\n"
+    "  kinema launch --nproc N FILE.lua [ARGS...]   N ranks of `kinema run` (torchrun's variables)\n"
+    "  kinema COMMAND --help           tools: launch, synth, extract-regions\n"
     "  kinema --version                versions of kinema, LibTorch and LuaJIT\n";
 
 int run_main(int argc, char** argv) {

@@ -74,6 +74,24 @@ T.test('fine-tuning starts from a pre-training checkpoint', function()
   end, 'does not fit the model')
 end)
 
+T.test('two ranks (kinema launch) train S-ViLM with gathered columns and widened soft targets', function()
+  local out = runs .. '/svilm2'
+  local cmd = string.format('"%s" launch --nproc 2 scripts/pretrain_svilm.lua --tiny --data.root "%s" '
+                            .. '--train.max_steps 2 --train.batch_size 2 --train.warmup 1 --train.num_workers 1 '
+                            .. '--train.log_every 1 --eval.batch_size 4 --image_size 32 --out_dir "%s" > "%s.log" 2>&1',
+                            kinema.executable(), data_dir, out, out)
+  local status = os.execute(cmd)
+  local log = io.open(out .. '.log'):read('*a')
+  T.is_true(status == 0 or status == true, 'launch failed:\n' .. log)
+  local recs = json.read_lines(out .. '/log.jsonl')
+  T.eq(#recs, 2)  -- rank 0 logs alone
+  -- 2 ranks x 2 clips per step
+  T.eq(recs[2].samples_seen, 8)
+  T.is_true(type(recs[2].weighted_vtc) == 'number' and type(recs[2].grounding) == 'number')
+  -- a global batch of 4 columns: the weighted contrastive loss starts near log 4, not log 2
+  T.is_true(recs[1].weighted_vtc > 2 * math.log(2) + 0.3, 'weighted_vtc = ' .. recs[1].weighted_vtc)
+end)
+
 T.test('command line: presets, dotted keys, types and unknown keys', function()
   local defaults = {a = 1, b = {c = 'x', d = true}, list = {1, 2}, weights = {vtc = 1}, open_keys = {'weights'}}
   local cfg = recipe.parse_args({'--p', '--a', '3', '--b.c=y', '--no-b.d', '--list', '4,5', '--weights.ota', '0.5'},

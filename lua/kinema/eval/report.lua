@@ -1,6 +1,7 @@
 -- Evaluation suites and their reports: run a list of evals, render a Markdown table, write JSON.
 local torch = require 'torch'
 local json = require 'kinema.json'
+local sys = require 'kinema.sys'
 
 local M = {}
 
@@ -19,9 +20,9 @@ local function as_number(v, where)
 end
 
 -- run_suite(evals, ctx, {continue_on_error = false}) -> results: an array, in the order of evals,
--- of {name =, metrics = {metric = number}, cpu_seconds =} (and error = message for a failed eval when
--- continue_on_error is set; otherwise the first failure is raised naming the eval). Evals run
--- without autograd.
+-- of {name =, metrics = {metric = number}, seconds =, cpu_seconds =} (wall and CPU time; and
+-- error = message for a failed eval when continue_on_error is set; otherwise the first failure
+-- is raised naming the eval). Evals run without autograd.
 function M.run_suite(evals, ctx, opts)
   opts = opts or {}
   check(type(evals) == 'table' and #evals > 0, "run_suite: 'evals' must be a non-empty array")
@@ -31,9 +32,9 @@ function M.run_suite(evals, ctx, opts)
           'run_suite: eval %d must be {name = string, fn = function(ctx)}', i)
     check(not seen[ev.name], "run_suite: duplicate eval name '%s'", ev.name)
     seen[ev.name] = true
-    local t0 = os.clock()  -- CPU time: plain Lua has no sub-second wall clock
+    local t0, c0 = sys.clock(), sys.cpu_clock()
     local ok, metrics = pcall(function() return torch.no_grad(function() return ev.fn(ctx) end) end)
-    local entry = {name = ev.name, cpu_seconds = os.clock() - t0}
+    local entry = {name = ev.name, seconds = sys.clock() - t0, cpu_seconds = sys.cpu_clock() - c0}
     if ok then
       ok, metrics = pcall(function()
         check(type(metrics) == 'table', "run_suite: eval '%s' must return a table of metrics", ev.name)
