@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Training-step benchmark: clips/s, peak memory and the time split (data wait,
+forward, backward, optimizer) of each recipe's training step, one process per
+run, and the VTC baseline's step against the same step written in PyTorch.
+
+  /usr/bin/python3 scripts/bench/train/run.py                 # tiny presets, 3 rounds (~6 min on 2 cores)
+  /usr/bin/python3 scripts/bench/train/run.py --base          # + the paper-size presets (one step each, slow)
+  /usr/bin/python3 scripts/bench/train/run.py --quick         # 1 round, 4 steps: a smoke run
+
+Rounds alternate kinema's baseline and the PyTorch peer, then the other
+recipes, so that load from other jobs on a shared machine falls on both sides.
+Per run: the median step time over the timed steps (clips/s = batch / median);
+across runs: the median of those. Peak RSS is the process's VmHWM / ru_maxrss
+(kinema's includes its loader threads and prefetched batches; the peer has
+no loader, its data are tensors built before the loop).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
+RECIPES = ["baseline", "stoa", "svilm", "oatrans", "demovlp"]
+
+
+def run(cmd, threads):
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if proc.returncode != 0:
+        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if not rows:
+        sys.exit(f"no JSON line from: {' '.join(cmd)}\n{proc.stdout[-2000:]}")
+    return rows[-1]
+
+
+def kinema(a, recipe, preset, steps, warmup, batch=0):
+    cmd = [a.kinema, "run", os.path.join(HERE, "bench_train.lua"), "--recipe", recipe, "--preset", preset,
+           "--steps", str(steps), "--warmup", str(warmup), "--threads", str(a.threads), "--data", a.data,
+           "--device", a.device]
+    if batch:
+        cmd += ["--batch", str(batch)]
+    return run(cmd, a.threads)
+
+
+def peer(a, steps, warmup):
+    return run(["/usr/bin/python3", os.path.join(HERE, "bench_train.py"), "--steps", str(steps), "--warmup",
+                str(warmup), "--threads", str(a.threads)], a.threads)
+
+
+def summary(rows):
+    """Medians across runs of each run's figures; the largest peak."""
+    med = lambda key: statistics.median(r[key] for r in rows)
+    split = {k: statistics.median(r["split_pct"][k] for r in rows) for k in rows[0]["split_pct"]}
+    return {"clips_per_s": med("clips_per_s"), "step_s": med("step_s_median"), "cpu_s": med("cpu_s_median"),
+            "compute_s": med("compute_s_per_step"), "peak_mb": max(r["peak_rss_mb"] for r in rows),
+            "split": split, "runs": len(rows), "batch": rows[0]["batch"], "params": rows[0]["params"],
+            "frames": rows[0]["frames"],
+            # DemoVLP reads region features, not pixels
+            "size": f"{rows[0]['regions']} regions" if rows[0].get("regions") else f"{rows[0]['image_size']}^2"}
+
+
+def print_row(recipe, preset, rows):
+    s = summary(rows)
+    sp = s["split"]
+    print(f"| {recipe} | {preset} | {s['batch']} | {s['frames']} x {s['size']} | {s['params'] / 1e6:.2f}M "
+          f"| {s['clips_per_s']:.3g} | {s['step_s']:.3g} | {s['peak_mb']:.0f} | {sp['data']:.1f} "
+          f"| {sp['forward']:.1f} | {sp['backward']:.1f} | {sp['optimizer']:.1f} | {s['runs']} |", flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--kinema", default=os.path.join(ROOT, "build", "kinema"))
+    p.add_argument("--data", default=os.path.join(ROOT, "runs", "bench_train_synth"),
+                   help="synthetic benchmark (generated on first use: 48 train / 8 test videos)")
+    p.add_argument("--rounds", type=int, default=3, help="runs per recipe (tiny)")
+    p.add_argument("--steps", type=int, default=8, help="timed steps per run (tiny)")
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="intra-op threads on both sides")
+    p.add_argument("--device", default="cpu", help="kinema's device (cuda needs a CUDA build of kinema)")
+    p.add_argument("--recipes", nargs="+", default=RECIPES, choices=RECIPES)
+    p.add_argument("--base", action="store_true", help="also the paper-size presets (one run each)")
+    p.add_argument("--base-steps", type=int, default=1)
+    p.add_argument("--base-warmup", type=int, default=0)
+    p.add_argument("--base-batch", type=int, default=1,
+                   help="batch of the base presets (S-ViLM gets at least 2: cut-and-paste needs a second clip)")
+    p.add_argument("--quick", action="store_true", help="1 round of 4 steps after 1 warm-up")
+    a = p.parse_args()
+    if a.quick:
+        a.rounds, a.steps, a.warmup = 1, 4, 1
+
+    tiny = {r: [] for r in a.recipes}
+    peer_rows = []
+    for rnd in range(a.rounds):
+        for recipe in a.recipes:
+            tiny[recipe].append(kinema(a, recipe, "tiny", a.steps, a.warmup))
+            if recipe == "baseline":
+                peer_rows.append(peer(a, a.steps, a.warmup))
+        print(f"round {rnd + 1}/{a.rounds} done", file=sys.stderr, flush=True)
+    print(f"training step, {a.threads} intra-op thread(s), device {a.device}; tiny: median of {a.rounds} run(s) "
+          f"of the median of {a.steps} steps after {a.warmup} warm-up")
+    if "baseline" in tiny:
+        k, t = summary(tiny["baseline"]), summary(peer_rows)
+        print("\nVTC baseline, tiny preset (batch %d): kinema vs the same step in PyTorch 1.13" % k["batch"])
+        print(f"{'':10s} {'clips/s':>8s} {'step s':>7s} {'cpu s':>7s} {'compute s':>10s} {'peak MB':>8s} "
+              f"{'params':>8s}")
+        for name, s in (("kinema", k), ("pytorch", t)):
+            print(f"{name:10s} {s['clips_per_s']:8.2f} {s['step_s']:7.3f} {s['cpu_s']:7.3f} {s['compute_s']:10.3f} "
+                  f"{s['peak_mb']:8.0f} {s['params']:8d}")
+        print(f"{'ratio':10s} {k['clips_per_s'] / t['clips_per_s']:8.2f} {k['step_s'] / t['step_s']:7.2f} "
+              f"{k['cpu_s'] / t['cpu_s']:7.2f} {k['compute_s'] / t['compute_s']:10.2f} "
+              f"{k['peak_mb'] / t['peak_mb']:8.2f}")
+        print("(ratio kinema/pytorch; clips/s > 1 and times < 1 favour kinema; compute = forward + backward + "
+              "optimizer, i.e. without kinema's data wait)")
+
+    print("\n| recipe | preset | batch | frames x size | params | clips/s | step s | peak MB | data % | forward % "
+          "| backward % | optimizer % | runs |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for recipe in a.recipes:
+        print_row(recipe, "tiny", tiny[recipe])
+    # the paper-size steps take minutes each: their rows follow as they finish
+    if a.base:
+        for recipe in a.recipes:
+            batch = max(a.base_batch, 2) if recipe == "svilm" else a.base_batch
+            print_row(recipe, "base", [kinema(a, recipe, "base", a.base_steps, a.base_warmup, batch)])
+
+
+if __name__ == "__main__":
+    main()
