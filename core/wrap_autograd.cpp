@@ -329,10 +329,7 @@ int open_autograd(lua_State* L) {
                                          {"mark_non_differentiable", ctx_mark_non_differentiable},
                                          {"set_materialize_grads", ctx_set_materialize_grads},
                                          {nullptr, nullptr}};
-  for (const luaL_Reg* r = ctx_methods; r->name; ++r) {
-    lua_pushcfunction(L, r->func);
-    lua_setfield(L, -2, r->name);
-  }
+  luaL_register(L, nullptr, ctx_methods);
   lua_setfield(L, -2, "__index");
   lua_setfield(L, LUA_REGISTRYINDEX, "kinema.autograd.ctx");
 
@@ -345,10 +342,7 @@ int open_autograd(lua_State* L) {
                                        {"is_grad_enabled", is_grad_enabled},
                                        {"_apply", autograd_apply},
                                        {nullptr, nullptr}};
-  for (const luaL_Reg* r = functions; r->name; ++r) {
-    lua_pushcfunction(L, r->func);
-    lua_setfield(L, -2, r->name);
-  }
+  luaL_register(L, nullptr, functions);
   return 1;
 }
 

@@ -45,14 +45,6 @@ void push_dataset(lua_State* L, DatasetPtr samples) {
   lua_setmetatable(L, -2);
 }
 
-void push_strings(lua_State* L, const std::vector<std::string>& items) {
-  lua_createtable(L, static_cast<int>(items.size()), 0);
-  for (size_t i = 0; i < items.size(); ++i) {
-    lua_pushlstring(L, items[i].data(), items[i].size());
-    lua_rawseti(L, -2, static_cast<int>(i + 1));
-  }
-}
-
 std::vector<std::string> strings_field(lua_State* L, int idx, const char* key) {
   std::vector<std::string> out;
   lua_getfield(L, idx, key);
@@ -151,9 +143,9 @@ int dataset_get(lua_State* L) {
   lua_setfield(L, -2, "id");
   lua_pushstring(L, s.video_path.c_str());
   lua_setfield(L, -2, "video_path");
-  push_strings(L, s.captions);
+  push_string_list(L, s.captions);
   lua_setfield(L, -2, "captions");
-  push_strings(L, s.tags);
+  push_string_list(L, s.tags);
   lua_setfield(L, -2, "tags");
   if (!s.region_path.empty()) {
     lua_pushstring(L, s.region_path.c_str());
@@ -165,11 +157,11 @@ int dataset_get(lua_State* L) {
     lua_createtable(L, static_cast<int>(s.parts.size()), 0);
     for (size_t c = 0; c < s.parts.size(); ++c) {
       lua_newtable(L);
-      push_strings(L, s.parts[c].nouns);
+      push_string_list(L, s.parts[c].nouns);
       lua_setfield(L, -2, "nouns");
-      push_strings(L, s.parts[c].verbs);
+      push_string_list(L, s.parts[c].verbs);
       lua_setfield(L, -2, "verbs");
-      push_strings(L, s.parts[c].noun_phrases);
+      push_string_list(L, s.parts[c].noun_phrases);
       lua_setfield(L, -2, "noun_phrases");
       lua_rawseti(L, -2, static_cast<int>(c + 1));
     }
@@ -184,7 +176,7 @@ int dataset_get(lua_State* L) {
     lua_setfield(L, -2, "answer_label");
   }
   if (!s.options.empty()) {
-    push_strings(L, s.options);
+    push_string_list(L, s.options);
     lua_setfield(L, -2, "options");
     lua_pushnumber(L, static_cast<lua_Number>(s.answer_label));
     lua_setfield(L, -2, "answer_label");
@@ -305,7 +297,7 @@ void push_batch(lua_State* L, const data::Batch& batch) {
     lua_setfield(L, -2, kv.first.c_str());
   }
   for (const auto& kv : batch.strings) {
-    push_strings(L, kv.second);
+    push_string_list(L, kv.second);
     lua_setfield(L, -2, kv.first.c_str());
   }
   lua_createtable(L, static_cast<int>(batch.indices.size()), 0);
@@ -365,7 +357,7 @@ int loader_progress(lua_State* L) {
 }
 
 int loader_skipped_errors(lua_State* L) {
-  push_strings(L, check_loader(L, 1).skipped_errors());
+  push_string_list(L, check_loader(L, 1).skipped_errors());
   return 1;
 }
 
@@ -421,7 +413,7 @@ int synth(lua_State* L) {
     lua_setfield(L, -2, "frames");
     lua_pushnumber(L, s.seconds);
     lua_setfield(L, -2, "seconds");
-    push_strings(L, s.files);
+    push_string_list(L, s.files);
     lua_setfield(L, -2, "files");
     return 1;
   });
@@ -431,10 +423,7 @@ void new_metatable(lua_State* L, const char* name, const luaL_Reg* methods, lua_
                    lua_CFunction len) {
   luaL_newmetatable(L, name);
   lua_newtable(L);
-  for (const luaL_Reg* r = methods; r->name; ++r) {
-    lua_pushcfunction(L, r->func);
-    lua_setfield(L, -2, r->name);
-  }
+  luaL_register(L, nullptr, methods);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, gc);
   lua_setfield(L, -2, "__gc");
@@ -464,10 +453,7 @@ int open_data(lua_State* L) {
                                        {"synth", synth},
                                        {"num_classes", dataset_num_classes},
                                        {nullptr, nullptr}};
-  for (const luaL_Reg* r = functions; r->name; ++r) {
-    lua_pushcfunction(L, r->func);
-    lua_setfield(L, -2, r->name);
-  }
+  luaL_register(L, nullptr, functions);
   return 1;
 }
 

@@ -10,6 +10,14 @@
 
 namespace kinema::lua {
 
+void push_string_list(lua_State* L, const std::vector<std::string>& items) {
+  lua_createtable(L, static_cast<int>(items.size()), 0);
+  for (size_t i = 0; i < items.size(); ++i) {
+    lua_pushlstring(L, items[i].data(), items[i].size());
+    lua_rawseti(L, -2, static_cast<int>(i + 1));
+  }
+}
+
 namespace {
 
 constexpr const char* kTokenizerMeta = "kinema.Tokenizer";
@@ -20,14 +28,6 @@ struct TokenizerBox {
 
 const data::Tokenizer& self(lua_State* L) {
   return *static_cast<TokenizerBox*>(luaL_checkudata(L, 1, kTokenizerMeta))->tokenizer;
-}
-
-void push_string_list(lua_State* L, const std::vector<std::string>& items) {
-  lua_createtable(L, static_cast<int>(items.size()), 0);
-  for (size_t i = 0; i < items.size(); ++i) {
-    lua_pushlstring(L, items[i].data(), items[i].size());
-    lua_rawseti(L, -2, static_cast<int>(i + 1));
-  }
 }
 
 std::vector<std::string> check_string_list(lua_State* L, int idx, const char* what) {
@@ -235,10 +235,7 @@ int open_text(lua_State* L) {
                                      {"decode", tok_decode},         {"tokenize", tok_tokenize},
                                      {"vocab_size", tok_vocab_size}, {"special_ids", tok_special_ids},
                                      {"kind", tok_kind},             {nullptr, nullptr}};
-  for (const luaL_Reg* r = methods; r->name; ++r) {
-    lua_pushcfunction(L, r->func);
-    lua_setfield(L, -2, r->name);
-  }
+  luaL_register(L, nullptr, methods);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, tok_gc);
   lua_setfield(L, -2, "__gc");
@@ -248,10 +245,7 @@ int open_text(lua_State* L) {
   static const luaL_Reg functions[] = {{"tokenizer", tokenizer_new}, {"build_vocab", build_vocab},
                                        {"parts", parts},             {"prompts", prompts},
                                        {nullptr, nullptr}};
-  for (const luaL_Reg* r = functions; r->name; ++r) {
-    lua_pushcfunction(L, r->func);
-    lua_setfield(L, -2, r->name);
-  }
+  luaL_register(L, nullptr, functions);
   return 1;
 }
 

@@ -2,6 +2,8 @@
 // Shared by the data wrappers: tokenizer userdata (wrap_data_text.cpp) and the
 // recipe options of data.Loader (wrap_data_recipe.cpp).
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "core/data/loader.h"
 #include "core/data/recipe_item.h"
@@ -9,6 +11,9 @@
 #include "core/runtime.h"
 
 namespace kinema::lua {
+
+// A Lua array of the strings, pushed on the stack.
+void push_string_list(lua_State* L, const std::vector<std::string>& items);
 
 // The tokenizer held by the userdata at idx (kinema.Tokenizer); raises naming
 // `what` when it is something else.

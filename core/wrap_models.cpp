@@ -164,10 +164,7 @@ int open_models(lua_State* L) {
                                      {"to", block_to},
                                      {"name", block_name},
                                      {nullptr, nullptr}};
-  for (const luaL_Reg* r = methods; r->name; ++r) {
-    lua_pushcfunction(L, r->func);
-    lua_setfield(L, -2, r->name);
-  }
+  luaL_register(L, nullptr, methods);
   lua_setfield(L, -2, "__index");
   lua_pushcfunction(L, block_gc);
   lua_setfield(L, -2, "__gc");

@@ -18,12 +18,14 @@ local function check(cond, fmt, ...)
   if not cond then error('json: ' .. string.format(fmt, ...), 3) end
 end
 
+-- The keys of t in the order encode writes them.
 local function sorted_keys(t)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = k end
   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   return keys
 end
+json.sorted_keys = sorted_keys
 
 local ESCAPES = {['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f', ['\n'] = '\\n',
                  ['\r'] = '\\r', ['\t'] = '\\t'}

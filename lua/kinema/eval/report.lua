@@ -57,12 +57,7 @@ function M.run_suite(evals, ctx, opts)
   return results
 end
 
-local function sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
-  return keys
-end
+local sorted_keys = json.sorted_keys
 
 -- markdown_table(results, {precision = 2}) -> string: one row per (eval, metric), metrics sorted
 -- by name; a failed eval shows its error.
