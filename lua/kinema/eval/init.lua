@@ -4,6 +4,8 @@
 --   caption:   tokenize, bleu, rouge_l, cider_d, evaluate (coco caption metrics),
 --              greedy_decode, beam_search (from decode)
 --   report:    run_suite, markdown_table, json_encode, write_json
+--   qa:        AnswerHead, concat_features, fit_head, accuracy (open-ended QA as answer
+--              classification; eval.qa.NAME)
 -- Every function is reachable flat (eval.retrieval(sim, opts), eval.bleu(...)); the submodules
 -- are eval.modules.<name> (and eval.caption / eval.choice for short).
 local modules = {
@@ -12,9 +14,10 @@ local modules = {
   caption = require 'kinema.eval.caption',
   decode = require 'kinema.eval.decode',
   report = require 'kinema.eval.report',
+  qa = require 'kinema.eval.qa',
 }
 
-local M = {modules = modules, caption = modules.caption, choice = modules.choice}
+local M = {modules = modules, caption = modules.caption, choice = modules.choice, qa = modules.qa}
 
 for _, name in ipairs({'retrieval', 'choice', 'caption', 'decode', 'report'}) do
   for fname, fn in pairs(modules[name]) do
