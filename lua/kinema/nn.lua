@@ -130,10 +130,11 @@ function Module:children()
   return out
 end
 
--- This module's own parameters (not the children's), as {name, tensor} pairs.
-function Module:_own_parameters()
+-- The tensors registered under the names listed in self[list_key], as
+-- {name, tensor} pairs (a name registered twice appears once).
+local function own_tensors(self, list_key)
   local out, seen = {}, {}
-  for _, name in ipairs(rawget(self, '_param_names')) do
+  for _, name in ipairs(rawget(self, list_key)) do
     local t = rawget(self, name)
     if torch.is_tensor(t) and not seen[name] then
       seen[name] = true
@@ -143,17 +144,9 @@ function Module:_own_parameters()
   return out
 end
 
-function Module:_own_buffers()
-  local out, seen = {}, {}
-  for _, name in ipairs(rawget(self, '_buffer_names')) do
-    local t = rawget(self, name)
-    if torch.is_tensor(t) and not seen[name] then
-      seen[name] = true
-      out[#out + 1] = {name, t}
-    end
-  end
-  return out
-end
+-- This module's own parameters / buffers (not the children's).
+function Module:_own_parameters() return own_tensors(self, '_param_names') end
+function Module:_own_buffers() return own_tensors(self, '_buffer_names') end
 
 local function collect(self, own, prefix, out, seen)
   for _, pair in ipairs(self[own](self)) do
