@@ -116,7 +116,7 @@ print(json.encode({
   impl = 'kinema', recipe = opts.recipe, preset = opts.preset, batch = batch, frames = cfg.frames,
   image_size = cfg.image_size, regions = cfg.regions, threads = torch.get_num_threads(),
   workers = cfg.train.num_workers, device = cfg.device, steps = opts.steps, warmup = opts.warmup, params = params,
-  clips_per_s = round(batch / step_median, 3), clips_per_s_mean = round(batch * opts.steps / total_s, 3),
+  clips_per_s = round(batch / step_median, 6), clips_per_s_mean = round(batch * opts.steps / total_s, 6),
   step_s_median = round(step_median, 4), cpu_s_median = round(median(cpu_s), 4),
   -- the step without data wait, the time a peer on random tensors measures
   compute_s_per_step = round((tm.forward + tm.backward + tm.optimizer) / opts.steps, 4),

@@ -3,8 +3,8 @@
 forward, backward, optimizer) of each recipe's training step, one process per
 run, and the VTC baseline's step against the same step written in PyTorch.
 
-  /usr/bin/python3 scripts/bench/train/run.py                 # tiny presets, 3 rounds (~6 min on 2 cores)
-  /usr/bin/python3 scripts/bench/train/run.py --base          # + the paper-size presets (one step each, slow)
+  /usr/bin/python3 scripts/bench/train/run.py                 # tiny presets, 3 rounds (~7 min on 2 cores)
+  /usr/bin/python3 scripts/bench/train/run.py --base          # + the paper-size presets: one step each, ~1 h on 2 cores
   /usr/bin/python3 scripts/bench/train/run.py --quick         # 1 round, 4 steps: a smoke run
 
 Rounds alternate kinema's baseline and the PyTorch peer, then the other
@@ -24,6 +24,9 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
 RECIPES = ["baseline", "stoa", "svilm", "oatrans", "demovlp"]
+# objectives that need a second clip in the batch: STOA's VTM draws its
+# negatives from the batch, S-ViLM's cut-and-paste pastes another clip
+NEED_PAIRS = ("stoa", "svilm")
 
 
 def run(cmd, threads):
@@ -55,7 +58,7 @@ def summary(rows):
     """Medians across runs of each run's figures; the largest peak."""
     med = lambda key: statistics.median(r[key] for r in rows)
     split = {k: statistics.median(r["split_pct"][k] for r in rows) for k in rows[0]["split_pct"]}
-    return {"clips_per_s": med("clips_per_s"), "step_s": med("step_s_median"), "cpu_s": med("cpu_s_median"),
+    return {"clips_per_s": rows[0]["batch"] / med("step_s_median"), "step_s": med("step_s_median"), "cpu_s": med("cpu_s_median"),
             "compute_s": med("compute_s_per_step"), "peak_mb": max(r["peak_rss_mb"] for r in rows),
             "split": split, "runs": len(rows), "batch": rows[0]["batch"], "params": rows[0]["params"],
             "frames": rows[0]["frames"],
@@ -86,7 +89,7 @@ def main():
     p.add_argument("--base-steps", type=int, default=1)
     p.add_argument("--base-warmup", type=int, default=0)
     p.add_argument("--base-batch", type=int, default=1,
-                   help="batch of the base presets (S-ViLM gets at least 2: cut-and-paste needs a second clip)")
+                   help="batch of the base presets (STOA and S-ViLM get at least 2, see NEED_PAIRS)")
     p.add_argument("--quick", action="store_true", help="1 round of 4 steps after 1 warm-up")
     a = p.parse_args()
     if a.quick:
@@ -124,7 +127,7 @@ def main():
     # the paper-size steps take minutes each: their rows follow as they finish
     if a.base:
         for recipe in a.recipes:
-            batch = max(a.base_batch, 2) if recipe == "svilm" else a.base_batch
+            batch = max(a.base_batch, 2) if recipe in NEED_PAIRS else a.base_batch
             print_row(recipe, "base", [kinema(a, recipe, "base", a.base_steps, a.base_warmup, batch)])
 
 
