@@ -355,6 +355,10 @@ function recipe.main(spec, argv)
   local defaults = recipe.merge(recipe.common, spec.defaults or {})
   local cfg = recipe.parse_args(argv or arg, defaults, spec.presets)
   if cfg.threads and cfg.threads > 0 then torch.set_num_threads(cfg.threads) end
+  if spec.min_batch and cfg.train.batch_size < spec.min_batch then
+    fail("recipe '%s' needs --train.batch_size >= %d per rank (%s), got %d", spec.name, spec.min_batch,
+         spec.min_batch_reason or 'its objectives compare samples within a batch', cfg.train.batch_size)
+  end
   local dist = kinema.dist
   dist.init()
   torch.manual_seed(cfg.seed + 1)

@@ -92,6 +92,10 @@ T.test('two ranks (kinema launch) train S-ViLM with gathered columns and widened
   T.is_true(recs[1].weighted_vtc > 2 * math.log(2) + 0.3, 'weighted_vtc = ' .. recs[1].weighted_vtc)
 end)
 
+T.test('a batch too small for the recipe is refused before training', function()
+  T.raises(function() run('stoa', {'--train.batch_size', '1'}) end, 'needs --train.batch_size >= 2 per rank (VTM')
+end)
+
 T.test('command line: presets, dotted keys, types and unknown keys', function()
   local defaults = {a = 1, b = {c = 'x', d = true}, list = {1, 2}, weights = {vtc = 1}, open_keys = {'weights'}}
   local cfg = recipe.parse_args({'--p', '--a', '3', '--b.c=y', '--no-b.d', '--list', '4,5', '--weights.ota', '0.5'},

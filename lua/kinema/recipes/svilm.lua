@@ -10,7 +10,7 @@
 local recipe = require 'kinema.recipe'
 local svilm = require 'kinema.models.svilm'
 
-local spec = {name = 'svilm'}
+local spec = {name = 'svilm', min_batch = 2, min_batch_reason = 'cut-and-paste mixes two videos of the batch'}
 
 spec.defaults = {
   out_dir = 'runs/svilm', frames = 16, image_size = 224, text_len = 32, clip_len = 2, phrases = 4,
