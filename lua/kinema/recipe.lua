@@ -215,8 +215,87 @@ end
 
 local function normalize(x) return x / x:norm(2, {-1}, true):clamp_min(1e-12) end
 
--- Zero-shot retrieval on a split, and hard-negative caption accuracy when the
--- split has a hard-negative file (data.hard_negatives). Returns flat metrics.
+-- The hard-negative file (JSON Lines {videoid, positive, negatives = [{caption,
+-- kind}]}) restricted to the videos in `ids`: rows (0-based gallery rows), the
+-- positive captions, and per kind ('noun', 'verb') the negatives, the same
+-- number for every video (per_video[kind]).
+function recipe.read_hard_negatives(path, ids)
+  local row_of = {}
+  for i, id in ipairs(ids) do row_of[id] = i - 1 end
+  local rows, positives, negatives, per_video = {}, {}, {noun = {}, verb = {}}, {}
+  for line_no, r in ipairs(json.read_lines(path)) do
+    if row_of[r.videoid] then
+      rows[#rows + 1] = row_of[r.videoid]
+      positives[#positives + 1] = r.positive
+      local mine = {noun = {}, verb = {}}
+      for _, n in ipairs(r.negatives or {}) do
+        if mine[n.kind] then mine[n.kind][#mine[n.kind] + 1] = n.caption end
+      end
+      for kind, list in pairs(mine) do
+        per_video[kind] = per_video[kind] or #list
+        if #list ~= per_video[kind] then
+          fail('%s:%d: video %s has %d %s negatives, the others %d', path, line_no, r.videoid, #list, kind,
+               per_video[kind])
+        end
+        for _, c in ipairs(list) do negatives[kind][#negatives[kind] + 1] = c end
+      end
+    end
+  end
+  return rows, positives, negatives, per_video
+end
+
+-- Scores of each caption against its own video: captions[k] with gallery row
+-- video_rows[k] of V (embeddings as spec.embed makes them).
+local function pair_scores(model, cfg, spec, tok, V, captions, video_rows)
+  local parts = {}
+  for s = 1, #captions, cfg.eval.batch_size do
+    local chunk = {}
+    for j = s, math.min(#captions, s + cfg.eval.batch_size - 1) do chunk[#chunk + 1] = captions[j] end
+    local ids, mask = tok:encode_batch(chunk, cfg.text_len)
+    parts[#parts + 1] = spec.embed.text(model, ids, mask, cfg)
+  end
+  local E = recipe.cat_embeddings(parts)
+  local Vp = recipe.index_embeddings(V, video_rows)
+  if not spec.embed.score then return (E * Vp):sum(-1) end
+  -- a learned score function: one (caption, video) pair at a time
+  local out = torch.zeros(#captions)
+  for k = 0, #captions - 1 do
+    local one = torch.tensor({k}, {dtype = torch.int64})
+    out[k] = spec.embed.score(model, recipe.index_embeddings(E, one), recipe.index_embeddings(Vp, one), cfg)[{0, 0}]
+  end
+  return out
+end
+
+-- Accuracy on the hard-negative caption pairs (the positive caption must score
+-- above each one-noun / one-verb edit against the same video), or nil when the
+-- data has no hard-negative file.
+function recipe.hard_negatives(model, cfg, spec, tok, V, ids)
+  local path = cfg.data.hard_negatives
+  if not path or path == '' then return nil end
+  if path:sub(1, 1) ~= '/' then path = cfg.data.root .. '/' .. path end
+  local f = io.open(path)
+  if not f then return nil end
+  f:close()
+  local rows, positives, negatives, per_video = recipe.read_hard_negatives(path, ids)
+  if #rows == 0 then return nil end
+  local eval = require 'kinema.eval'
+  local videos = torch.tensor(rows, {dtype = torch.int64})
+  return torch.no_grad(function()
+    local pos = pair_scores(model, cfg, spec, tok, V, positives, videos)
+    local negs = {}
+    for kind, list in pairs(negatives) do
+      if #list > 0 then
+        negs[kind] = pair_scores(model, cfg, spec, tok, V, list, videos:repeat_interleave(per_video[kind]))
+                       :view(#rows, per_video[kind])
+      end
+    end
+    return eval.hard_negative_accuracy(pos, negs)
+  end)
+end
+
+-- Zero-shot retrieval on the test split, and hard-negative caption accuracy
+-- when the data has a hard-negative file (data.hard_negatives). Returns flat
+-- metrics (t2v_R1 ..., v2t_..., hard_noun, hard_verb, hard_all, num_test_videos).
 function recipe.zero_shot(model, cfg, spec, tok)
   local eval = require 'kinema.eval'
   local ds = recipe.dataset(cfg, 'test')
@@ -236,73 +315,8 @@ function recipe.zero_shot(model, cfg, spec, tok)
   local sim = eval.similarity(Tt, V, {score_fn = score and function(q, g) return score(model, q, g, cfg) end})
   local metrics = eval.retrieval(sim)
   metrics.num_test_videos = #ids
-  -- hard negatives: the positive caption against one/two-word edits, same video
-  local hn_path = cfg.data.hard_negatives
-  if hn_path and hn_path ~= '' then
-    if hn_path:sub(1, 1) ~= '/' then hn_path = cfg.data.root .. '/' .. hn_path end
-    local f = io.open(hn_path)
-    if f then
-      f:close()
-      local row_of = {}
-      for i, id in ipairs(ids) do row_of[id] = i - 1 end
-      local records = json.read_lines(hn_path)
-      local pos_caps, neg_caps, rows = {}, {noun = {}, verb = {}}, {}
-      local counts = {}
-      for _, r in ipairs(records) do
-        if row_of[r.videoid] then
-          rows[#rows + 1] = row_of[r.videoid]
-          pos_caps[#pos_caps + 1] = r.positive
-          local per = {noun = {}, verb = {}}
-          for _, n in ipairs(r.negatives) do
-            if per[n.kind] then per[n.kind][#per[n.kind] + 1] = n.caption end
-          end
-          for kind, list in pairs(per) do
-            counts[kind] = counts[kind] or #list
-            if #list ~= counts[kind] then fail('%s: video %s has %d %s negatives, others %d', hn_path, r.videoid,
-                                               #list, kind, counts[kind]) end
-            for _, c in ipairs(list) do neg_caps[kind][#neg_caps[kind] + 1] = c end
-          end
-        end
-      end
-      if #rows > 0 then
-        local vids = torch.tensor(rows, {dtype = torch.int64})
-        local function scores(captions, per_video)
-          local out = {}
-          torch.no_grad(function()
-            for s = 1, #captions, cfg.eval.batch_size do
-              local chunk = {}
-              for j = s, math.min(#captions, s + cfg.eval.batch_size - 1) do chunk[#chunk + 1] = captions[j] end
-              local enc_ids, enc_mask = tok:encode_batch(chunk, cfg.text_len)
-              out[#out + 1] = spec.embed.text(model, enc_ids, enc_mask, cfg)
-            end
-          end)
-          local E = recipe.cat_embeddings(out)
-          local n = #rows
-          local video_rows = vids:repeat_interleave(per_video)
-          local vsel = recipe.index_embeddings(V, video_rows)
-          local s
-          if score then
-            -- pairwise scores: one video against its own captions
-            s = torch.zeros(#captions)
-            for k = 0, #captions - 1 do
-              s[k] = score(model, recipe.index_embeddings(E, torch.tensor({k}, {dtype = torch.int64})),
-                           recipe.index_embeddings(vsel, torch.tensor({k}, {dtype = torch.int64})), cfg)[{0, 0}]
-            end
-          else
-            s = (E * vsel):sum(-1)
-          end
-          return s:view(n, per_video)
-        end
-        local pos = scores(pos_caps, 1):view(-1)
-        local negs = {}
-        for kind, list in pairs(neg_caps) do
-          if #list > 0 then negs[kind] = scores(list, counts[kind]) end
-        end
-        local acc = eval.hard_negative_accuracy(pos, negs)
-        for k, v in pairs(acc) do metrics['hard_' .. k] = v end
-      end
-    end
-  end
+  local hard = recipe.hard_negatives(model, cfg, spec, tok, V, ids)
+  for k, v in pairs(hard or {}) do metrics['hard_' .. k] = v end
   model:train()
   return metrics
 end
