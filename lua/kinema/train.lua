@@ -26,8 +26,8 @@
 -- atomically after a step; resuming from it continues the same run: the next
 -- batches, random draws and losses are those the unbroken run would have had.
 -- A non-finite loss stops training with an error naming the step, the
--- objective(s) and the batch's sample ids. Only rank 0 logs, plots and writes
--- checkpoints.
+-- objective(s) and the batch's sample ids. Only rank 0 logs (losses averaged
+-- over the ranks), plots and writes checkpoints.
 local torch = require 'torch'
 local json = require 'kinema.json'
 local sys = require 'kinema.sys'
@@ -368,6 +368,17 @@ function Trainer:train_step()
   return total_sum / self.accumulate, means, grad_norm, samples * world
 end
 
+-- The logged loss and parts as means over the ranks (every rank calls this
+-- on the same steps: it is a collective).
+function Trainer:_mean_over_ranks(loss, parts)
+  local values = {['\0loss'] = loss}
+  for k, v in pairs(parts) do values[k] = v end
+  values = self.dist.all_reduce_numbers(values, 'avg')
+  loss = values['\0loss']
+  values['\0loss'] = nil
+  return loss, values
+end
+
 function Trainer:_progress_line(loss, parts, rate, elapsed)
   local width = 24
   local frac = self.step / self.max_steps
@@ -428,6 +439,7 @@ function Trainer:fit()
     local now = sys.clock()
     local rate = window_samples / math.max(1e-9, now - window_t)
     if self.step % self.log_every == 0 or self.step == self.max_steps then
+      if self.dist then loss, parts = self:_mean_over_ranks(loss, parts) end
       local record = {kind = 'train', step = self.step, epoch = self.epoch, loss = loss,
                       lr = self.optimizer.groups[1].lr, clips_per_s = rate, time = now - t_start,
                       samples_seen = self.samples_seen}
