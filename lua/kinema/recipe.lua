@@ -321,6 +321,30 @@ function recipe.zero_shot(model, cfg, spec, tok)
   return metrics
 end
 
+-- Captioning on the test split for a recipe with spec.caption (STOA's PLM
+-- head): greedy (beam_size 1) or beam decoding, scored against the test
+-- captions with BLEU-1..4, ROUGE-L and CIDEr-D as the COCO evaluation does.
+function recipe.captioning(model, cfg, spec, tok, opts)
+  if not spec.caption then fail("recipe '%s' has no captioning head", spec.name) end
+  local eval = require 'kinema.eval'
+  local ds = recipe.dataset(cfg, 'test')
+  local loader = recipe.loader(cfg, ds, 'test', spec.loader_options(cfg, tok, 'test'))
+  local candidates, references = {}, {}
+  model:eval()
+  torch.no_grad(function()
+    for batch in loader:iter(0) do
+      local caps = spec.caption(model, batch, cfg, tok, opts)
+      for i, id in ipairs(batch.id) do
+        candidates[id] = caps[i]
+        references[id] = {batch.caption[i]}
+      end
+    end
+  end)
+  loader:close()
+  model:train()
+  return eval.caption.evaluate(candidates, references), candidates
+end
+
 -- Embeddings are tensors [B,E] or tables of batch-first tensors.
 function recipe.cat_embeddings(list)
   if torch.is_tensor(list[1]) then return torch.cat(list, 0) end
@@ -462,8 +486,10 @@ end
 -- Zero-shot evaluation of a trained model outside its training run: the
 -- recipe `name` (lua/kinema/recipes/<name>.lua) configured by argv (e.g.
 -- {'--tiny'}), weights from `checkpoint` (a training checkpoint; default the
--- newest in the config's out_dir). Returns the metrics and the config.
-function recipe.evaluate(name, argv, checkpoint)
+-- newest in the config's out_dir). Returns the metrics and the config;
+-- what = {captioning = {beam_size =}} evaluates captioning instead (and
+-- returns the generated captions third).
+function recipe.evaluate(name, argv, checkpoint, what)
   local spec = require('kinema.recipes.' .. name)
   local cfg = recipe.parse_args(argv or {}, recipe.merge(recipe.common, spec.defaults or {}), spec.presets)
   local tok = recipe.tokenizer_or_synth(cfg)
@@ -473,6 +499,10 @@ function recipe.evaluate(name, argv, checkpoint)
   if not checkpoint then fail("recipe '%s': no checkpoint in %s (train it first)", name, cfg.out_dir) end
   recipe.load_init(model, checkpoint)
   if cfg.device ~= 'cpu' then model:to(cfg.device) end
+  if what and what.captioning then
+    local metrics, captions = recipe.captioning(model, cfg, spec, tok, what.captioning)
+    return metrics, cfg, captions
+  end
   return recipe.zero_shot(model, cfg, spec, tok), cfg
 end
 

@@ -17,4 +17,13 @@ for _, name in ipairs({'baseline', 'stoa', 'svilm', 'oatrans', 'demovlp'}) do
     end,
   }
 end
+-- Captioning from STOA's prefix-LM head (greedy), BLEU / ROUGE-L / CIDEr-D.
+evals[#evals + 1] = {
+  name = 'stoa_captioning',
+  fn = function(ctx)
+    local argv = {'--tiny'}
+    for _, a in ipairs(ctx.args or {}) do argv[#argv + 1] = a end
+    return (recipe.evaluate('stoa', argv, nil, {captioning = {beam_size = 1}}))
+  end,
+}
 return evals

@@ -59,6 +59,24 @@ T.test('the evaluation of a saved run reproduces the run\'s own numbers', functi
   T.close(m.hard_all, res.metrics.hard_all)
 end)
 
+T.test('STOA captions the test videos from its PLM head (greedy and beam) and is scored', function()
+  local argv = {'--tiny', '--data.root', data_dir, '--eval.batch_size', '4', '--image_size', '32',
+                '--out_dir', runs .. '/stoa'}
+  for _, beam in ipairs({1, 2}) do
+    local m, _, captions = recipe.evaluate('stoa', argv, nil, {captioning = {beam_size = beam}})
+    local n = 0
+    for _, c in pairs(captions) do
+      n = n + 1
+      T.is_true(type(c) == 'string' and not c:find('[CLS]', 1, true) and not c:find('[PAD]', 1, true), c)
+    end
+    T.eq(n, 4)
+    for _, key in ipairs({'Bleu_1', 'Bleu_4', 'ROUGE_L'}) do
+      T.is_true(m[key] >= 0 and m[key] <= 1, key .. ' = ' .. tostring(m[key]))
+    end
+    T.is_true(m.CIDEr >= 0)
+  end
+end)
+
 T.test('fine-tuning starts from a pre-training checkpoint', function()
   local ft = require 'kinema.recipes.finetune_retrieval'
   local base = require 'kinema.recipes.baseline'

@@ -50,9 +50,10 @@ end
 
 function spec.loader_options(cfg, tok, split)
   local train = split == 'train'
+  -- detections in every split: captioning fuses the trajectories as training did
   return {text = {tokenizer = tok, max_len = cfg.text_len, mlm = train, plm = train, parts = train,
                   max_nouns = 8, max_verbs = 4},
-          detections = train and {k = cfg.boxes} or nil}
+          detections = {k = cfg.boxes}}
 end
 
 -- The text encoder output at the pooled position (t_[CLS]; CLIP's [EOT]), unprojected.
@@ -93,6 +94,40 @@ function spec.inputs(model, batch, cfg)
                   targets = batch.plm_targets}
   end
   return inputs, {}
+end
+
+-- Rows of every tensor of t repeated `times` times each (beam hypotheses).
+local function repeat_rows(t, times)
+  local out = {}
+  for k, v in pairs(t) do out[k] = (times > 1 and torch.is_tensor(v)) and v:repeat_interleave(times, {dim = 0}) or v end
+  return out
+end
+
+-- Captions of a batch's videos from the PLM head: the prefix is [CLS] alone
+-- (a split point of 1, which PLM trains on), every next token comes from the
+-- prefix-causal fusion pass. opts: beam_size (1 = greedy), max_len.
+function spec.caption(model, batch, cfg, tok, opts)
+  local eval = require 'kinema.eval'
+  opts = opts or {}
+  local special = tok:special_ids()
+  local video = model:encode_video(batch.video, batch.boxes, batch.classes, batch.scores)
+  local B = batch.video:size(0)
+  local function step(tokens)
+    local R, t = tokens:size(0), tokens:size(1)
+    local v = repeat_rows(video, R / B)
+    local mask = torch.ones({R, t}, {dtype = torch.bool})
+    local text = model:encode_text(tokens, mask)
+    local fused = model:fuse(v, text.tokens, mask, torch.ones({R}, {dtype = torch.int64}))
+    return model.mlm_head(fused.text:select(1, t - 1), model:word_embeddings()):log_softmax(-1)
+  end
+  local decode_opts = {bos = special.cls, eos = special.sep, batch_size = B, max_len = opts.max_len or cfg.text_len - 2,
+                       beam_size = opts.beam_size}
+  local tokens, _, lengths
+  if (opts.beam_size or 1) > 1 then tokens, _, lengths = eval.beam_search(step, decode_opts)
+  else tokens, _, lengths = eval.greedy_decode(step, decode_opts) end
+  local captions = {}
+  for i = 1, B do captions[i] = tok:decode(tokens[i - 1]:narrow(0, 1, lengths[i])) end
+  return captions
 end
 
 spec.embed = {
