@@ -244,6 +244,7 @@ function Trainer:save_checkpoint()
     for i = 1, #all - self.keep_checkpoints do os.remove(all[i].path) end
     self.last_checkpoint = path
   end
+  self.checkpoint_step = self.step
   if self.dist then self.dist.barrier() end
 end
 
@@ -460,7 +461,8 @@ function Trainer:fit()
   end
   if self.is_main and self.progress and tty then self.print('\n') end
   local seconds = sys.clock() - t_start
-  if self.out_dir and self.checkpoint_every and self.last_checkpoint == nil and self.step > self.start_step then
+  -- the final weights are always in a checkpoint when checkpoints are on
+  if self.out_dir and self.checkpoint_every and self.checkpoint_step ~= self.step and self.step > self.start_step then
     self:save_checkpoint()
   end
   if self.is_main and self.out_dir and self.plot then

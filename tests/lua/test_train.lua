@@ -104,6 +104,10 @@ T.test('checkpoints: newest kept, atomic names only, foreign files rejected by n
   p:close()
   table.sort(names)
   T.eq(names, {'log.jsonl', 'step-00000004.safetensors', 'step-00000006.safetensors'})
+  -- the last step gets a checkpoint even off the cadence
+  local odd = make{max_steps = 5, out_dir = dir .. '/odd', checkpoint_every = 2}
+  odd:fit()
+  T.eq(train.latest_checkpoint(dir .. '/odd'), dir .. '/odd/step-00000005.safetensors')
   T.eq(train.latest_checkpoint(dir), dir .. '/step-00000006.safetensors')
   -- a truncated file is refused with its name, the good checkpoint is untouched
   local bad = dir .. '/bad.safetensors'
