@@ -386,6 +386,26 @@ recipe.common = {
   open_keys = {'weights', 'model'},
 }
 
+-- The pieces of a training run of `spec` under cfg: the train loader (sharded
+-- by rank), AdamW, the warm-up + cosine schedule, and the loss function
+-- (batch -> total, parts) combining the recipe's weighted objectives, with
+-- gathered columns across ranks.
+function recipe.training_parts(spec, cfg, model, tok)
+  local kinema = require 'kinema'
+  local ds = recipe.dataset(cfg, 'train')
+  local loader = recipe.loader(cfg, ds, 'train', spec.loader_options(cfg, tok, 'train'))
+  local opt = kinema.optim.AdamW(model, {lr = cfg.train.lr, weight_decay = cfg.train.weight_decay})
+  local sched = kinema.optim.lr_scheduler.WarmupCosine(opt, {warmup_steps = cfg.train.warmup,
+                                                            total_steps = cfg.train.max_steps})
+  local weights = {}
+  for k, w in pairs(cfg.weights) do if w ~= 0 then weights[k] = w end end
+  local function loss_fn(batch)
+    local inputs, opts = spec.inputs(model, batch, cfg)
+    return kinema.losses.combine(weights, recipe.gather_columns(inputs), opts)
+  end
+  return {loader = loader, optimizer = opt, scheduler = sched, loss = loss_fn}
+end
+
 -- Runs a recipe: parse the command line, build, train, evaluate zero-shot,
 -- print the table, write out_dir/results.json. Returns the metrics.
 function recipe.main(spec, argv)
@@ -405,20 +425,10 @@ function recipe.main(spec, argv)
   if cfg.init and cfg.init ~= '' then recipe.load_init(model, cfg.init, cfg.init_layout) end
   if cfg.device ~= 'cpu' then model:to(cfg.device) end
   if dist.is_initialized() then dist.broadcast_parameters(model) end
-  local ds = recipe.dataset(cfg, 'train')
-  local loader = recipe.loader(cfg, ds, 'train', spec.loader_options(cfg, tok, 'train'))
-  local opt = kinema.optim.AdamW(model, {lr = cfg.train.lr, weight_decay = cfg.train.weight_decay})
-  local sched = kinema.optim.lr_scheduler.WarmupCosine(opt, {warmup_steps = cfg.train.warmup,
-                                                            total_steps = cfg.train.max_steps})
-  local weights = {}
-  for k, w in pairs(cfg.weights) do if w ~= 0 then weights[k] = w end end
-  local losses = kinema.losses
-  local function loss_fn(batch)
-    local inputs, opts = spec.inputs(model, batch, cfg)
-    return losses.combine(weights, recipe.gather_columns(inputs), opts)
-  end
+  local parts = recipe.training_parts(spec, cfg, model, tok)
+  local loader = parts.loader
   local trainer = kinema.train.Trainer{
-    model = model, optimizer = opt, scheduler = sched, loader = loader, loss = loss_fn,
+    model = model, optimizer = parts.optimizer, scheduler = parts.scheduler, loader = loader, loss = parts.loss,
     max_steps = cfg.train.max_steps, accumulate = cfg.train.accumulate, clip_grad = cfg.train.clip_grad,
     device = cfg.device, amp = cfg.train.amp, out_dir = cfg.out_dir, checkpoint_every = cfg.train.checkpoint_every,
     resume = cfg.resume, log_every = cfg.train.log_every,

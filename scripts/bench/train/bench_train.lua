@@ -64,19 +64,10 @@ if paper_vocab then
 end
 local model = spec.build(cfg, build_tok)
 if cfg.device ~= 'cpu' then model:to(cfg.device) end
-local ds = recipe.dataset(cfg, 'train')
-local loader = recipe.loader(cfg, ds, 'train', spec.loader_options(cfg, tok, 'train'))
-local opt = kinema.optim.AdamW(model, {lr = cfg.train.lr, weight_decay = cfg.train.weight_decay})
-local sched = kinema.optim.lr_scheduler.WarmupCosine(opt, {warmup_steps = cfg.train.warmup,
-                                                          total_steps = cfg.train.max_steps})
-local weights = {}
-for k, w in pairs(cfg.weights) do if w ~= 0 then weights[k] = w end end
-local function loss_fn(b)
-  local inputs, loss_opts = spec.inputs(model, b, cfg)
-  return kinema.losses.combine(weights, inputs, loss_opts)
-end
+local parts = recipe.training_parts(spec, cfg, model, tok)
+local loader = parts.loader
 local trainer = kinema.train.Trainer{
-  model = model, optimizer = opt, scheduler = sched, loader = loader, loss = loss_fn,
+  model = model, optimizer = parts.optimizer, scheduler = parts.scheduler, loader = loader, loss = parts.loss,
   max_steps = cfg.train.max_steps, accumulate = cfg.train.accumulate, clip_grad = cfg.train.clip_grad,
   device = cfg.device, amp = cfg.train.amp, progress = false, plot = false,
 }
