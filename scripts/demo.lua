@@ -10,7 +10,7 @@ local sys = require 'kinema.sys'
 
 print(kinema.version)
 local t0 = sys.clock()
-local argv = {'--tiny'}
+local argv = {'--tiny', '--overwrite', 'true'}  -- a second demo replaces the first run
 for _, a in ipairs(arg or {}) do argv[#argv + 1] = a end
 local metrics, cfg = kinema.recipe.main(require 'kinema.recipes.stoa', argv)
 local chance = 100 / metrics.num_test_videos

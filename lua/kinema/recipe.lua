@@ -373,7 +373,7 @@ recipe.normalize = normalize
 -- Shared config: every recipe's defaults extend this.
 recipe.common = {
   seed = 0, frames = 8, image_size = 224, normalize = 'clip', text_len = 32,
-  out_dir = 'runs/recipe', resume = false, device = 'cpu', threads = 0, init = '', init_layout = '',
+  out_dir = 'runs/recipe', resume = false, overwrite = false, device = 'cpu', threads = 0, init = '', init_layout = '',
   data = {root = 'data/synth', format = 'webvid', train = 'train.csv', test = 'test.csv', video_root = 'videos',
           region_root = 'regions', detections_root = 'detections', train_meta = 'train_meta.jsonl',
           test_meta = 'test_meta.jsonl', vocab = 'vocab.txt', tokenizer = 'wordpiece',
@@ -431,7 +431,7 @@ function recipe.main(spec, argv)
     model = model, optimizer = parts.optimizer, scheduler = parts.scheduler, loader = loader, loss = parts.loss,
     max_steps = cfg.train.max_steps, accumulate = cfg.train.accumulate, clip_grad = cfg.train.clip_grad,
     device = cfg.device, amp = cfg.train.amp, out_dir = cfg.out_dir, checkpoint_every = cfg.train.checkpoint_every,
-    resume = cfg.resume, log_every = cfg.train.log_every,
+    resume = cfg.resume, overwrite = cfg.overwrite, log_every = cfg.train.log_every,
     eval_every = cfg.eval.every > 0 and cfg.eval.every or nil,
     evaluate = cfg.eval.every > 0 and function() return recipe.zero_shot(model, cfg, spec, tok) end or nil,
   }

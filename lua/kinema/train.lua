@@ -15,6 +15,7 @@
 --     out_dir = 'runs/x',               -- log.jsonl, checkpoints, loss.svg
 --     checkpoint_every = 200, keep_checkpoints = 2,
 --     resume = true | 'path',           -- true: the newest checkpoint in out_dir
+--     overwrite = false,                -- a fresh run may replace an earlier one in out_dir
 --     log_every = 1, progress = true, plot = 'svg' | 'png' | false,
 --   }
 --   trainer:fit()
@@ -199,6 +200,7 @@ function train.Trainer(cfg)
   self.checkpoint_every = cfg.checkpoint_every
   self.keep_checkpoints = cfg.keep_checkpoints or 2
   self.resume = cfg.resume
+  self.overwrite = cfg.overwrite
   self.log_every = cfg.log_every or 1
   self.progress = cfg.progress ~= false
   self.plot = cfg.plot == nil and 'svg' or cfg.plot
@@ -259,6 +261,20 @@ function Trainer:load_checkpoint(path)
   -- the log keeps only the steps this checkpoint contains (a crash may have logged more)
   if self.is_main and self.out_dir then self:_truncate_log(self.step) end
   return path
+end
+
+-- A run that does not resume must not mix with an earlier one in out_dir:
+-- refuse (nothing is lost) unless overwrite is set, which removes the earlier
+-- run's checkpoints and log.
+function Trainer:_start_fresh()
+  local old = list_checkpoints(self.out_dir)
+  local log = io.open(self:log_path())
+  if log then log:close() end
+  if #old == 0 and not log then return end
+  check(self.overwrite, "'%s' holds an earlier run (%d checkpoint(s)%s): resume it (resume = true) or "
+          .. "start over (overwrite = true), or choose another out_dir", self.out_dir, #old, log and ', log.jsonl' or '')
+  for _, c in ipairs(old) do os.remove(c.path) end
+  os.remove(self:log_path())
 end
 
 function Trainer:_truncate_log(step)
@@ -421,6 +437,7 @@ end
 -- Trains until max_steps. Returns a summary {steps, last_loss, seconds, clips_per_s, timing}.
 function Trainer:fit()
   if self.out_dir and self.is_main then os.execute('mkdir -p "' .. self.out_dir .. '"') end
+  if not self.resume and self.out_dir and self.is_main then self:_start_fresh() end
   if self.resume then
     local from = self:load_checkpoint(self.resume ~= true and self.resume or nil)
     if from and self.is_main and self.progress then

@@ -123,6 +123,20 @@ T.test('checkpoints: newest kept, atomic names only, foreign files rejected by n
   os.execute('rm -rf "' .. dir .. '"')
 end)
 
+T.test('a fresh run refuses an out_dir with an earlier run unless overwrite is set', function()
+  local dir = tmpdir()
+  make{max_steps = 2, out_dir = dir, checkpoint_every = 2}:fit()
+  local again = make{max_steps = 2, out_dir = dir, checkpoint_every = 1}
+  T.raises(function() again:fit() end, 'holds an earlier run (1 checkpoint(s), log.jsonl)')
+  T.eq(train.latest_checkpoint(dir), dir .. '/step-00000002.safetensors')  -- untouched
+  again.overwrite = true
+  again.keep_checkpoints = 5
+  again:fit()
+  T.eq(#json.read_lines(dir .. '/log.jsonl'), 2)
+  T.eq(train.latest_checkpoint(dir), dir .. '/step-00000002.safetensors')
+  os.execute('rm -rf "' .. dir .. '"')
+end)
+
 T.test('a non-finite loss stops naming the step, the objective and the sample ids', function()
   local tr = make{max_steps = 6, loader = fake_loader(5, 4, 3)}
   local msg = T.raises(function() tr:fit() end, 'non-finite loss')
