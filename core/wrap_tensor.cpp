@@ -83,7 +83,12 @@ std::vector<at::indexing::TensorIndex> index_from_lua(lua_State* L, int key) {
 // ---- Tensor metatable --------------------------------------------------------------
 
 int tensor_index(lua_State* L) {
-  if (lua_type(L, 2) == LUA_TSTRING && is_identifier(lua_tostring(L, 2))) {
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    // Methods first: this lookup sits on every `t:op(...)` call.
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(kMethods));
+    if (!lua_isnil(L, -1)) return 1;
+    lua_pop(L, 1);
     lua_pushvalue(L, 2);
     lua_rawget(L, lua_upvalueindex(kGetters));
     if (!lua_isnil(L, -1)) {
@@ -92,19 +97,17 @@ int tensor_index(lua_State* L) {
       return 1;
     }
     lua_pop(L, 1);
-    lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(kMethods));
-    if (!lua_isnil(L, -1)) return 1;
-    lua_pop(L, 1);
     const char* name = lua_tostring(L, 2);
-    if (const OverloadSet* ops = find_operator(std::string("aten::") + name)) {
-      push_operator_function(L, *ops);
-      lua_pushvalue(L, 2);
-      lua_pushvalue(L, -2);
-      lua_rawset(L, lua_upvalueindex(kMethods));  // cache for the next call
-      return 1;
+    if (is_identifier(name)) {
+      if (const OverloadSet* ops = find_operator(std::string("aten::") + name)) {
+        push_operator_function(L, *ops);
+        lua_pushvalue(L, 2);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, lua_upvalueindex(kMethods));  // cache for the next call
+        return 1;
+      }
+      return luaL_error(L, "Tensor has no method or property '%s'", name);
     }
-    return luaL_error(L, "Tensor has no method or property '%s'", name);
   }
   at::Tensor& t = check_tensor(L, 1);
   return protect(L, [&] {
