@@ -45,3 +45,7 @@ find_path(GLOO_INCLUDE_DIR gloo/config.h)
 add_library(kinema_torch INTERFACE)
 target_link_libraries(kinema_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(kinema_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+# ATen's at::parallel_for is a header template: with LibTorch built on OpenMP
+# (Debian's is) our kernels run serially unless we compile with OpenMP too.
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+target_link_libraries(kinema_torch INTERFACE OpenMP::OpenMP_CXX)
