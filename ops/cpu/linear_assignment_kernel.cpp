@@ -21,7 +21,7 @@ namespace {
 struct Workspace {
   std::vector<double> cost;  // the sample's valid block, sign-adjusted, wide
   std::vector<double> u, v, shortest;
-  std::vector<int64_t> path, col_of_row, row_of_col, remaining;
+  std::vector<int64_t> path, col_of_row, row_of_col;
   std::vector<char> row_seen, col_seen;
 };
 
@@ -36,14 +36,12 @@ void solve_wide(int64_t n_rows, int64_t n_cols, Workspace& ws) {
   ws.row_of_col.assign(n_cols, -1);
   ws.shortest.resize(n_cols);
   ws.path.resize(n_cols);
-  ws.remaining.resize(n_cols);
   ws.row_seen.resize(n_rows);
   ws.col_seen.resize(n_cols);
   double* u = ws.u.data();
   double* v = ws.v.data();
   double* shortest = ws.shortest.data();
   int64_t* path = ws.path.data();
-  int64_t* remaining = ws.remaining.data();
   const int64_t* row_of_col = ws.row_of_col.data();
 
   // Start from row minima (u_i = min_j c_ij, v = 0: feasible duals, and
@@ -52,9 +50,10 @@ void solve_wide(int64_t n_rows, int64_t n_cols, Workspace& ws) {
   for (int64_t i = 0; i < n_rows; ++i) {
     const double* cost_row = cost + i * n_cols;
     int64_t arg = 0;
+    double lowest = cost_row[0];
     for (int64_t j = 1; j < n_cols; ++j)
-      if (cost_row[j] < cost_row[arg]) arg = j;
-    u[i] = cost_row[arg];
+      if (cost_row[j] < lowest) lowest = cost_row[j], arg = j;
+    u[i] = lowest;
     if (ws.row_of_col[arg] < 0) {
       ws.row_of_col[arg] = i;
       ws.col_of_row[i] = arg;
@@ -66,9 +65,7 @@ void solve_wide(int64_t n_rows, int64_t n_cols, Workspace& ws) {
     std::fill(ws.shortest.begin(), ws.shortest.end(), inf);
     std::fill(ws.row_seen.begin(), ws.row_seen.end(), 0);
     std::fill(ws.col_seen.begin(), ws.col_seen.end(), 0);
-    // Columns not yet reached, kept unordered (removal swaps in the last).
-    for (int64_t j = 0; j < n_cols; ++j) remaining[j] = j;
-    int64_t n_remaining = n_cols;
+    const char* col_seen = ws.col_seen.data();
     // Dijkstra over reduced costs from row `start` until a free column is reached.
     int64_t row = start, sink = -1;
     double min_dist = 0.0;
@@ -77,31 +74,28 @@ void solve_wide(int64_t n_rows, int64_t n_cols, Workspace& ws) {
       const double* cost_row = cost + row * n_cols;
       const double base = min_dist - u[row];
       double lowest = inf;
-      int64_t best_slot = -1, best = -1;
-      for (int64_t slot = 0; slot < n_remaining; ++slot) {
-        const int64_t j = remaining[slot];
+      int64_t best = -1;
+      // Columns in index order; ties go to a free column (ends the search
+      // sooner), then the lowest index: the CUDA kernel uses the same order.
+      for (int64_t j = 0; j < n_cols; ++j) {
+        if (col_seen[j]) continue;
         const double reduced = base + cost_row[j] - v[j];
         if (reduced < shortest[j]) {
           path[j] = row;
           shortest[j] = reduced;
         }
-        // Ties go to a free column (ends the search sooner), then the lowest
-        // index: the CUDA kernel uses the same order, so both agree.
         const double d = shortest[j];
-        if (d < lowest ||
-            (d == lowest && best >= 0 &&
-             ((row_of_col[j] < 0) > (row_of_col[best] < 0) ||
-              ((row_of_col[j] < 0) == (row_of_col[best] < 0) && j < best)))) {
+        if (d < lowest) {
           lowest = d;
           best = j;
-          best_slot = slot;
+        } else if (d == lowest && row_of_col[j] < 0 && row_of_col[best] >= 0) {
+          best = j;
         }
       }
       // Finite costs always leave a reachable column.
       TORCH_INTERNAL_ASSERT(best >= 0 && lowest < inf, "kinema::linear_assignment: no path");
       min_dist = lowest;
       ws.col_seen[best] = 1;
-      remaining[best_slot] = remaining[--n_remaining];
       if (row_of_col[best] < 0)
         sink = best;
       else
@@ -129,6 +123,7 @@ void assign_batch(const at::Tensor& cost, const int64_t* row_counts, const int64
   const int64_t s0 = cost.stride(0), s1 = cost.stride(1), s2 = cost.stride(2);
   const T* data = cost.data_ptr<T>();
   const double sign = maximize ? -1.0 : 1.0;
+  const double max_finite = std::numeric_limits<double>::max();
 
   at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
     Workspace ws;
@@ -140,13 +135,40 @@ void assign_batch(const at::Tensor& cost, const int64_t* row_counts, const int64
       const int64_t wide_rows = transposed ? n_cols : n_rows;
       const int64_t wide_cols = transposed ? n_rows : n_cols;
       ws.cost.resize(wide_rows * wide_cols);
-      for (int64_t i = 0; i < n_rows; ++i)
-        for (int64_t j = 0; j < n_cols; ++j) {
-          const double value = static_cast<double>(m[i * s1 + j * s2]);
-          TORCH_CHECK(std::isfinite(value), "kinema::linear_assignment: argument 'cost' has a ",
-                      "non-finite entry in sample ", b, " at (", i, ", ", j, ")");
-          ws.cost[transposed ? j * wide_cols + i : i * wide_cols + j] = sign * value;
+      double* dst = ws.cost.data();
+      // Counted without branches; a second pass names the offending entry.
+      int64_t non_finite = 0;
+      for (int64_t i = 0; i < n_rows; ++i) {
+        const T* src = m + i * s1;
+        if (transposed) {
+          for (int64_t j = 0; j < n_cols; ++j) {
+            const double value = sign * static_cast<double>(src[j * s2]);
+            non_finite += !(std::fabs(value) <= max_finite);
+            dst[j * wide_cols + i] = value;
+          }
+        } else if (s2 == 1) {
+          double* out = dst + i * wide_cols;
+          for (int64_t j = 0; j < n_cols; ++j) {
+            const double value = sign * static_cast<double>(src[j]);
+            non_finite += !(std::fabs(value) <= max_finite);
+            out[j] = value;
+          }
+        } else {
+          double* out = dst + i * wide_cols;
+          for (int64_t j = 0; j < n_cols; ++j) {
+            const double value = sign * static_cast<double>(src[j * s2]);
+            non_finite += !(std::fabs(value) <= max_finite);
+            out[j] = value;
+          }
         }
+      }
+      if (non_finite) {
+        for (int64_t i = 0; i < n_rows; ++i)
+          for (int64_t j = 0; j < n_cols; ++j)
+            TORCH_CHECK(std::isfinite(static_cast<double>(m[i * s1 + j * s2])),
+                        "kinema::linear_assignment: argument 'cost' has a non-finite entry in sample ",
+                        b, " at (", i, ", ", j, ")");
+      }
       solve_wide(wide_rows, wide_cols, ws);
       // Pairs sorted by the original row, then padding.
       int64_t* r = rows_out + b * pairs;
