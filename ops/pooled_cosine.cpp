@@ -143,7 +143,10 @@ template <typename Fn>
 void for_each_chunk(const Sides& s, const PooledCosineOptions& o, Fn&& fn) {
   const int64_t big_a = s.a.size(0), na = std::max<int64_t>(s.a.size(1), 1);
   const int64_t big_b = s.b.size(0), nb = std::max<int64_t>(s.b.size(1), 1);
-  const int64_t budget = std::max<int64_t>(o.chunk_elements, 1);
+  const int64_t inputs = (big_a * s.a.size(1) + big_b * s.b.size(1)) * s.a.size(2);
+  const int64_t budget = o.chunk_elements > 0
+                             ? o.chunk_elements
+                             : std::clamp<int64_t>(inputs / 16, int64_t(1) << 14, int64_t(1) << 21);
   // Prefer whole rows of captions (bigger GEMMs), then split captions too.
   const int64_t step_b = std::clamp<int64_t>(budget / (na * nb), 1, std::max<int64_t>(big_b, 1));
   const int64_t step_a = std::clamp<int64_t>(budget / (na * nb * step_b), 1,

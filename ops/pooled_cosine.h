@@ -26,7 +26,10 @@ struct PooledCosineOptions {
   bool threshold = false;  // DemoVLP's "keep weights above the mean"
   bool a_to_b = true;      // compute the a -> b direction
   bool b_to_a = true;      // compute the b -> a direction
-  int64_t chunk_elements = int64_t(1) << 21;  // upper bound on a chunk's Ba*Na*Bb*Nb
+  // Upper bound on a chunk's Ba*Na*Bb*Nb; 0 = automatic: a sixteenth of the
+  // inputs' elements (a chunk holds ~20 temporaries, so together they stay near
+  // the inputs' size), between 2^14 and 2^21.
+  int64_t chunk_elements = 0;
 };
 
 // a [Ba,Na,d], b [Bb,Nb,d]; masks [Ba,Na] / [Bb,Nb] in the inputs' dtype (1 =
