@@ -146,7 +146,7 @@ void for_each_chunk(const Sides& s, const PooledCosineOptions& o, Fn&& fn) {
   const int64_t inputs = (big_a * s.a.size(1) + big_b * s.b.size(1)) * s.a.size(2);
   const int64_t budget = o.chunk_elements > 0
                              ? o.chunk_elements
-                             : std::clamp<int64_t>(inputs / 16, int64_t(1) << 14, int64_t(1) << 21);
+                             : std::clamp<int64_t>(inputs / 64, int64_t(1) << 12, int64_t(1) << 21);
   // Prefer whole rows of captions (bigger GEMMs), then split captions too.
   const int64_t step_b = std::clamp<int64_t>(budget / (na * nb), 1, std::max<int64_t>(big_b, 1));
   const int64_t step_a = std::clamp<int64_t>(budget / (na * nb * step_b), 1,
@@ -253,7 +253,7 @@ std::pair<at::Tensor, at::Tensor> pooled_cosine_backward(
       const at::Tensor scaled = (r.w * g.grad_m2.unsqueeze(3)).permute({2, 0, 1, 3})
                                     .reshape({bb, ba * na, nb});
       const at::Tensor plain = r.w.permute({2, 0, 1, 3}).reshape({bb, ba * na, nb});
-      grad_gram_b.slice(0, j0, j1).add_(at::bmm(scaled.transpose(1, 2), plain));
+      grad_gram_b.slice(0, j0, j1).baddbmm_(scaled.transpose(1, 2), plain);
       if (r.keep.defined()) grad_w = grad_w * r.keep;
       accumulate(grad_C, softmax_backward(r.soft, grad_w, 3).mul_(o.scale));
     }
@@ -266,8 +266,7 @@ std::pair<at::Tensor, at::Tensor> pooled_cosine_backward(
       accumulate(grad_D, g.grad_dot.unsqueeze(1) * r.w);
       at::Tensor grad_w = g.grad_dot.unsqueeze(1) * c.D + 2 * g.grad_m2.unsqueeze(1) * r.w_gram;
       const at::Tensor scaled = (r.w * g.grad_m2.unsqueeze(1)).reshape({ba, na, bb * nb});
-      grad_gram_a.slice(0, i0, i1).add_(
-          at::bmm(scaled, r.w.reshape({ba, na, bb * nb}).transpose(1, 2)));
+      grad_gram_a.slice(0, i0, i1).baddbmm_(scaled, r.w.reshape({ba, na, bb * nb}).transpose(1, 2));
       if (r.keep.defined()) grad_w = grad_w * r.keep;
       accumulate(grad_C, softmax_backward(r.soft, grad_w, 1).mul_(o.scale));
     }
@@ -276,8 +275,9 @@ std::pair<at::Tensor, at::Tensor> pooled_cosine_backward(
     c_dot_a.slice(0, i0, i1).add_((grad_C * c.C).sum(at::IntArrayRef{2, 3}));
     c_dot_b.slice(0, j0, j1).add_((grad_C * c.C).sum(at::IntArrayRef{0, 1}));
     const at::Tensor E = grad_D.add_(grad_C.mul_(c.inv_outer)).reshape({ba * na, bb * nb});
-    grad_a.slice(0, i0, i1).view({ba * na, d}).add_(at::mm(E, c.B.reshape({bb * nb, d})));
-    grad_b.slice(0, j0, j1).view({bb * nb, d}).add_(at::mm(E.t(), c.A.reshape({ba * na, d})));
+    // In place (addmm_/baddbmm_/addcmul_ below): no temporaries of the inputs' size.
+    grad_a.slice(0, i0, i1).view({ba * na, d}).addmm_(E, c.B.reshape({bb * nb, d}));
+    grad_b.slice(0, j0, j1).view({bb * nb, d}).addmm_(E.t(), c.A.reshape({ba * na, d}));
   });
 
   // Norm terms: d|x|/dx = x/|x|; normalisation x/max(|x|,eps) adds
@@ -287,8 +287,8 @@ std::pair<at::Tensor, at::Tensor> pooled_cosine_backward(
     const at::Tensor safe = norm.clamp_min(kEps * kEps);
     const at::Tensor coef = at::where(norm.gt(0), grad_norm / safe, at::zeros_like(norm)) -
                             at::where(norm.gt(kEps), c_dot / (safe * safe), at::zeros_like(norm));
-    grad.add_(x * coef.unsqueeze(2));
-    if (grad_gram.defined()) grad.add_(at::bmm(grad_gram, x), 2.0);  // G = x x^T, sym. grad
+    grad.addcmul_(x, coef.unsqueeze(2));
+    if (grad_gram.defined()) grad.baddbmm_(grad_gram, x, 1.0, 2.0);  // G = x x^T, sym. grad
   };
   finish(grad_a, s.a, s.norm_a, grad_norm_a, c_dot_a, grad_gram_a);
   finish(grad_b, s.b, s.norm_b, grad_norm_b, c_dot_b, grad_gram_b);
