@@ -123,7 +123,6 @@ void assign_batch(const at::Tensor& cost, const int64_t* row_counts, const int64
   const int64_t s0 = cost.stride(0), s1 = cost.stride(1), s2 = cost.stride(2);
   const T* data = cost.data_ptr<T>();
   const double sign = maximize ? -1.0 : 1.0;
-  const double max_finite = std::numeric_limits<double>::max();
 
   at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
     Workspace ws;
@@ -136,32 +135,27 @@ void assign_batch(const at::Tensor& cost, const int64_t* row_counts, const int64
       const int64_t wide_cols = transposed ? n_rows : n_cols;
       ws.cost.resize(wide_rows * wide_cols);
       double* dst = ws.cost.data();
-      // Counted without branches; a second pass names the offending entry.
-      int64_t non_finite = 0;
       for (int64_t i = 0; i < n_rows; ++i) {
         const T* src = m + i * s1;
         if (transposed) {
-          for (int64_t j = 0; j < n_cols; ++j) {
-            const double value = sign * static_cast<double>(src[j * s2]);
-            non_finite += !(std::fabs(value) <= max_finite);
-            dst[j * wide_cols + i] = value;
-          }
+          for (int64_t j = 0; j < n_cols; ++j) dst[j * wide_cols + i] = sign * double(src[j * s2]);
         } else if (s2 == 1) {
           double* out = dst + i * wide_cols;
-          for (int64_t j = 0; j < n_cols; ++j) {
-            const double value = sign * static_cast<double>(src[j]);
-            non_finite += !(std::fabs(value) <= max_finite);
-            out[j] = value;
-          }
+          for (int64_t j = 0; j < n_cols; ++j) out[j] = sign * double(src[j]);
         } else {
           double* out = dst + i * wide_cols;
-          for (int64_t j = 0; j < n_cols; ++j) {
-            const double value = sign * static_cast<double>(src[j * s2]);
-            non_finite += !(std::fabs(value) <= max_finite);
-            out[j] = value;
-          }
+          for (int64_t j = 0; j < n_cols; ++j) out[j] = sign * double(src[j * s2]);
         }
       }
+      // x - x is 0 for finite x, NaN otherwise; four independent sums keep
+      // the adds from waiting on each other. A second pass names the entry.
+      double poison[4] = {0.0, 0.0, 0.0, 0.0};
+      const int64_t count = n_rows * n_cols;
+      int64_t k = 0;
+      for (; k + 4 <= count; k += 4)
+        for (int lane = 0; lane < 4; ++lane) poison[lane] += dst[k + lane] - dst[k + lane];
+      for (; k < count; ++k) poison[0] += dst[k] - dst[k];
+      const bool non_finite = !std::isfinite(poison[0] + poison[1] + poison[2] + poison[3]);
       if (non_finite) {
         for (int64_t i = 0; i < n_rows; ++i)
           for (int64_t j = 0; j < n_cols; ++j)
