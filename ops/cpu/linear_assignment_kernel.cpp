@@ -1,7 +1,8 @@
-// Batched rectangular linear assignment on CPU: the shortest augmenting path
-// method (Jonker-Volgenant as described by Crouse, "On implementing 2D
-// rectangular assignment algorithms", 2016), one sample per task, parallel
-// over the batch. Costs are read in double so totals match scipy's, which
+// Batched rectangular linear assignment on CPU: greedy row minima, then
+// Jonker-Volgenant's augmenting row reduction, then the shortest augmenting
+// path method for the rows still free (as described by Crouse, "On
+// implementing 2D rectangular assignment algorithms", 2016), one sample per
+// task, parallel over the batch. Costs are read in double so totals match scipy's, which
 // works in double too.
 #include "ops/linear_assignment.h"
 
@@ -21,9 +22,64 @@ namespace {
 struct Workspace {
   std::vector<double> cost;  // the sample's valid block, sign-adjusted, wide
   std::vector<double> u, v, shortest;
-  std::vector<int64_t> path, col_of_row, row_of_col;
+  std::vector<int64_t> path, col_of_row, row_of_col, free_rows;
   std::vector<char> row_seen, col_seen;
 };
+
+// Augmenting row reduction (Jonker and Volgenant, 1987): a free row takes its
+// cheapest column at reduced cost c - v, lowering that column's dual by the gap
+// to the second cheapest, and the row it displaces becomes free. The duals stay
+// feasible and tight on every assigned pair, and only taken columns are
+// lowered, so free columns keep v = 0 as the shortest-path phase requires; that
+// phase then finishes the rows still free. Bounded to 2 * n_rows moves.
+void reduce_rows(int64_t n_rows, int64_t n_cols, Workspace& ws) {
+  const double inf = std::numeric_limits<double>::infinity();
+  const double* cost = ws.cost.data();
+  double* u = ws.u.data();
+  double* v = ws.v.data();
+  int64_t* col_of_row = ws.col_of_row.data();
+  int64_t* row_of_col = ws.row_of_col.data();
+  ws.free_rows.resize(3 * n_rows);  // the free rows, then at most 2 * n_rows re-queued
+  int64_t* free_rows = ws.free_rows.data();
+  int64_t n_free = 0;
+  for (int64_t i = 0; i < n_rows; ++i)
+    if (col_of_row[i] < 0) free_rows[n_free++] = i;
+  int64_t head = 0;
+  for (int64_t moves = 0; head < n_free && moves < 2 * n_rows; ++moves) {
+    const int64_t i = free_rows[head++];
+    const double* cost_row = cost + i * n_cols;
+    double m1 = inf, m2 = inf;
+    int64_t j1 = -1, j2 = -1;
+    for (int64_t j = 0; j < n_cols; ++j) {
+      const double h = cost_row[j] - v[j];
+      if (h < m2) {
+        if (h < m1) {
+          m2 = m1, j2 = j1, m1 = h, j1 = j;
+        } else {
+          m2 = h, j2 = j;
+        }
+      }
+    }
+    if (j2 < 0) m2 = m1;  // a single column
+    int64_t displaced = row_of_col[j1];
+    if (m1 < m2) {
+      v[j1] -= m2 - m1;
+    } else if (displaced >= 0 && j2 >= 0) {
+      j1 = j2;  // a tie: take the other cheapest column, displacing without progress
+      displaced = row_of_col[j1];
+    }
+    u[i] = m2;
+    row_of_col[j1] = i;
+    col_of_row[i] = j1;
+    if (displaced >= 0) {
+      col_of_row[displaced] = -1;
+      if (m1 < m2)
+        free_rows[--head] = displaced;  // its duals moved: retry it at once
+      else
+        free_rows[n_free++] = displaced;
+    }
+  }
+}
 
 // Solves one n_rows x n_cols problem (n_rows <= n_cols) held row-major in
 // ws.cost. Fills ws.col_of_row and ws.row_of_col.
@@ -60,6 +116,8 @@ void solve_wide(int64_t n_rows, int64_t n_cols, Workspace& ws) {
     }
   }
 
+  reduce_rows(n_rows, n_cols, ws);
+
   for (int64_t start = 0; start < n_rows; ++start) {
     if (ws.col_of_row[start] >= 0) continue;
     std::fill(ws.shortest.begin(), ws.shortest.end(), inf);
@@ -76,7 +134,9 @@ void solve_wide(int64_t n_rows, int64_t n_cols, Workspace& ws) {
       double lowest = inf;
       int64_t best = -1;
       // Columns in index order; ties go to a free column (ends the search
-      // sooner), then the lowest index: the CUDA kernel uses the same order.
+      // sooner), then the lowest index. (With equal-cost optima the CPU and
+      // CUDA kernels may pick different matchings: only this one starts with
+      // row reduction. Totals are equal.)
       for (int64_t j = 0; j < n_cols; ++j) {
         if (col_seen[j]) continue;
         const double reduced = base + cost_row[j] - v[j];
