@@ -92,6 +92,25 @@ TEST_CASE("linear_assignment is optimal on random padded batches") {
     }
 }
 
+TEST_CASE("linear_assignment is optimal on small integer costs (many ties)") {
+  // Ties send the row reduction down its "take the other cheapest column" branch.
+  torch::manual_seed(5);
+  const int64_t batch = 80;
+  for (bool maximize : {false, true}) {
+    CAPTURE(maximize);
+    const at::Tensor cost = at::randint(0, 4, {batch, 6, 7}, at::kFloat);
+    const at::Tensor rc = at::randint(0, 7, {batch}, at::kLong);
+    const at::Tensor cc = at::randint(0, 8, {batch}, at::kLong);
+    auto [rows, cols] = kinema::ops::linear_assignment(cost, rc, cc, maximize);
+    for (int64_t b = 0; b < batch; ++b) {
+      const int64_t r = rc[b].item<int64_t>(), c = cc[b].item<int64_t>();
+      CAPTURE(b);
+      const double got = checked_total(cost, rows, cols, b, r, c);
+      CHECK(got == best_total(cost[b].slice(0, 0, r).slice(1, 0, c), maximize));
+    }
+  }
+}
+
 TEST_CASE("linear_assignment with more rows than columns and the reverse") {
   const at::Tensor tall = at::tensor({4.0, 1.0, 2.0, 0.5, 3.0, 3.0, 0.0, 9.0}).view({1, 4, 2});
   auto [rows, cols] = kinema::ops::linear_assignment(tall, at::Tensor(), at::Tensor(), false);
