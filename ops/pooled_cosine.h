@@ -26,9 +26,9 @@ struct PooledCosineOptions {
   bool threshold = false;  // DemoVLP's "keep weights above the mean"
   bool a_to_b = true;      // compute the a -> b direction
   bool b_to_a = true;      // compute the b -> a direction
-  // Upper bound on a chunk's Ba*Na*Bb*Nb; 0 = automatic: a sixteenth of the
-  // inputs' elements (a chunk holds ~20 temporaries, so together they stay near
-  // the inputs' size), between 2^14 and 2^21.
+  // Upper bound on a chunk's Ba*Na*Bb*Nb; 0 = automatic: a 64th of the inputs'
+  // elements (a chunk holds ~20 temporaries, so together they stay well under
+  // the inputs' size), between 2^12 and 2^21.
   int64_t chunk_elements = 0;
 };
 
