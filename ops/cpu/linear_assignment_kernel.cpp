@@ -115,7 +115,8 @@ void solve_wide(int64_t n_rows, int64_t n_cols, Workspace& ws) {
 
   // Start from row minima (u_i = min_j c_ij, v = 0: feasible duals, and
   // free columns keep v = 0 as the method requires) and give each row its
-  // minimum column when still free; only the remaining rows need a search.
+  // minimum column when still free; the others go through row reduction and,
+  // if still free after it, a shortest-path search.
   for (int64_t i = 0; i < n_rows; ++i) {
     const double* cost_row = cost + i * n_cols;
     int64_t arg = 0;
