@@ -11,6 +11,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -190,6 +191,38 @@ void solve_wide(int64_t n_rows, int64_t n_cols, Workspace& ws) {
   }
 }
 
+// Copies sample b's valid block into ws.cost (wide side last, transposed if
+// R > C, sign-adjusted, in double). Returns false if an entry is not finite.
+template <typename T>
+bool load_sample(const T* m, int64_t s1, int64_t s2, int64_t n_rows, int64_t n_cols, double sign,
+                 Workspace& ws) {
+  const bool transposed = n_rows > n_cols;
+  const int64_t wide_cols = transposed ? n_rows : n_cols;
+  ws.cost.resize(n_rows * n_cols);
+  double* dst = ws.cost.data();
+  for (int64_t i = 0; i < n_rows; ++i) {
+    const T* src = m + i * s1;
+    if (transposed) {
+      for (int64_t j = 0; j < n_cols; ++j) dst[j * wide_cols + i] = sign * double(src[j * s2]);
+    } else if (s2 == 1) {
+      double* out = dst + i * wide_cols;
+      for (int64_t j = 0; j < n_cols; ++j) out[j] = sign * double(src[j]);
+    } else {
+      double* out = dst + i * wide_cols;
+      for (int64_t j = 0; j < n_cols; ++j) out[j] = sign * double(src[j * s2]);
+    }
+  }
+  // x - x is 0 for finite x, NaN otherwise; four independent sums keep the
+  // adds from waiting on each other.
+  double poison[4] = {0.0, 0.0, 0.0, 0.0};
+  const int64_t count = n_rows * n_cols;
+  int64_t k = 0;
+  for (; k + 4 <= count; k += 4)
+    for (int lane = 0; lane < 4; ++lane) poison[lane] += dst[k + lane] - dst[k + lane];
+  for (; k < count; ++k) poison[0] += dst[k] - dst[k];
+  return std::isfinite(poison[0] + poison[1] + poison[2] + poison[3]);
+}
+
 template <typename T>
 void assign_batch(const at::Tensor& cost, const int64_t* row_counts, const int64_t* col_counts,
                   bool maximize, int64_t* rows_out, int64_t* cols_out, int64_t pairs) {
@@ -198,59 +231,50 @@ void assign_batch(const at::Tensor& cost, const int64_t* row_counts, const int64
   const T* data = cost.data_ptr<T>();
   const double sign = maximize ? -1.0 : 1.0;
 
-  at::parallel_for(0, batch, 1, [&](int64_t begin, int64_t end) {
+  // Blocks of samples handed out on demand rather than one static half per
+  // thread: the cores of a shared machine run at different speeds (here one
+  // was 35% slower than the other), and a static split waits for the slower.
+  constexpr int64_t kBlock = 32;
+  const int64_t n_blocks = (batch + kBlock - 1) / kBlock;
+  std::atomic<int64_t> next_block{0};
+  std::atomic<int64_t> first_bad{batch};  // the lowest sample with a non-finite cost
+  const int64_t tasks = std::min<int64_t>(n_blocks, at::get_num_threads());
+  at::parallel_for(0, tasks, 1, [&](int64_t, int64_t) {
     Workspace ws;
-    for (int64_t b = begin; b < end; ++b) {
-      const T* m = data + b * s0;
-      const int64_t n_rows = row_counts[b], n_cols = col_counts[b];
-      // Copy the valid block, wide side last (transposed if R > C), checking it.
-      const bool transposed = n_rows > n_cols;
-      const int64_t wide_rows = transposed ? n_cols : n_rows;
-      const int64_t wide_cols = transposed ? n_rows : n_cols;
-      ws.cost.resize(wide_rows * wide_cols);
-      double* dst = ws.cost.data();
-      for (int64_t i = 0; i < n_rows; ++i) {
-        const T* src = m + i * s1;
-        if (transposed) {
-          for (int64_t j = 0; j < n_cols; ++j) dst[j * wide_cols + i] = sign * double(src[j * s2]);
-        } else if (s2 == 1) {
-          double* out = dst + i * wide_cols;
-          for (int64_t j = 0; j < n_cols; ++j) out[j] = sign * double(src[j]);
-        } else {
-          double* out = dst + i * wide_cols;
-          for (int64_t j = 0; j < n_cols; ++j) out[j] = sign * double(src[j * s2]);
+    for (int64_t blk; (blk = next_block.fetch_add(1)) < n_blocks;) {
+      for (int64_t b = blk * kBlock; b < std::min(batch, (blk + 1) * kBlock); ++b) {
+        const int64_t n_rows = row_counts[b], n_cols = col_counts[b];
+        if (!load_sample(data + b * s0, s1, s2, n_rows, n_cols, sign, ws)) {
+          for (int64_t seen = first_bad.load(); b < seen && !first_bad.compare_exchange_weak(seen, b);) {
+          }
+          continue;
         }
+        const bool transposed = n_rows > n_cols;
+        solve_wide(transposed ? n_cols : n_rows, transposed ? n_rows : n_cols, ws);
+        // Pairs sorted by the original row, then padding.
+        int64_t* r = rows_out + b * pairs;
+        int64_t* c = cols_out + b * pairs;
+        int64_t p = 0;
+        if (!transposed) {
+          for (int64_t i = 0; i < n_rows; ++i, ++p) r[p] = i, c[p] = ws.col_of_row[i];
+        } else {
+          for (int64_t i = 0; i < n_rows; ++i)
+            if (ws.row_of_col[i] >= 0) r[p] = i, c[p] = ws.row_of_col[i], ++p;
+        }
+        for (; p < pairs; ++p) r[p] = -1, c[p] = -1;
       }
-      // x - x is 0 for finite x, NaN otherwise; four independent sums keep
-      // the adds from waiting on each other. A second pass names the entry.
-      double poison[4] = {0.0, 0.0, 0.0, 0.0};
-      const int64_t count = n_rows * n_cols;
-      int64_t k = 0;
-      for (; k + 4 <= count; k += 4)
-        for (int lane = 0; lane < 4; ++lane) poison[lane] += dst[k + lane] - dst[k + lane];
-      for (; k < count; ++k) poison[0] += dst[k] - dst[k];
-      const bool non_finite = !std::isfinite(poison[0] + poison[1] + poison[2] + poison[3]);
-      if (non_finite) {
-        for (int64_t i = 0; i < n_rows; ++i)
-          for (int64_t j = 0; j < n_cols; ++j)
-            TORCH_CHECK(std::isfinite(static_cast<double>(m[i * s1 + j * s2])),
-                        "kinema::linear_assignment: argument 'cost' has a non-finite entry in sample ",
-                        b, " at (", i, ", ", j, ")");
-      }
-      solve_wide(wide_rows, wide_cols, ws);
-      // Pairs sorted by the original row, then padding.
-      int64_t* r = rows_out + b * pairs;
-      int64_t* c = cols_out + b * pairs;
-      int64_t p = 0;
-      if (!transposed) {
-        for (int64_t i = 0; i < n_rows; ++i, ++p) r[p] = i, c[p] = ws.col_of_row[i];
-      } else {
-        for (int64_t i = 0; i < n_rows; ++i)
-          if (ws.row_of_col[i] >= 0) r[p] = i, c[p] = ws.row_of_col[i], ++p;
-      }
-      for (; p < pairs; ++p) r[p] = -1, c[p] = -1;
     }
   });
+  // The error names the first bad sample and entry, whichever thread met it.
+  const int64_t bad = first_bad.load();
+  if (bad < batch) {
+    const T* m = data + bad * s0;
+    for (int64_t i = 0; i < row_counts[bad]; ++i)
+      for (int64_t j = 0; j < col_counts[bad]; ++j)
+        TORCH_CHECK(std::isfinite(static_cast<double>(m[i * s1 + j * s2])),
+                    "kinema::linear_assignment: argument 'cost' has a non-finite entry in sample ",
+                    bad, " at (", i, ", ", j, ")");
+  }
 }
 
 std::tuple<at::Tensor, at::Tensor> linear_assignment_cpu(const at::Tensor& cost,

@@ -154,6 +154,15 @@ TEST_CASE("linear_assignment rejects bad input naming the sample or argument") {
   cost[1][2][3] = std::numeric_limits<float>::infinity();
   check_error([&] { kinema::ops::linear_assignment(cost, at::Tensor(), at::Tensor(), true); },
               {"non-finite", "sample 1"});
+  // With several bad samples in different blocks (solved by different
+  // threads), the error names the first one, every time.
+  at::Tensor many = at::randn({200, 4, 5});
+  many[150][0][0] = std::numeric_limits<float>::quiet_NaN();
+  many[70][3][1] = -std::numeric_limits<float>::infinity();
+  many[71][0][0] = std::numeric_limits<float>::quiet_NaN();
+  for (int run = 0; run < 5; ++run)
+    check_error([&] { kinema::ops::linear_assignment(many, at::Tensor(), at::Tensor(), false); },
+                {"sample 70", "(3, 1)"});
   const at::Tensor ok = at::randn({3, 4, 5});
   check_error([&] { kinema::ops::linear_assignment(ok[0], at::Tensor(), at::Tensor(), false); },
               {"linear_assignment", "'cost'", "3 dimensions"});
