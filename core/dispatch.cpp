@@ -182,7 +182,7 @@ bool convert_list(lua_State* L, int idx, const c10::TypePtr& elem, c10::IValue& 
     return true;
   }
   if (kind == c10::TypeKind::OptionalType &&
-      elem->containedType(0)->kind() == c10::TypeKind::TensorType) {
+      elem->containedTypes()[0]->kind() == c10::TypeKind::TensorType) {
     // Tensor?[] (advanced indexing): `false` stands for None inside a Lua array.
     c10::List<c10::optional<at::Tensor>> list;
     for (int i = 1; i <= n; ++i) {
@@ -257,7 +257,7 @@ bool convert(lua_State* L, int idx, const c10::TypePtr& type, c10::IValue& out, 
         out = c10::IValue();
         return true;
       }
-      return convert(L, idx, type->containedType(0), out, cost, why);
+      return convert(L, idx, type->containedTypes()[0], out, cost, why);
     case c10::TypeKind::TensorType: {
       if (at::Tensor* t = test_tensor(L, idx)) {
         if (!t->defined()) {
@@ -356,18 +356,20 @@ bool convert(lua_State* L, int idx, const c10::TypePtr& type, c10::IValue& out, 
       return false;
     }
     case c10::TypeKind::ListType:
-      return convert_list(L, idx, type->containedType(0), out, cost, why);
+      return convert_list(L, idx, type->containedTypes()[0], out, cost, why);
     default:
       why = "arguments of type " + type->str() + " cannot be passed from Lua";
       return false;
   }
 }
 
+// Raw pointers, not TypePtr copies: this runs for every argument of every call
+// and a shared_ptr copy is two atomic operations.
 bool is_int_list(const c10::TypePtr& type) {
-  c10::TypePtr t = type;
-  if (t->kind() == c10::TypeKind::OptionalType) t = t->containedType(0);
+  const c10::Type* t = type.get();
+  if (t->kind() == c10::TypeKind::OptionalType) t = t->containedTypes()[0].get();
   if (t->kind() != c10::TypeKind::ListType) return false;
-  auto k = t->containedType(0)->kind();
+  auto k = t->containedTypes()[0]->kind();
   return k == c10::TypeKind::IntType || k == c10::TypeKind::SymIntType;
 }
 
@@ -391,7 +393,7 @@ bool bind(lua_State* L, const c10::FunctionSchema& schema, int first, int npos, 
     if (!arg.kwarg_only() && pos < npos) {
       int idx = first + pos;
       // Varargs sugar as in PyTorch: t:view(2, 3), torch.zeros(2, 3).
-      if (is_int_list(type) && lua_type(L, idx) == LUA_TNUMBER && npos - pos > 1) {
+      if (npos - pos > 1 && lua_type(L, idx) == LUA_TNUMBER && is_int_list(type)) {
         c10::List<int64_t> list;
         while (pos < npos && lua_type(L, first + pos) == LUA_TNUMBER &&
                is_integral(lua_tonumber(L, first + pos))) {
