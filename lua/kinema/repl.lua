@@ -106,9 +106,19 @@ function repl.help(name)
       '  Tab completes names, fields and tensor methods; history in ~/.kinema_history.',
     }, '\n')
   end
-  if repl.docs[name] then return repl.docs[name] end
   local short_name = name:gsub('^kinema%.', '')
-  if repl.docs[short_name] then return repl.docs[short_name] end
+  local function doc() return repl.docs[name] or repl.docs[short_name] end
+  if doc() then return doc() end
+  -- Submodules load on first use and register their docs then: walk the
+  -- path from the kinema table (loading what it names) and look again.
+  local node = require 'kinema'
+  for key in short_name:gmatch('[^%.]+') do
+    if type(node) ~= 'table' then break end
+    local ok, value = pcall(function() return node[key] end)
+    if not ok or value == nil then break end
+    node = value
+  end
+  if doc() then return doc() end
   local op = name:match('^torch%.ops%.(%w+)%.([%w_]+)$')
   if op then
     local ns, opname = name:match('^torch%.ops%.(%w+)%.([%w_]+)$')
