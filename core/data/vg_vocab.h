@@ -6,9 +6,9 @@
 // peteanderson80/bottom-up-attention, the copy shipped as
 // evaluation/objects_vocab.txt in MILVLG/bottom-up-attention.pytorch), the
 // detector whose .npz features OA-Trans and DemoVLP read. It is committed as
-// core/data/vg_objects_1600.txt and compiled into the binary
-// (vg_objects_1600_data.cpp holds the same bytes, a test keeps them equal), so
-// no data file has to be found at run time.
+// core/data/vg_objects_1600.txt and compiled into the binary (the build
+// generates vg_objects_1600_data.cpp from it; a test compares the two), so no
+// data file has to be found at run time.
 //
 // Ids are 0-based line numbers: the `objects_id` arrays of the .npz files index
 // this list directly (the detector's background class is not part of it).
