@@ -4,6 +4,7 @@
 // happens here, on the Lua thread, when a batch is taken.
 #include <torch/torch.h>
 
+#include "core/data/detections.h"
 #include "core/data/formats.h"
 #include "core/data/loader.h"
 #include "core/data/synth.h"
@@ -151,7 +152,18 @@ int dataset_get(lua_State* L) {
     lua_pushstring(L, s.region_path.c_str());
     lua_setfield(L, -2, "region_path");
   }
-  lua_pushnumber(L, static_cast<lua_Number>(s.frames.size()));
+  if (!s.boxes_path.empty()) {
+    lua_pushstring(L, s.boxes_path.c_str());
+    lua_setfield(L, -2, "boxes_path");
+  }
+  // Boxes kept in a file are read here: this view is for inspection.
+  size_t box_frames = s.frames.size();
+  if (!s.boxes_path.empty())
+    protect(L, [&] {
+      box_frames = data::read_frame_boxes_json(s.boxes_path).size();
+      return 0;
+    });
+  lua_pushnumber(L, static_cast<lua_Number>(box_frames));
   lua_setfield(L, -2, "num_box_frames");
   if (!s.parts.empty()) {
     lua_createtable(L, static_cast<int>(s.parts.size()), 0);
@@ -197,9 +209,9 @@ int dataset_get(lua_State* L) {
 }
 
 // data.num_classes(ds): the detection class vocabulary size, batch-independent:
-// the largest "classes" list of the detection files (kinema synth: its shapes)
-// or 1600 (Visual Genome) for detections without one; at least max label + 1.
-// 0 when no sample has detections.
+// the "classes" list of the first detection file (kinema synth: its shapes; one
+// detector writes a dataset's files) or 1600 (Visual Genome) without one; at
+// least max label + 1 of inline boxes. 0 when no sample has detections.
 int dataset_num_classes(lua_State* L) {
   const auto& samples = *check_dataset(L, 1).samples;
   int64_t n = 0;

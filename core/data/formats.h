@@ -25,9 +25,11 @@ struct ReadOptions {
   // Side files (formats_sidecar.cpp), attached by read_annotations to every format:
   //  detections_root: per-frame boxes JSON {detections_root}/{id}.json (the plain
   //    layout of detections.h, e.g. kinema synth's detections/ or annotations/)
-  //    read into Sample::frames; a missing file leaves frames empty (the loader
-  //    then gives all-invalid rows). A top-level "classes" list's length is kept
-  //    as extra["num_classes"] (else the 1600 Visual Genome classes apply).
+  //    recorded as Sample::boxes_path and read by the loader's workers (a
+  //    malformed file is reported there and its sample replaced); a missing
+  //    file leaves no boxes (the loader then gives all-invalid rows). The first
+  //    file's top-level "classes" list length is kept as extra["num_classes"]
+  //    (else the 1600 Visual Genome classes apply).
   //  meta: a JSONL with {"videoid", "caption"?, "nouns", "verbs", "noun_phrases",
   //    "tags"} per line (kinema synth's *_meta.jsonl) matched to samples by id
   //    (or page_dir/videoid): fills Sample::parts (for the caption equal to

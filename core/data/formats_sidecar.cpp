@@ -25,18 +25,23 @@ std::vector<std::string> string_list(const json& record, const char* key, const 
   return out;
 }
 
+// Records each sample's detections file; the loader's workers read it (a
+// dataset's boxes can be far larger than its annotations). The class
+// vocabulary size comes from the first file: one detector wrote them all.
 void attach_detections(std::vector<Sample>& samples, const ReadOptions& options) {
+  std::string num_classes;
   for (Sample& s : samples) {
     const std::string path = join_path(options.detections_root, s.id + ".json");
     if (!std::filesystem::exists(path)) continue;  // no detections: all-invalid rows downstream
     detail::guarded(options, [&] {
-      s.frames = read_frame_boxes_json(path);
-      // The class vocabulary size, batch-independent (what a classifier head needs).
-      const json doc = detail::parse_json(detail::read_file(path), path);
-      const int64_t classes = doc.contains("classes") && doc["classes"].is_array()
-                                  ? static_cast<int64_t>(doc["classes"].size())
-                                  : VgVocab::objects_1600().size();
-      s.extra["num_classes"] = std::to_string(classes);
+      if (num_classes.empty()) {
+        const json doc = detail::parse_json(detail::read_file(path), path);
+        num_classes = std::to_string(doc.contains("classes") && doc["classes"].is_array()
+                                         ? static_cast<int64_t>(doc["classes"].size())
+                                         : VgVocab::objects_1600().size());
+      }
+      s.boxes_path = path;
+      s.extra["num_classes"] = num_classes;
     });
   }
 }

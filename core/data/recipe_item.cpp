@@ -6,6 +6,7 @@
 #include <c10/util/Exception.h>
 
 #include "core/data/augment_cutpaste.h"
+#include "core/data/detections.h"
 #include "core/data/video_reader.h"
 #include "core/data/vision_item.h"
 
@@ -102,6 +103,10 @@ ItemFn make_recipe_item_fn(RecipeItemOptions options) {
     }
     item.strings["caption"] = caption;
     item.strings["id"] = s.id;
+    // The sample's boxes: inline, or read from its detections file now.
+    std::vector<FrameBoxes> read_boxes;
+    if (!s.boxes_path.empty() && (opt->detections || opt->anchor)) read_boxes = read_frame_boxes_json(s.boxes_path);
+    const std::vector<FrameBoxes>& sample_boxes = s.boxes_path.empty() ? s.frames : read_boxes;
 
     std::vector<int64_t> frame_indices;
     double fps = 0;
@@ -120,7 +125,7 @@ ItemFn make_recipe_item_fn(RecipeItemOptions options) {
       frame_indices = sample_indices(reader, opt->video.sampling, seed, s.start_s, s.end_s);
       std::vector<int64_t> to_read = frame_indices;
       if (opt->anchor) {
-        anchor = choose_anchor(s.frames, frame_indices, fps, opt->anchor->shift_prob, anchor_rng);
+        anchor = choose_anchor(sample_boxes, frame_indices, fps, opt->anchor->shift_prob, anchor_rng);
         anchor.second = std::clamp<int64_t>(anchor.second, 0, std::max<int64_t>(info.num_frames - 1, 0));
         to_read.push_back(anchor.second);  // one decode pass for the clip and the anchor
       }
@@ -134,16 +139,16 @@ ItemFn make_recipe_item_fn(RecipeItemOptions options) {
 
     if (opt->detections) {
       std::vector<int64_t> targets = frame_indices;
-      const std::vector<FrameBoxes>* frames = &s.frames;
+      const std::vector<FrameBoxes>* frames = &sample_boxes;
       std::vector<FrameBoxes> by_position;
       if (!opt->decode_video) {
         // No video timeline: T of the detection frames themselves, in list order.
         const int64_t t = opt->video.sampling.num_frames;
         targets.assign(static_cast<size_t>(t), 0);
-        if (!s.frames.empty()) {
-          targets = pick_list_positions(static_cast<int64_t>(s.frames.size()), t, opt->video.sampling.strategy,
+        if (!sample_boxes.empty()) {
+          targets = pick_list_positions(static_cast<int64_t>(sample_boxes.size()), t, opt->video.sampling.strategy,
                                         mix_seed(seed, kDetectionStream));
-          by_position = s.frames;
+          by_position = sample_boxes;
           for (size_t i = 0; i < by_position.size(); ++i) by_position[i].frame_index = static_cast<int64_t>(i);
           frames = &by_position;
         }
@@ -166,7 +171,7 @@ ItemFn make_recipe_item_fn(RecipeItemOptions options) {
     }
 
     if (opt->anchor) {
-      const FrameBoxes boxes = anchor.first >= 0 ? anchor_boxes(s.frames[anchor.first], geometry) : FrameBoxes{};
+      const FrameBoxes boxes = anchor.first >= 0 ? anchor_boxes(sample_boxes[anchor.first], geometry) : FrameBoxes{};
       const ObjectMaskResult m = mask_anchor_frame(anchor_frame, boxes, *opt->anchor, anchor_rng);
       item.tensors["anchor"] = m.frame;
       item.tensors["patch_mask"] = m.patch_mask.reshape({1, -1});

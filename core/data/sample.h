@@ -37,7 +37,12 @@ struct Sample {
   std::vector<std::string> captions;
   double start_s = -1, end_s = -1;  // clip bounds inside the video, -1 = whole video
 
-  std::vector<FrameBoxes> frames;   // per-frame boxes (OA-Trans, STOA)
+  std::vector<FrameBoxes> frames;   // per-frame boxes given inline (OA-Trans, STOA)
+  // Per-frame boxes JSON (ReadOptions::detections_root), read by the loader's
+  // worker when the sample is made, so a large dataset's boxes are not all in
+  // memory at once; a malformed file is then reported and the sample replaced
+  // like a corrupt video.
+  std::string boxes_path;
   std::string region_path;          // pre-extracted region features (.npz, DemoVLP)
   std::vector<std::string> tags;    // object tags (OA-Trans)
   std::vector<CaptionParts> parts;  // aligned with captions when present

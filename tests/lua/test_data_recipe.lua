@@ -172,6 +172,32 @@ T.test('detections: boxes at the sampled frames, normalised, classes below num_c
   loader:close()
 end)
 
+T.test('detections are read by the workers: a malformed file is reported and its sample replaced', function()
+  local det = os.tmpname()
+  os.remove(det)
+  assert(os.execute('cp -r "' .. dir .. '/detections" "' .. det .. '"') == 0)
+  local first = ds:get(0)
+  T.is_true(first.boxes_path ~= nil and first.num_box_frames > 0, 'boxes are not read at load time')
+  local f = assert(io.open(det .. '/' .. first.id .. '.json', 'w'))
+  f:write('{"frames": [{"boxes": [[1, 2, 3]]}]}')  -- a box with three numbers
+  f:close()
+  local broken = data.read{format = 'webvid', path = dir .. '/train.csv', video_root = dir .. '/videos',
+                           detections_root = det}
+  T.eq(#broken, #ds)  -- reading the annotations does not open the boxes
+  local loader = data.Loader(broken, base{detections = {k = 5}, shuffle = false})
+  local ids = {}
+  for b in loader:iter(0) do
+    for _, id in ipairs(b.id) do ids[#ids + 1] = id end
+  end
+  T.eq(loader:progress().skipped, 1)
+  local errors = loader:skipped_errors()
+  T.eq(#errors, 1)
+  T.is_true(errors[1]:find(first.id .. '.json', 1, true) ~= nil, errors[1])
+  T.eq(ids[1], ds:get(1).id)  -- replaced by the next sample, deterministically
+  loader:close()
+  os.execute('rm -rf "' .. det .. '"')
+end)
+
 T.test('regions without decoding: features, locations, frame order, mask', function()
   for _, b in ipairs(all_batches(base{video = false, regions = {k = 3, frames = 2},
                                       text = {tokenizer = tok, max_len = L}})) do

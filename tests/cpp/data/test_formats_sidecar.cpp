@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/data/detections.h"
 #include "core/data/formats.h"
 
 using namespace kinema::data;
@@ -45,13 +46,18 @@ TEST_CASE("detections_root and meta attach boxes, class counts, parts and tags")
   o.meta = (dir / "meta.jsonl").string();
   const auto samples = read_annotations(src, o);
   REQUIRE(samples.size() == 2);
-  REQUIRE(samples[0].frames.size() == 2);
-  CHECK(samples[0].frames[0].boxes[0].label == 1);
-  CHECK(samples[0].frames[0].boxes[0].score == doctest::Approx(0.5));
-  CHECK(samples[0].frames[1].frame_index == 7);
+  // The boxes stay in their file until a loader worker reads them.
+  CHECK(samples[0].frames.empty());
+  REQUIRE(samples[0].boxes_path == (dir / "det" / "v1.json").string());
+  const auto boxes = read_frame_boxes_json(samples[0].boxes_path);
+  REQUIRE(boxes.size() == 2);
+  CHECK(boxes[0].boxes[0].label == 1);
+  CHECK(boxes[0].boxes[0].score == doctest::Approx(0.5));
+  CHECK(boxes[1].frame_index == 7);
   CHECK(samples[0].extra.at("num_classes") == "2");
   CHECK(samples[0].parts.empty());  // no meta record
-  CHECK(samples[1].frames.empty());  // no detections file: no boxes, no error
+  CHECK(samples[1].boxes_path.empty());  // no detections file: no boxes, no error
+  CHECK(samples[1].frames.empty());
   CHECK(samples[1].extra.count("num_classes") == 0);
   REQUIRE(samples[1].parts.size() == 1);
   CHECK(samples[1].parts[0].nouns == std::vector<std::string>{"square"});
