@@ -1,9 +1,8 @@
 // Batched rectangular linear assignment on CPU: Jonker-Volgenant's augmenting
 // row reduction from empty duals, then the shortest augmenting path method for
-// the rows still free (as described by Crouse, "On
-// implementing 2D rectangular assignment algorithms", 2016), one sample per
-// task, parallel over the batch. Costs are read in double so totals match scipy's, which
-// works in double too.
+// the rows still free (as described by Crouse, "On implementing 2D rectangular
+// assignment algorithms", 2016), parallel over the batch. Costs are read in
+// double so totals match scipy's, which works in double too.
 #include "ops/linear_assignment.h"
 
 #include <ATen/ATen.h>
@@ -107,9 +106,8 @@ void reduce_rows(int64_t n_rows, int64_t n_cols, Workspace& ws) {
   int64_t* row_of_col = ws.row_of_col.data();
   ws.free_rows.resize(5 * n_rows);  // the free rows, then at most 4 * n_rows re-queued
   int64_t* free_rows = ws.free_rows.data();
-  int64_t n_free = 0;
-  for (int64_t i = 0; i < n_rows; ++i)
-    if (col_of_row[i] < 0) free_rows[n_free++] = i;
+  int64_t n_free = n_rows;  // every row starts free
+  for (int64_t i = 0; i < n_rows; ++i) free_rows[i] = i;
   int64_t head = 0;
   for (int64_t moves = 0; head < n_free && moves < 4 * n_rows; ++moves) {
     const int64_t i = free_rows[head++];
