@@ -110,8 +110,19 @@ int repl_traceback_handler(lua_State* L) {
   return 1;
 }
 
-// Runs the compiled chunk on top of the stack; Ctrl-C interrupts it.
+// Runs the compiled chunk on top of the stack; Ctrl-C interrupts it. The
+// chunk (and every function it defines) runs in LuaJIT's interpreter: compiled
+// traces never look at the hook, so a typed `while true do end` could not be
+// interrupted otherwise.
 int run_command(lua_State* L) {
+  lua_getglobal(L, "jit");
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "off");
+    lua_pushvalue(L, -3);
+    lua_pushboolean(L, 1);
+    if (lua_pcall(L, 2, 0, 0) != 0) lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
   int base = lua_gettop(L);
   lua_pushcfunction(L, repl_traceback_handler);
   lua_insert(L, base);

@@ -43,7 +43,11 @@ struct Schema {
     pb::DescriptorProto* value = file.add_message_type();
     value->set_name("SummaryValue");
     add_field(value, "tag", 1, pb::FieldDescriptorProto::TYPE_STRING);
+    // in TensorBoard's schema simple_value is a member of `oneof value`, which
+    // is what makes a 0.0 go on the wire (a plain proto3 field would drop it)
+    value->add_oneof_decl()->set_name("value");
     add_field(value, "simple_value", 2, pb::FieldDescriptorProto::TYPE_FLOAT);
+    value->mutable_field(1)->set_oneof_index(0);
     pb::DescriptorProto* summary = file.add_message_type();
     summary->set_name("Summary");
     add_field(summary, "value", 1, pb::FieldDescriptorProto::TYPE_MESSAGE, ".kinema.tensorboard.SummaryValue", true);

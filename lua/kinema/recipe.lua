@@ -113,7 +113,12 @@ function recipe.parse_args(argv, defaults, presets)
       -- a config file's keys, applied where the flag stands among the explicit keys
       if value == nil then value = argv[i + 1]; i = i + 1 end
       if value == nil then fail('--config expects a file (.lua or .json)') end
-      for _, kv in ipairs(cli.flatten(cli.read_config(value))) do
+      local file = cli.read_config(value)
+      if type(file.preset) == 'string' and presets and presets[file.preset] then  -- a run's resolved config
+        merge_into(cfg, presets[file.preset])
+        cfg.preset = file.preset
+      end
+      for _, kv in ipairs(cli.flatten(file)) do
         local is_empty = type(kv[2]) == 'table' and next(kv[2]) == nil
         if kv[1] ~= 'preset' and kv[1] ~= 'open_keys' and not is_empty then
           pending[#pending + 1] = {kv[1], kv[2], typed = '--config ' .. value}

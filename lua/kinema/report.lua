@@ -371,7 +371,7 @@ function report.build(run_dir, opts)
     if not ex then
       add('<h2>Retrieval examples</h2><p class="note">no pictures: ' .. escape(why) .. '</p>')
     else
-      add('<h2>Retrieval examples</h2><p class="meta">' .. escape(ex.checkpoint)
+      add('<h2 id="examples">Retrieval examples</h2><p class="meta">' .. escape(ex.checkpoint)
           .. ' re-evaluated on the test split; the top-5 videos of each caption, the correct one framed in green.</p>')
       local n = #ex.ids
       local count = math.min(opts.queries or 6, n)

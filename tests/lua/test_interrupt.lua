@@ -98,13 +98,16 @@ end)
 
 T.test('a second signal ends the run at once', function()
   local dir = root .. '/twice'
-  local h = start('run scripts/pretrain_baseline.lua ' .. args(dir):gsub('max_steps 6', 'max_steps 100000'),
-                  root .. '/p_twice')
+  -- bigger steps than above, so the second signal comes while the first step is under way
+  local slow = args(dir):gsub('max_steps 6', 'max_steps 100000'):gsub('batch_size 4', 'batch_size 8')
+                        :gsub('image_size 32', 'image_size 64')
+  local h = start('run scripts/pretrain_baseline.lua ' .. slow, root .. '/p_twice')
   for _ = 1, 3000 do
     if #logged_steps(dir) >= 1 or read(h.dir .. '/status') then break end
     sleep(0.05)
   end
-  os.execute(string.format('kill -TERM %d; kill -TERM %d', h.pid, h.pid))
+  -- two signals in one go would merge into one pending signal: a short gap between them
+  os.execute(string.format('kill -TERM %d; sleep 0.05; kill -TERM %d', h.pid, h.pid))
   local status = wait(h, 60)
   T.eq(status, 143)
   T.is_true(not (read(h.dir .. '/stderr') or ''):find('resume with', 1, true), 'the run did not stop at once')
@@ -136,18 +139,23 @@ T.test('REPL: Ctrl-C interrupts a running loop, returns to the prompt, the sessi
     sleep(1)
     send('C-c')
     wait_for('interrupted', 10)
-    send("'print(\"after\", x + 1)' Enter")
-    wait_for('after\t42', 10)
+    wait_for('kinema> ', 10)
+    sleep(0.5)
+    send("'print(\"after \" .. (x + 1))' Enter")
+    wait_for('after 42', 10)
     -- a loop calling into C++ (tensor ops) too
     send("'for i = 1, 1e9 do torch.ones(2):sum() end' Enter")
     sleep(1)
     send('C-c')
     wait_for('stdin:1: interrupted', 10)
+    sleep(0.5)
     -- Ctrl-C at the prompt drops the typed line and keeps the session
     send("'print(\"dropped\")'")
+    sleep(0.3)
     send('C-c')
-    send("'print(\"alive\", x)' Enter")
-    wait_for('alive\t41', 10)
+    sleep(0.3)
+    send("'print(\"alive \" .. x)' Enter")
+    wait_for('alive 41', 10)
     T.is_true(not capture():find('\ndropped', 1, true), 'the dropped line ran')
   end)
   os.execute('tmux kill-session -t ' .. session .. ' 2>/dev/null')

@@ -94,6 +94,8 @@ print(json.dumps(out))
     end
   end
   T.eq(#scalars['train/loss'], 4)
+  T.eq(#scalars['train/lr'], 4)  -- the last one is 0.0 (cosine schedule), which must be written too
+  T.eq(scalars['train/lr'][4][2], 0)
   T.eq(eval_steps, {2, 4})
 end)
 
