@@ -110,7 +110,7 @@ T.test('kinema report: a self-contained page that loads in headless Chromium, im
   local html = read(page)
   for _, want in ipairs({'<h2>Training</h2>', 'loss: vtc', 'learning rate', '<h2>Gradient shares</h2>',
                          'grad.vtc.&lt;group&gt;', '<h2>Evaluation over steps</h2>', 't2v_R1',
-                         '<h2>Zero-shot retrieval</h2>', '<h2>Retrieval examples</h2>', 'class="hit correct"',
+                         '<h2>Zero-shot retrieval</h2>', 'id="examples">Retrieval examples</h2>', 'class="hit correct"',
                          '<h2>Hard negatives the model got wrong</h2>', '<h2>Configuration</h2>'}) do
     T.is_true(html:find(want, 1, true) ~= nil, 'the page lacks ' .. want)
   end
