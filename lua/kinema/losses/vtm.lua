@@ -19,7 +19,7 @@
 --   video_mask [B,...], text_mask [B,...]    optional, selected like the rows
 --   sim [B,B]   similarity logits S (no gradient is taken through it), or
 --   video_emb [B,d] + text_emb [B,d] + tau  to compute S = cos / tau
--- parts: accuracy (fraction of the 3B pairs classified right)
+-- parts: accuracy (fraction of the 3B pairs classified right); trivial (label-prior entropy)
 -- extras: {neg_text = [B] int64, neg_video = [B] int64, logits, labels}
 local torch = require 'torch'
 local losses = require 'kinema.losses'
@@ -96,7 +96,8 @@ function M.vtm(inputs, opts)
   local loss = U.cross_entropy(logits, labels)
   local _, predicted = logits:detach():max(1)
   local accuracy = predicted:eq(labels):to(torch.float32):mean()
-  return loss, {accuracy = accuracy},
+  -- trivial: always answering with the label prior (1/3 matched): its entropy
+  return loss, {accuracy = accuracy, trivial = -(math.log(1 / 3) / 3 + 2 * math.log(2 / 3) / 3)},
          {neg_text = neg_text, neg_video = neg_video, logits = logits, labels = labels}
 end
 
