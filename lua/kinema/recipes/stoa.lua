@@ -30,6 +30,7 @@ spec.presets = {
     train = {batch_size = 24, max_steps = 300, lr = 5e-4, warmup = 30, weight_decay = 0.05, num_workers = 2,
              checkpoint_every = 100, log_every = 5},
     eval = {batch_size = 50},
+    diagnostics = {every = 25},
     model = {
       embed = 64,
       video = {patch_size = 16, embed_dim = 96, depth = 4, num_heads = 4},
@@ -129,6 +130,20 @@ function spec.caption(model, batch, cfg, tok, opts)
   for i = 1, B do captions[i] = tok:decode(tokens[i - 1]:narrow(0, 1, lengths[i])) end
   return captions
 end
+
+-- The recipe's own matching of a (video, caption) pair: the VTM head's
+-- probability of "matched" on the fusion pass (used to score the hard negatives
+-- next to the embedding cosine).
+spec.match = {
+  video = function(model, batch)
+    local v = model:encode_video(batch.video, batch.boxes, batch.classes, batch.scores)
+    return {frames = v.frames, trajectories = v.trajectories, actions = v.actions, trajectory_mask = v.trajectory_mask}
+  end,
+  score = function(model, video, ids, mask)
+    local t = model:encode_text(ids, mask)
+    return model:vtm_logits(model:fuse(video, t.tokens, mask)):softmax(-1):select(1, 1)
+  end,
+}
 
 spec.embed = {
   video = function(model, batch) return recipe.normalize(model:encode_video(batch.video).pooled) end,
