@@ -19,6 +19,7 @@ spec.defaults = {
   out_dir = 'runs/stoa', frames = 12, image_size = 224, text_len = 32, boxes = 10,
   train = {batch_size = 128, max_steps = 100000, lr = 1e-5, warmup = 2000},
   weights = {vtc = 1, vtm = 1, mlm = 1, plm = 1, ota = 1, asp = 1},
+  vtm = {negatives = 'hard'},   -- 'random': uniform negatives (ablation)
   model = {},
 }
 
@@ -78,9 +79,9 @@ function spec.inputs(model, batch, cfg)
     inputs.vtm = {
       video = {frames = v.frames, trajectories = v.trajectories, actions = v.actions,
                trajectory_mask = v.trajectory_mask},
-      text = {tokens = t.tokens, mask = batch.mask},
+      text = {tokens = t.tokens, mask = batch.mask, pool_index = t.pool_index},
       fuse = function(video, text)
-        return model:vtm_logits(model:fuse(video, text.tokens, text.mask))
+        return model:vtm_logits(model:fuse(video, text.tokens, text.mask), text.pool_index)
       end,
     }
   end
@@ -94,7 +95,7 @@ function spec.inputs(model, batch, cfg)
     inputs.plm = {hidden = model:fuse(v, t.tokens, batch.mask, batch.plm_split).text, head = head,
                   targets = batch.plm_targets}
   end
-  return inputs, {}
+  return inputs, {vtm = cfg.vtm}
 end
 
 -- Rows of every tensor of t repeated `times` times each (beam hypotheses).
@@ -141,7 +142,7 @@ spec.match = {
   end,
   score = function(model, video, ids, mask)
     local t = model:encode_text(ids, mask)
-    return model:vtm_logits(model:fuse(video, t.tokens, mask)):softmax(-1):select(1, 1)
+    return model:vtm_logits(model:fuse(video, t.tokens, mask), t.pool_index):softmax(-1):select(1, 1)
   end,
 }
 
