@@ -10,7 +10,8 @@
 -- seeds and the test items when fn returns the per-item outcomes (items = {metric = [N] in [0, 1]},
 -- as kinema.recipe.evaluate does) and otherwise the range over the seeds, and a paired test
 -- against the baseline entry (--baseline, else the suite's `baseline` field) on the same items:
--- the difference, its interval and the paired-bootstrap p-value (McNemar's exact p in the JSON).
+-- the difference, its interval and the paired-bootstrap p-value (McNemar's exact p in the JSON
+-- for the metrics whose items are 0/1, the R@K hits).
 local kinema = require 'kinema'
 local recipe = kinema.recipe
 local report = kinema.eval.modules.report
