@@ -330,7 +330,11 @@ local function per_video_wins(pos, negs)
   return out
 end
 
-recipe.pair_scores = pair_scores
+-- Embedding-cosine scores of captions against their own gallery rows (the run report's hard-negative pairs).
+function recipe.pair_scores(model, cfg, spec, tok, V, captions, rows)
+  local ids, mask = tok:encode_batch(captions, cfg.text_len)
+  return pair_scorers(model, cfg, spec, V).cosine(ids, mask, rows)
+end
 
 -- Accuracy on the hard-negative caption pairs (the positive caption must score
 -- above each one-noun / one-verb edit against the same video) under each
@@ -533,6 +537,8 @@ recipe.docs = {
   ['model.temperature'] = {'model', 'initial contrastive temperature'},
   ['model.frames'] = {'model', '(set from --frames)'},
   ['model.image_size'] = {'model', '(set from --image_size)'},
+  ['model.fusion_init'] = {'model', "initialisation of the fusion encoder's weights: 'clip' or 'bert'"},
+  ['model.vtm_token'] = {'model', "fused token the VTM head reads: 'video_cls' or 'text_cls'"},
   ['model.object_layer'] = {'model', 'video layer (1-based) feeding the trajectory encoder'},
   ['model.action_layer'] = {'model', 'video layer (1-based) feeding the action encoder'},
   ['model.*.patch_size'] = {'model', 'patch side in pixels'},
