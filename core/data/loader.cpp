@@ -151,7 +151,10 @@ void Loader::stop_workers() {
 std::pair<Item, int64_t> Loader::make_item(int64_t dataset_index, int64_t epoch) {
   const int64_t n = static_cast<int64_t>(dataset_.size());
   std::string last_error;
-  for (int64_t attempt = 0; attempt <= opt_.max_replacements; ++attempt) {
+  // Each sample is tried at most once: a small dataset wraps around to the
+  // sample that already failed, and failures are deterministic.
+  const int64_t attempts = std::min(opt_.max_replacements, n - 1) + 1;
+  for (int64_t attempt = 0; attempt < attempts; ++attempt) {
     // Replacement is the next dataset index: deterministic, independent of timing.
     const int64_t idx = (dataset_index + attempt) % n;
     try {
@@ -168,8 +171,8 @@ std::pair<Item, int64_t> Loader::make_item(int64_t dataset_index, int64_t epoch)
       if (errors_.size() > 64) errors_.pop_front();
     }
   }
-  TORCH_CHECK(false, "kinema::data::Loader: sample ", dataset_index, " and its ",
-              opt_.max_replacements, " replacements all failed; last error: ", last_error);
+  TORCH_CHECK(false, "kinema::data::Loader: sample ", dataset_index, " and its ", attempts - 1,
+              " replacements all failed; last error: ", last_error);
 }
 
 void Loader::worker_loop() {
