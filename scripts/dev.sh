@@ -3,9 +3,6 @@
 #   scripts/dev.sh demo    install missing packages, build, run the main job
 #   scripts/dev.sh test    install missing packages, build, run every test
 #   scripts/dev.sh build   install missing packages, build only
-#   scripts/dev.sh sanitize  ASan+UBSan build (clang) of the parsers and operators:
-#                          their doctests, then each libFuzzer target for
-#                          KINEMA_FUZZ_SECONDS (default 10) seconds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,33 +38,6 @@ build() {
   cmake --build "$BUILD_DIR" -j "$JOBS"
 }
 
-# Sanitized parsers and operators (tests/fuzz/CMakeLists.txt). Each fuzz target
-# starts from the fixtures its parser reads (the hostile corpus included);
-# longer runs: KINEMA_FUZZ_SECONDS=3600 scripts/dev.sh sanitize.
-sanitize() {
-  install_missing "${PACKAGES[@]}" clang-14 libclang-rt-14-dev
-  local dir=${KINEMA_SAN_DIR:-build-san} seconds=${KINEMA_FUZZ_SECONDS:-10}
-  CC=clang-14 CXX=clang++-14 cmake -S tests/fuzz -B "$dir" -DCMAKE_BUILD_TYPE=Debug
-  cmake --build "$dir" -j "$JOBS"
-  ASAN_OPTIONS=detect_leaks=1 "$dir/test_sanitized"
-  local fx=tests/fixtures
-  declare -A seeds=(
-    [pickle]="$fx/*.pt $fx/hostile/*.pt"
-    [safetensors]="$fx/*.safetensors"
-    [npz]="$fx/io_*.npy $fx/*.npz $fx/hostile/*.npz"
-    [detections]="$fx/formats_butd_*.npz $fx/formats_vinvl.json $fx/formats_frame_boxes*.json $fx/formats_synth_boxes.json"
-    [annotations]="$fx/formats_*.csv $fx/formats_*.tsv $fx/formats_*.json $fx/formats_*.jsonl $fx/formats_*.txt")
-  for target in pickle safetensors npz detections annotations; do
-    local corpus="$dir/corpus_$target"
-    mkdir -p "$corpus"
-    # shellcheck disable=SC2086  # the globs expand here
-    cp -n ${seeds[$target]} "$corpus/"
-    echo "kinema: fuzzing $target for $seconds s"
-    "$dir/fuzz_$target" -max_total_time="$seconds" -max_len=65536 -timeout=20 -rss_limit_mb=4096 \
-      -print_final_stats=1 "$corpus"
-  done
-}
-
 case "${1:-}" in
   build) build ;;
   demo)
@@ -79,6 +49,5 @@ case "${1:-}" in
     build
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" --timeout 1200
     ;;
-  sanitize) sanitize ;;
-  *) echo "usage: scripts/dev.sh demo|test|build|sanitize" >&2; exit 2 ;;
+  *) echo "usage: scripts/dev.sh demo|test|build" >&2; exit 2 ;;
 esac
