@@ -142,7 +142,8 @@ def main():
             times["kinema"].append(timed(b["kinema"], inp, args.device)[0])
             if b["peer"] is not None:
                 times["peer"].append(timed(b["peer"], inp, args.device)[0])
-        row = {"benchmark": name, "device": args.device, "peer": b["peer_name"],
+        row = {"benchmark": name + (" [--small: tiny sizes]" if args.small else ""), "device": args.device,
+               "peer": b["peer_name"],
                "kinema_ms": 1e3 * statistics.median(times["kinema"]),
                "peer_ms": 1e3 * statistics.median(times["peer"]) if times["peer"] else None,
                "kinema_peak_mb": peak_mb(b["kinema"], inp, args.device),

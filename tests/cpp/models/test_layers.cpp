@@ -113,7 +113,7 @@ TEST_CASE("fused and explicit attention agree: values, gradients, masks, bf16") 
   const at::Tensor mask_bf = additive_attention_mask(valid, torch::kBFloat16);
   for (bool fused : {true, false}) {
     const at::Tensor y = kinema::compat::attention(bf(q0), bf(k0), bf(v0), mask_bf, 0.0, scale, fused);
-    CHECK(y.scalar_type() == torch::kBFloat16);
+    CHECK((y.scalar_type() == torch::kBFloat16));
     CHECK(max_abs_diff(y, ref) < 0.05);
   }
 }

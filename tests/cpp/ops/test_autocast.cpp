@@ -47,7 +47,7 @@ TEST_CASE("roi_align under bf16 autocast computes in float32 and returns the inp
     CpuAutocast autocast;
     out = kinema::ops::roi_align(leaf, boxes.to(torch::kBFloat16), 3, 3, 1.0, 2, true);
   }
-  CHECK(out.scalar_type() == torch::kBFloat16);
+  CHECK((out.scalar_type() == torch::kBFloat16));
   at::Tensor leaf32 = input.to(torch::kFloat).requires_grad_(true);
   const at::Tensor ref = kinema::ops::roi_align(leaf32, boxes, 3, 3, 1.0, 2, true);
   CHECK(max_abs_diff(out, ref.to(torch::kBFloat16)) == 0.0);
@@ -57,7 +57,7 @@ TEST_CASE("roi_align under bf16 autocast computes in float32 and returns the inp
   (out.to(torch::kFloat) * w).sum().backward();
   (ref * w).sum().backward();
   REQUIRE(leaf.grad().defined());
-  CHECK(leaf.grad().scalar_type() == torch::kBFloat16);
+  CHECK((leaf.grad().scalar_type() == torch::kBFloat16));
   CHECK(max_abs_diff(leaf.grad(), leaf32.grad().to(torch::kBFloat16)) == 0.0);
 }
 
@@ -78,9 +78,9 @@ TEST_CASE("similarity ops under bf16 autocast return float32 equal to the float3
                                                    word_mask, 2.0);
   const at::Tensor grounding_ref =
       kinema::ops::grounding_similarity(regions.to(torch::kFloat), words.to(torch::kFloat), word_mask, 0.5);
-  CHECK(std::get<0>(rwa).scalar_type() == torch::kFloat);
-  CHECK(std::get<1>(rwa).scalar_type() == torch::kFloat);
-  CHECK(grounding.scalar_type() == torch::kFloat);
+  CHECK((std::get<0>(rwa).scalar_type() == torch::kFloat));
+  CHECK((std::get<1>(rwa).scalar_type() == torch::kFloat));
+  CHECK((grounding.scalar_type() == torch::kFloat));
   CHECK(max_abs_diff(std::get<0>(rwa), std::get<0>(rwa_ref)) == 0.0);
   CHECK(max_abs_diff(std::get<1>(rwa), std::get<1>(rwa_ref)) == 0.0);
   CHECK(max_abs_diff(grounding, grounding_ref) == 0.0);
