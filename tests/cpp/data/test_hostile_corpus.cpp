@@ -107,7 +107,7 @@ TEST_CASE("hostile corpus: TorchScript weights are read without running the arch
   for (const auto& [name, tensor] : safe) {
     CAPTURE(name);
     REQUIRE(reference.count(name));
-    CHECK(tensor.scalar_type() == reference.at(name).scalar_type());
+    CHECK((tensor.scalar_type() == reference.at(name).scalar_type()));
     CHECK(tensor.equal(reference.at(name)));
     CHECK_FALSE(tensor.requires_grad());
   }
