@@ -329,7 +329,7 @@ NamedTensors load_torchscript(const std::string& path, bool run_code) {
     TORCH_CHECK(zip.size(index) == nbytes, "kinema::io::load_torchscript: '", path,
                 "': storage record '", record, "' has ", zip.size(index), " bytes, expected ", nbytes);
     at::Storage storage = allocate_storage(nbytes);
-    if (nbytes) zip.read(index, storage.data());
+    if (nbytes) zip.read(index, compat::mutable_data(storage));
     return storage;
   };
   c10::IValue root;
