@@ -30,6 +30,12 @@ local function read(path)
   return s
 end
 
+local function write(path, text)
+  local f = assert(io.open(path, 'wb'))
+  f:write(text)
+  f:close()
+end
+
 -- Every file below dir with its size: what "nothing written there" compares.
 local function listing(dir)
   local p = io.popen('find "' .. dir .. '" -type f -printf "%P %s\\n" | sort')
@@ -148,10 +154,10 @@ end)
 local function test_csv_with(name, videoid, bytes)
   local csv = read(web .. '/results_test.csv') .. videoid .. ',u,PT00H00M02S,extra,"a pink ring falls"\n'
   local path = root .. '/' .. name .. '.csv'
-  io.open(path, 'wb'):write(csv):close()
+  write(path, csv)
   if bytes then
     os.execute('mkdir -p "' .. web .. '/videos/extra"')
-    io.open(web .. '/videos/extra/' .. videoid .. '.mp4', 'wb'):write(bytes):close()
+    write(web .. '/videos/extra/' .. videoid .. '.mp4', bytes)
   end
   return path
 end
@@ -192,11 +198,10 @@ end)
 
 T.test('evaluation inputs are checked before training; a failed evaluation keeps the run\'s results', function()
   local bad = root .. '/bad_hard.jsonl'
-  io.open(bad, 'wb'):write('{"videoid": "' .. manifest.test[1] .. '", "negatives": {"noun": ["x"]}, "positive": "p"}\n')
-    :close()
+  write(bad, '{"videoid": "' .. manifest.test[1] .. '", "negatives": ["x"], "positive": "p"}\n')
   T.raises(function() main('baseline', 'badhard', with(webvid, {'--data.hard_negatives', bad})) end,
            bad .. ":1: negatives[1] must be an object")
-  io.open(bad, 'wb'):write('{"videoid": "' .. manifest.test[1] .. '", "text": "p"}\n'):close()
+  write(bad, '{"videoid": "' .. manifest.test[1] .. '", "text": "p"}\n')
   T.raises(function() main('baseline', 'badhard', with(webvid, {'--data.hard_negatives', bad})) end,
            bad .. ':1: expected {videoid, positive, negatives')
   no_run_in('badhard')
