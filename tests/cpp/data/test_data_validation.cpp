@@ -204,7 +204,10 @@ TEST_CASE("validation: a video's detections are read in the public layouts") {
                                                                     "v4,u,PT1S,d,d\n");
   ReadOptions options;
   options.detections_root = dir.path.string();
-  const auto samples = read_annotations({"webvid", csv}, options);
+  AnnotationSource source;
+  source.format = "webvid";
+  source.path = csv;
+  const auto samples = read_annotations(source, options);
   REQUIRE(samples.size() == 4);
   CHECK(samples[0].boxes_path == list);
   CHECK(samples[1].boxes_path == tsv);
