@@ -465,79 +465,129 @@ function recipe.read_hard_negatives(path, ids)
   return out
 end
 
--- Scores of each caption against its own video: captions[k] with gallery row
--- video_rows[k] of V (embeddings as spec.embed makes them).
-local function pair_scores(model, cfg, spec, tok, V, captions, video_rows)
+-- The global embedding of embed's output: the tensor, or its .global field.
+local function global_of(E) return torch.is_tensor(E) and E or E.global end
+
+-- Chunks of captions of cfg.eval.batch_size with their gallery rows:
+-- fn(ids, mask, rows [n] int64) -> scores [n]; returns the scores concatenated.
+local function score_captions(cfg, tok, captions, video_rows, fn)
   local parts = {}
   for s = 1, #captions, cfg.eval.batch_size do
     local chunk = {}
     for j = s, math.min(#captions, s + cfg.eval.batch_size - 1) do chunk[#chunk + 1] = captions[j] end
     local ids, mask = tok:encode_batch(chunk, cfg.text_len)
-    parts[#parts + 1] = spec.embed.text(model, ids, mask, cfg)
+    parts[#parts + 1] = fn(ids, mask, video_rows:narrow(0, s - 1, #chunk)):reshape({-1}):to(torch.float64)
   end
-  local E = recipe.cat_embeddings(parts)
-  local Vp = recipe.index_embeddings(V, video_rows)
-  if not spec.embed.score then return (E * Vp):sum(-1) end
-  -- a learned score function: one (caption, video) pair at a time
-  local out = torch.zeros(#captions)
-  for k = 0, #captions - 1 do
-    local one = torch.tensor({k}, {dtype = torch.int64})
-    out[k] = spec.embed.score(model, recipe.index_embeddings(E, one), recipe.index_embeddings(Vp, one), cfg)[{0, 0}]
+  return torch.cat(parts, 0)
+end
+
+-- The two scorings of a (caption, its video) pair: 'cosine' of the global
+-- embeddings (every recipe), and 'match', the recipe's own matching function
+-- where it has one (spec.match.score(model, video_rows, ids, mask, cfg) -> [n],
+-- video_rows the rows of what spec.match.video, or else spec.embed.video, made):
+-- STOA's VTM head probability, DemoVLP's global + local similarity.
+local function pair_scorers(model, cfg, spec, V, Vm)
+  local scorers = {cosine = function(ids, mask, rows)
+    local E = global_of(spec.embed.text(model, ids, mask, cfg))
+    return (E * global_of(V):index_select(0, rows)):sum(-1)
+  end}
+  if spec.match then
+    scorers.match = function(ids, mask, rows)
+      return spec.match.score(model, recipe.index_embeddings(Vm or V, rows), ids, mask, cfg)
+    end
+  end
+  return scorers
+end
+
+-- Accuracy in percent per kind and over all pairs: {noun =, verb =, ..., all =}
+-- (won[k] = 1 when found[k]'s positive scored strictly higher).
+local function pair_accuracy(found, won)
+  local wins, totals, all = {}, {}, 0
+  for k, p in ipairs(found) do
+    wins[p.kind] = (wins[p.kind] or 0) + won[k]
+    totals[p.kind] = (totals[p.kind] or 0) + 1
+    all = all + won[k]
+  end
+  local out = {all = 100 * all / #found}
+  for kind, n in pairs(totals) do out[kind] = 100 * wins[kind] / n end
+  return out
+end
+
+-- Per video, the share of its hard-negative pairs of each kind won, and of
+-- all its pairs: {noun = [N], verb = [N], all = [N]} float64 in [0, 1] (N: the
+-- videos with pairs of that kind, in gallery order).
+local function per_video_wins(found, won)
+  local sums, counts = {all = {}}, {all = {}}
+  for k, p in ipairs(found) do
+    for _, kind in ipairs({p.kind, 'all'}) do
+      sums[kind], counts[kind] = sums[kind] or {}, counts[kind] or {}
+      sums[kind][p.row] = (sums[kind][p.row] or 0) + won[k]
+      counts[kind][p.row] = (counts[kind][p.row] or 0) + 1
+    end
+  end
+  local out = {}
+  for kind, by_row in pairs(counts) do
+    local rows = {}
+    for row in pairs(by_row) do rows[#rows + 1] = row end
+    table.sort(rows)
+    local shares = {}
+    for i, row in ipairs(rows) do shares[i] = sums[kind][row] / by_row[row] end
+    out[kind] = torch.tensor(shares, {dtype = torch.float64})
   end
   return out
 end
 
 -- Accuracy on the hard-negative caption pairs (the positive caption must score
--- above its edited negative against the same video), per kind and over all
--- pairs, or nil when the test data has no hard-negative file.
-function recipe.hard_negatives(model, cfg, spec, tok, V, ids)
+-- above its edited negative against the same video) under each scoring of
+-- pair_scorers, per kind and over all pairs, or nil when the test data has no
+-- hard-negative file. Returns metrics {noun, verb, ..., all [, match_noun,
+-- ..., match_all]} in percent and the per-video outcomes behind them (same
+-- keys, [N] in [0, 1]: the share of that video's pairs won).
+function recipe.hard_negatives(model, cfg, spec, tok, V, ids, Vm)
   local path = recipe.data_source(cfg, 'test').hard_negatives
   if not path then return nil end
   local found = recipe.read_hard_negatives(path, ids)
   if #found == 0 then return nil end
+  -- each distinct (video, positive) scored once
+  local key_of, positives, positive_rows, pos_index = {}, {}, {}, {}
+  local negatives, negative_rows = {}, {}
+  for k, p in ipairs(found) do
+    local key = p.row .. '\0' .. p.positive
+    if not key_of[key] then
+      positives[#positives + 1] = p.positive
+      positive_rows[#positive_rows + 1] = p.row
+      key_of[key] = #positives
+    end
+    pos_index[k] = key_of[key] - 1
+    negatives[k], negative_rows[k] = p.negative, p.row
+  end
+  local function rows(list) return torch.tensor(list, {dtype = torch.int64}) end
   return torch.no_grad(function()
-    -- each distinct (video, positive) scored once
-    local key_of, positives, positive_rows, pos_index = {}, {}, {}, {}
-    local negatives, negative_rows = {}, {}
-    for k, p in ipairs(found) do
-      local key = p.row .. '\0' .. p.positive
-      if not key_of[key] then
-        positives[#positives + 1] = p.positive
-        positive_rows[#positive_rows + 1] = p.row
-        key_of[key] = #positives
-      end
-      pos_index[k] = key_of[key] - 1
-      negatives[k], negative_rows[k] = p.negative, p.row
+    local metrics, items = {}, {}
+    for scoring, fn in pairs(pair_scorers(model, cfg, spec, V, Vm)) do
+      local prefix = scoring == 'cosine' and '' or (scoring .. '_')
+      local pos = score_captions(cfg, tok, positives, rows(positive_rows), fn):index_select(0, rows(pos_index))
+      local neg = score_captions(cfg, tok, negatives, rows(negative_rows), fn)
+      local won = pos:gt(neg):to(torch.int64):totable()
+      for k, v in pairs(pair_accuracy(found, won)) do metrics[prefix .. k] = v end
+      for k, v in pairs(per_video_wins(found, won)) do items[prefix .. k] = v end
     end
-    local function rows(list) return torch.tensor(list, {dtype = torch.int64}) end
-    local pos = pair_scores(model, cfg, spec, tok, V, positives, rows(positive_rows)):index_select(0, rows(pos_index))
-    local neg = pair_scores(model, cfg, spec, tok, V, negatives, rows(negative_rows))
-    local won = pos:gt(neg):to(torch.int64):totable()
-    local wins, totals = {}, {}
-    for k, p in ipairs(found) do
-      wins[p.kind] = (wins[p.kind] or 0) + won[k]
-      totals[p.kind] = (totals[p.kind] or 0) + 1
-    end
-    local out, all_wins = {}, 0
-    for kind, n in pairs(totals) do
-      out[kind] = 100 * wins[kind] / n
-      all_wins = all_wins + wins[kind]
-    end
-    out.all = 100 * all_wins / #found
-    return out
+    return metrics, items
   end)
 end
 
 -- Zero-shot retrieval on the test split (test_ds: the dataset, read here when
 -- absent), and hard-negative caption accuracy when the data has a
 -- hard-negative file. Returns flat metrics (t2v_R1 ..., v2t_..., hard_noun,
--- hard_verb, hard_all, num_test_videos, dropped_test_videos) and the list of
--- test videos left out under --eval.drop_unreadable ({id =, error =}).
+-- hard_verb, hard_all, with the recipe's own matching hard_match_noun ...,
+-- num_test_videos, dropped_test_videos), the per-item outcomes behind the R@K
+-- and hard-negative metrics ({metric = [N] float64}) and the test videos left
+-- out under --eval.drop_unreadable ({id =, error =}).
 function recipe.zero_shot(model, cfg, spec, tok, test_ds)
   local eval = require 'kinema.eval'
   local ds = test_ds or recipe.dataset(cfg, 'test')
   local loader = recipe.loader(cfg, ds, 'test', spec.loader_options(cfg, tok, 'test'))
-  local videos, texts, ids, dropped = {}, {}, {}, {}
+  local videos, texts, ids, match_videos, dropped = {}, {}, {}, {}, {}
   model:eval()
   local ok, err = pcall(torch.no_grad, function()
     for batch in loader:iter(0) do
@@ -545,6 +595,7 @@ function recipe.zero_shot(model, cfg, spec, tok, test_ds)
       if #batch.indices > 0 then
         videos[#videos + 1] = spec.embed.video(model, batch, cfg)
         texts[#texts + 1] = spec.embed.text(model, batch.ids, batch.mask, cfg)
+        if spec.match and spec.match.video then match_videos[#match_videos + 1] = spec.match.video(model, batch, cfg) end
         for _, id in ipairs(batch.id) do ids[#ids + 1] = id end
       end
     end
@@ -553,15 +604,24 @@ function recipe.zero_shot(model, cfg, spec, tok, test_ds)
   if not ok then model:train(); error(err, 0) end
   if #ids == 0 then model:train(); fail('every test video was unreadable (%d dropped)', #dropped) end
   local V, Tt = recipe.cat_embeddings(videos), recipe.cat_embeddings(texts)
+  local Vm = #match_videos > 0 and recipe.cat_embeddings(match_videos) or nil
   local score = spec.embed.score
   local sim = eval.similarity(Tt, V, {score_fn = score and function(q, g) return score(model, q, g, cfg) end})
   local metrics = eval.retrieval(sim)
   metrics.num_test_videos = #ids
   metrics.dropped_test_videos = #dropped
-  local hard = recipe.hard_negatives(model, cfg, spec, tok, V, ids)
+  -- per-item outcomes for confidence intervals (kinema.eval.stats): hits of each query at K
+  local items = {}
+  local t2v_ranks, v2t_ranks = eval.ranks(sim)
+  for _, k in ipairs({1, 5, 10}) do
+    items['t2v_R' .. k] = t2v_ranks:le(k):to(torch.float64)
+    items['v2t_R' .. k] = v2t_ranks:le(k):to(torch.float64)
+  end
+  local hard, hard_items = recipe.hard_negatives(model, cfg, spec, tok, V, ids, Vm)
   for k, v in pairs(hard or {}) do metrics['hard_' .. k] = v end
+  for k, v in pairs(hard_items or {}) do items['hard_' .. k] = v end
   model:train()
-  return metrics, dropped
+  return metrics, items, dropped
 end
 
 -- The line under a results table naming the test videos evaluation left out.
@@ -635,10 +695,13 @@ recipe.common = {
           train_split = '', test_split = '', test_root = '', test_format = '', test_video_root = '',
           region_root = '', detections_root = '', train_meta = '', test_meta = '', vocab = '', tokenizer = 'wordpiece',
           hard_negatives = '', allow_outside_root = false, synth = false,
-          synth_options = {num_train = 200, num_test = 50}},
+          synth_options = {num_train = 200, num_test = 50, negatives_per_kind = 2}},
   train = {batch_size = 64, max_steps = 10000, lr = 1e-4, weight_decay = 0.02, warmup = 1000, clip_grad = 1.0,
            accumulate = 1, num_workers = 2, amp = 'bf16', checkpoint_every = 1000, log_every = 10},
   eval = {batch_size = 64, every = 0, drop_unreadable = false},
+  -- kinema.diagnostics: every N steps the gradient each objective sends to each
+  -- parameter group (one extra backward per objective on those steps; 0 = off)
+  diagnostics = {every = 0, share_threshold = 0.01, share_after = 3, dead_after = 20, trivial_tolerance = 0.02},
   model = {},
   weights = {},
   open_keys = {'weights', 'model'},
@@ -694,7 +757,7 @@ function recipe.main(spec, argv)
     max_steps = cfg.train.max_steps, accumulate = cfg.train.accumulate, clip_grad = cfg.train.clip_grad,
     device = cfg.device, amp = cfg.train.amp, out_dir = cfg.out_dir, checkpoint_every = cfg.train.checkpoint_every,
     resume = cfg.resume, overwrite = cfg.overwrite, log_every = cfg.train.log_every,
-    eval_every = cfg.eval.every > 0 and cfg.eval.every or nil,
+    eval_every = cfg.eval.every > 0 and cfg.eval.every or nil, grad_diagnostics = cfg.diagnostics,
     evaluate = cfg.eval.every > 0 and function() return (recipe.zero_shot(model, cfg, spec, tok, prepared.test)) end
                or nil,
   }
@@ -714,11 +777,13 @@ function recipe.main(spec, argv)
   if dist.is_main() then
     local trained = {train_minutes = summary.seconds / 60, clips_per_s = summary.clips_per_s,
                      final_loss = summary.last_loss}
+    if summary.diagnostics then trained.dead_objectives = #summary.diagnostics.warnings end
     local function write_results(m, extra)
       json.write(cfg.out_dir .. '/results.json', recipe.merge({recipe = spec.name, preset = cfg.preset, metrics = m,
-                                                              config = cfg, seconds = sys.clock() - t0}, extra or {}))
+                                                              config = cfg, seconds = sys.clock() - t0,
+                                                              diagnostics = summary.diagnostics}, extra or {}))
     end
-    local ok, m, dropped = pcall(recipe.zero_shot, model, cfg, spec, tok, prepared.test)
+    local ok, m, _, dropped = pcall(recipe.zero_shot, model, cfg, spec, tok, prepared.test)
     if not ok then
       -- the trained run stays usable: its checkpoints are written; record why evaluation failed
       write_results(trained, {eval_error = tostring(m)})
@@ -771,7 +836,8 @@ end
 -- Zero-shot evaluation of a trained model outside its training run: the
 -- recipe `name` (lua/kinema/recipes/<name>.lua) configured by argv (e.g.
 -- {'--tiny'}), weights from `checkpoint` (a training checkpoint; default the
--- newest in the config's out_dir). Returns the metrics and the config;
+-- newest in the config's out_dir). Returns the metrics, the config and the
+-- per-item outcomes (see zero_shot);
 -- what = {captioning = {beam_size =}} evaluates captioning instead (and
 -- returns the generated captions third).
 function recipe.evaluate(name, argv, checkpoint, what)
@@ -789,8 +855,8 @@ function recipe.evaluate(name, argv, checkpoint, what)
     local metrics, captions = recipe.captioning(model, cfg, spec, tok, what.captioning)
     return metrics, cfg, captions
   end
-  local metrics, dropped = recipe.zero_shot(model, cfg, spec, tok, prepared.test)
-  return metrics, cfg, dropped
+  local metrics, items, dropped = recipe.zero_shot(model, cfg, spec, tok, prepared.test)
+  return metrics, cfg, items, dropped
 end
 
 -- One row per recipe: R@1/5/10 both directions, MedR, hard-negative accuracy.
@@ -798,6 +864,7 @@ recipe.table_columns = {
   {'t2v_R1', 'T2V R@1'}, {'t2v_R5', 'R@5'}, {'t2v_R10', 'R@10'}, {'t2v_MedR', 'MedR'},
   {'v2t_R1', 'V2T R@1'}, {'v2t_R5', 'R@5'}, {'v2t_R10', 'R@10'}, {'v2t_MedR', 'MedR'},
   {'hard_noun', 'hard noun'}, {'hard_verb', 'hard verb'}, {'hard_all', 'hard all'},
+  {'hard_match_noun', 'match noun'}, {'hard_match_verb', 'match verb'}, {'hard_match_all', 'match all'},
 }
 
 function recipe.results_table(results, order)
