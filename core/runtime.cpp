@@ -91,11 +91,6 @@ std::vector<NativeModule>& module_list() {
 
 }  // namespace
 
-std::string exception_message(const std::exception& e) {
-  if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) return ce->what_without_backtrace();
-  return e.what();
-}
-
 void raise(lua_State* L, const std::string& message) {
   lua_pushlstring(L, message.data(), message.size());
   lua_error(L);
