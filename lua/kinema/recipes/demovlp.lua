@@ -13,6 +13,7 @@ local spec = {name = 'demovlp'}
 spec.about = 'DemoVLP pre-training: region transformer, VTC and region-word alignment (RWA)'
 spec.model_defaults = demovlp.defaults
 spec.docs = {regions = {'data', 'region features per frame'}, region_dim = {'data', 'region feature width'}}
+spec.needs = {rwa = 'regions'}
 
 spec.defaults = {
   out_dir = 'runs/demovlp', frames = 8, regions = 10, region_dim = 2048, text_len = 32,

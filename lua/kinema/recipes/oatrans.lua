@@ -16,6 +16,7 @@ spec.docs = {['anchor.patch_size'] = {'data', 'patch grid of the object mask (fo
              ['anchor.max_objects'] = {'data', 'objects per anchor frame'},
              ['anchor.drop_ratio'] = {'data', 'share of background patches dropped from the anchor'},
              ['anchor.shift_prob'] = {'data', 'probability of shifting the anchor frame'}}
+spec.needs = {oac = 'detections'}  -- the anchor's object mask and tags
 
 spec.defaults = {
   out_dir = 'runs/oatrans', frames = 8, image_size = 224, text_len = 32,

@@ -18,6 +18,7 @@ spec.about = 'STOA-VLP pre-training: VTC, VTM, MLM, PLM, OTA (trajectories <-> n
 spec.model_defaults = stoa.defaults
 spec.docs = {boxes = {'data', 'detected boxes per frame fed to the trajectory encoder'},
              ['vtm.negatives'] = {'weights', "VTM negatives: 'hard' (most similar in the batch) or 'random'"}}
+spec.needs = {ota = 'detections'}  -- objective -> input it reads (recipe.objective_inputs)
 
 spec.defaults = {
   out_dir = 'runs/stoa', frames = 12, image_size = 224, text_len = 32, boxes = 10,
