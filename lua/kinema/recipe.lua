@@ -448,7 +448,15 @@ function recipe.main(spec, argv)
                                   100 * tm.data / total, 100 * tm.forward / total, 100 * tm.backward / total,
                                   100 * tm.optimizer / total))
   end
-  if dist.is_main() then
+  local results_path = cfg.out_dir .. '/results.json'
+  if dist.is_main() and summary.steps == 0 and sys.is_file(results_path) then
+    -- a finished run resumed: nothing was trained, so its results stand as written
+    io.stderr:write(string.format("kinema: the run in '%s' had already finished at step %d; '%s' left as it was\n",
+                                  cfg.out_dir, trainer.step, results_path))
+    local f = assert(io.open(results_path, 'rb'))
+    metrics = json.decode(f:read('*a'), results_path).metrics or {}
+    f:close()
+  elseif dist.is_main() then
     metrics = recipe.zero_shot(model, cfg, spec, tok)
     metrics.train_minutes = summary.seconds / 60
     metrics.clips_per_s = summary.clips_per_s
@@ -458,7 +466,7 @@ function recipe.main(spec, argv)
                         cfg.preset and (' (' .. cfg.preset .. ')') or '', cfg.data.root,
                         100 / metrics.num_test_videos))
     print(recipe.results_table({[spec.name] = metrics}, {spec.name}))
-    json.write(cfg.out_dir .. '/results.json', {recipe = spec.name, preset = cfg.preset, metrics = metrics,
+    json.write(results_path, {recipe = spec.name, preset = cfg.preset, metrics = metrics,
                                                 config = cfg, seconds = sys.clock() - t0})
   end
   if dist.is_initialized() then dist.barrier() end
