@@ -14,7 +14,8 @@
 //   truncate(path, size)     -- cut a file to size bytes
 //   fsync(path)              -- flush a file's data to the device
 //   spawn(argv[, {stdin=, stdout=, stderr=}]) -- run a program (PATH searched),
-//                               wait, return its exit status (128+N on signal N);
+//                               wait, return its exit status (128+N on signal N;
+//                               a program that cannot be started raises);
 //                               streams are redirected to paths ('/dev/null')
 // Failures raise "kinema.sys.FN: cannot ... 'path': reason".
 #include "core/runtime.h"
@@ -221,7 +222,6 @@ int sys_spawn(lua_State* L) {
     waited = ::waitpid(pid, &status, 0);
   } while (waited < 0 && errno == EINTR);
   if (waited < 0) fail(L, "spawn", "wait for", args[0], std::strerror(errno));
-  // glibc's posix_spawnp reports a missing program as exit status 127 from the child.
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   lua_pushinteger(L, code);
   return 1;

@@ -671,7 +671,7 @@ function train.plot(log_path, out_path)
   sys.remove(script_path)
   sys.remove(data_path)
   check(ran and status == 0, "gnuplot failed (%s) writing '%s'",
-        not ran and tostring(status) or status == 127 and 'is gnuplot installed?' or 'exit status ' .. status,
+        not ran and tostring(status) .. '; is gnuplot installed?' or 'exit status ' .. status,
         out_path)
   return out_path
 end
