@@ -4,7 +4,7 @@
 // dispatcher and calls it, so the backend (CPU/CUDA) is picked by the inputs'
 // device and autograd records the call exactly as it would from Lua
 // (kinema.ops.NAME) or Python (torch.ops.kinema.NAME). Semantics follow
-// /work/shared/LOSSES.md; argument names and defaults match the schemas in
+// docs/objectives.md; argument names and defaults match the schemas in
 // ops/registration.cpp.
 #pragma once
 

@@ -1,6 +1,6 @@
 // rwa_similarity: DemoVLP's region-word alignment scores for all
 // (video, caption) pairs, S [Bv, Bt] (region -> word) and S' [Bt, Bv]
-// (word -> region), as LOSSES.md defines them. The kernels are ATen
+// (word -> region), as docs/objectives.md defines them. The kernels are ATen
 // compositions (ops/pooled_cosine.cpp), so one registration serves CPU and
 // CUDA; the autograd wrapper pairs them with the hand-written backward.
 #include "ops/pooled_cosine.h"

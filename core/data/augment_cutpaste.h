@@ -1,5 +1,5 @@
 #pragma once
-// S-ViLM cut-and-paste inside a batch (LOSSES.md, "S-ViLM / Cut-and-paste").
+// S-ViLM cut-and-paste inside a batch (docs/objectives.md, "Cut-and-paste").
 //
 // The T frames of every video form Nt = T / clip_len clips. For each video i a
 // background p_i != i is drawn (a uniformly random derangement of the batch),

@@ -1,6 +1,6 @@
 #pragma once
-// OA-Trans object-guided masking of the anchor frame (paper sec. 3.2; LOSSES.md
-// "OA-Trans / Object-guided masking").
+// OA-Trans object-guided masking of the anchor frame (paper sec. 3.2;
+// docs/objectives.md, "Object-guided masking").
 //
 // Steps, in order, all drawn from the caller's seeded generator:
 //  1. shift: with probability shift_prob the anchor moves to an adjacent frame

@@ -1,5 +1,5 @@
 #pragma once
-// Text-side inputs of the two token-prediction objectives (LOSSES.md):
+// Text-side inputs of the two token-prediction objectives (docs/objectives.md, MLM and PLM):
 //  * MLM: 15% of the non-special real tokens chosen; of those 80% become
 //    [MASK], 10% a random non-special token, 10% stay; labels hold the
 //    original id at chosen positions and -100 elsewhere.

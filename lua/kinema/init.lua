@@ -1,6 +1,26 @@
 -- require 'kinema' returns the library table. Submodules (kinema.nn,
 -- kinema.optim, kinema.data, kinema.losses, kinema.models, kinema.eval,
 -- kinema.train, ...) load on first use.
+--
+-- Where new things go (the build globs new .cpp files and Lua tests):
+--  * an objective: lua/kinema/losses/NAME.lua calling losses.register('NAME',
+--    fn) (selected by name in a recipe's weights), its name added to `builtin`
+--    in losses/init.lua for :help, its definition and options in
+--    docs/objectives.md, tests in tests/lua/test_losses_*.lua;
+--  * an encoder: a Lua nn.Module (kinema.nn) needs no registration; a C++
+--    block goes in models/NAME.cpp with KINEMA_REGISTER_BLOCK (models/block.h)
+--    and its name in the `blocks` list of lua/kinema/models/init.lua; a
+--    paper's whole model is a lua/kinema/models/PAPER.lua;
+--  * a data format: a reader in core/data/formats_*.cpp declared in
+--    core/data/formats.h and named in read_format (core/data/formats_dispatch.cpp),
+--    reached from Lua as data.read{format = 'NAME'}; tests in tests/cpp/data;
+--  * a recipe: lua/kinema/recipes/NAME.lua (the spec kinema.recipe describes),
+--    a scripts/pretrain_NAME.lua calling recipe.main, and an entry in
+--    tests/lua/test_recipes.lua and scripts/suites/synth_recipes.lua;
+--  * an operator: its schema in ops/registration.cpp, its kernels registered
+--    with TORCH_LIBRARY_IMPL in ops/NAME.cpp (or per backend in ops/cpu/ and
+--    ops/cuda/), a C++ wrapper in ops/ops.h; Lua calls it as kinema.ops.NAME
+--    with no binding code; tests in tests/cpp/ops and tests/lua/test_ops.lua.
 local torch = require 'torch'
 
 local kinema = {

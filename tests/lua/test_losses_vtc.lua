@@ -1,4 +1,4 @@
--- VTC and weighted VTC against loop references written from LOSSES.md /
+-- VTC and weighted VTC against loop references written from docs/objectives.md /
 -- S-ViLM eq 7, closed forms, the distributed row/column split, gradients.
 local T = require 'kinema.test'
 local losses = require('kinema').losses

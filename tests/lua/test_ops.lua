@@ -1,5 +1,5 @@
 -- kinema's operators from Lua (kinema.ops.*, through the dispatcher): values
--- against naive references written here from the definitions (LOSSES.md,
+-- against naive references written here from the definitions (docs/objectives.md,
 -- torchvision's roi_align), keyword arguments by schema name, autograd, and
 -- error messages naming the operator and argument.
 local T = require 'kinema.test'
@@ -114,7 +114,7 @@ T.test('linear_assignment is optimal, padded with -1, and counts are optional', 
   T.raises(function() ops.linear_assignment(cost, torch.ones(5)) end, "argument 'row_counts' must be int64")
 end)
 
--- DemoVLP RWA for one (video, caption) pair, straight from LOSSES.md.
+-- DemoVLP RWA for one (video, caption) pair, straight from docs/objectives.md.
 local function rwa_pair(r, t, lambda)
   local c = unit(r):matmul(unit(t):t())                          -- [N, L]
   local function side(att, values, queries)

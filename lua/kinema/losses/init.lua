@@ -13,7 +13,8 @@
 -- A name not registered yet is looked up as the file kinema/losses/<name>.lua
 -- (on package.path), which must call losses.register(name, fn) when loaded.
 -- The built-in objectives live one per file next to this one; each file's
--- header lists the input keys it reads. Exact definitions: LOSSES.md.
+-- header lists the input keys it reads. Exact definitions and options:
+-- docs/objectives.md.
 local torch = require 'torch'
 local sys = require 'kinema.sys'
 

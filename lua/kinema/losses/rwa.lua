@@ -4,7 +4,7 @@
 -- [B,B,N,L]); then
 --   L_local = CE over captions of S/sigma + CE over videos of S'/sigma
 --   L       = global_weight * L_VTC + local_weight * L_local   (both 1)
--- (LOSSES.md: VTC averages its two directions; the paper's eq sums all four
+-- (docs/objectives.md: VTC averages its two directions; the paper sums all four
 -- terms, which is global_weight = 2.)
 --
 -- inputs:

@@ -20,7 +20,7 @@
 --                                      of the gathered columns is replaced by
 --                                      the local tensors (opts.splice_local = false
 --                                      to keep them as given).
--- opts: tau (0.07), tau_min/tau_max (logit_scale clamp), directions 'mean' (LOSSES.md) | 'sum'
+-- opts: tau (0.07), tau_min/tau_max (logit_scale clamp), directions 'mean' (STOA eq 5) | 'sum'
 -- parts: v2t, t2v (each direction's CE), tau
 local torch = require 'torch'
 local losses = require 'kinema.losses'

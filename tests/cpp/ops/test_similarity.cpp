@@ -1,6 +1,6 @@
 // rwa_similarity and grounding_similarity against naive references that
 // build the full [Bv, Bt, N, L] attention and the attended vectors with plain
-// ATen ops exactly as LOSSES.md reads (autograd gives reference gradients).
+// ATen ops exactly as docs/objectives.md reads (autograd gives reference gradients).
 #include "ops/ops.h"
 #include "ops/pooled_cosine.h"
 #include "ops/roi_align.h"
@@ -30,7 +30,7 @@ at::Tensor masked_softmax(const at::Tensor& z, const at::Tensor& valid, int64_t 
   return at::where(valid.expand_as(w), w, at::zeros_like(w)).nan_to_num(0.0);
 }
 
-// LOSSES.md, DemoVLP RWA: returns {S [Bv,Bt], S' [Bt,Bv]}.
+// docs/objectives.md, DemoVLP RWA: returns {S [Bv,Bt], S' [Bt,Bv]}.
 std::pair<at::Tensor, at::Tensor> rwa_reference(const at::Tensor& r, const at::Tensor& mr,
                                                 const at::Tensor& t, const at::Tensor& mt,
                                                 double lambda) {
@@ -54,7 +54,7 @@ std::pair<at::Tensor, at::Tensor> rwa_reference(const at::Tensor& r, const at::T
   return {s, s_t.t()};
 }
 
-// LOSSES.md, S-ViLM grounding: G [Bv,Bt].
+// docs/objectives.md, S-ViLM grounding: G [Bv,Bt].
 at::Tensor grounding_reference(const at::Tensor& g, const at::Tensor& nouns, const at::Tensor& mk,
                                double tau) {
   const at::Tensor c = at::einsum("imd,jkd->ijmk", {unit(g), unit(nouns)});
