@@ -34,4 +34,18 @@ TORCH_LIBRARY(kinema, m) {
       "float tau) -> (Tensor grad_groups, Tensor grad_nouns)");
 
   m.def("gumbel_hard_assign(Tensor logits, float tau=1.0, int dim=-1) -> Tensor");
+
+  // Fused optimizer steps over lists of parameters (torch.optim.AdamW / SGD
+  // semantics), one pass over each tensor's memory. State is updated in place;
+  // steps are AdamW's per-parameter step counters (one-element CPU tensors).
+  // sgd_: first_step=True initialises the momentum buffers to the update
+  // direction (PyTorch's buffer-is-None case); momentum_buffers is empty when
+  // momentum is 0.
+  m.def(
+      "adamw_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] exp_avgs, "
+      "Tensor(c!)[] exp_avg_sqs, Tensor(d!)[] steps, float lr, float beta1, float beta2, "
+      "float weight_decay, float eps) -> ()");
+  m.def(
+      "sgd_(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] momentum_buffers, float lr, "
+      "float momentum, float dampening, float weight_decay, bool nesterov, bool first_step) -> ()");
 }

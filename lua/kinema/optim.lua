@@ -1,9 +1,16 @@
 -- kinema.optim: AdamW and SGD (with momentum) with parameter groups, gradient
 -- clipping by global norm, LR schedules, and state that round-trips through
 -- safetensors (tensors + string metadata) so that training resumes exactly.
--- The update rules are PyTorch's (torch.optim.AdamW / SGD, 1.13).
+-- The update rules are PyTorch's (torch.optim.AdamW / SGD, 1.13). By default a
+-- step is one fused kinema operator per group and device (kinema::adamw_,
+-- kinema::sgd_: one pass over each tensor's memory); `{fused = false}` runs the
+-- reference update below, one ATen call per term, which is also the pattern
+-- for optimizers written in Lua. Both keep the same state, so checkpoints
+-- move between them.
 local torch = require 'torch'
 local repl = require 'kinema.repl'
+
+local fused_ops = torch.ops.kinema
 
 local optim = {}
 
@@ -37,17 +44,47 @@ end
 local Optimizer = {}
 Optimizer.__index = Optimizer
 
-local function new_optimizer(kind, params, opts, defaults, update)
+-- Hyper-parameter checks (as torch.optim's constructors): a number in
+-- [0, inf), or in [0, 1) when below_one; NaN and infinities are refused.
+local function check_hyper(kind, gi, ngroups, name, v, below_one)
+  local ok = type(v) == 'number' and v == v and v >= 0 and v < (below_one and 1 or math.huge)
+  if not ok then
+    error(string.format("%s: %sargument '%s' must be a number in [0, %s), got %s", kind,
+                        ngroups > 1 and ('group ' .. gi .. ' ') or '', name, below_one and '1' or 'inf',
+                        tostring(v)), 4)
+  end
+end
+
+local function new_optimizer(kind, params, opts, defaults, update, fused_step, hyper)
   opts = opts or {}
   local merged = {}
   for k, v in pairs(defaults) do merged[k] = v end
+  local fused = true
   for k, v in pairs(opts) do
-    if defaults[k] == nil then error(kind .. ': unknown option ' .. tostring(k), 3) end
-    merged[k] = v
+    if k == 'fused' then
+      if type(v) ~= 'boolean' then error(kind .. ": option 'fused' must be a boolean, got " .. tostring(v), 3) end
+      fused = v
+    elseif defaults[k] == nil then
+      error(kind .. ': unknown option ' .. tostring(k), 3)
+    else
+      merged[k] = v
+    end
   end
-  local self = setmetatable({kind = kind, groups = make_groups(params, merged), state = {}, update = update},
-                            Optimizer)
-  return self
+  local groups = make_groups(params, merged)
+  for gi, g in ipairs(groups) do
+    for _, h in ipairs(hyper) do
+      local name, below_one = h[1], h[2]
+      if name == 'betas' then
+        if type(g.betas) ~= 'table' then error(kind .. ": argument 'betas' must be a table {beta1, beta2}", 3) end
+        check_hyper(kind, gi, #groups, 'betas[1]', g.betas[1], true)
+        check_hyper(kind, gi, #groups, 'betas[2]', g.betas[2], true)
+      else
+        check_hyper(kind, gi, #groups, name, g[name], below_one)
+      end
+    end
+  end
+  return setmetatable({kind = kind, groups = groups, state = {}, update = update,
+                       fused_step = fused and fused_step or nil}, Optimizer)
 end
 
 function Optimizer:zero_grad()
@@ -58,6 +95,32 @@ end
 
 -- One update of every parameter with a gradient (no autograd recording).
 function Optimizer:step()
+  if self.fused_step then
+    torch.no_grad(function()
+      local index = 0
+      for _, g in ipairs(self.groups) do
+        -- Parameters with a gradient, split by device (one operator call each).
+        local batches, order = {}, {}
+        for _, p in ipairs(g.params) do
+          index = index + 1
+          if p.grad then
+            local device = tostring(p.device)
+            if not batches[device] then
+              batches[device] = {indices = {}, params = {}}
+              order[#order + 1] = device
+            end
+            local b = batches[device]
+            b.indices[#b.indices + 1] = index
+            b.params[#b.params + 1] = p
+          end
+        end
+        for _, device in ipairs(order) do
+          self.fused_step(self, g, batches[device].indices, batches[device].params)
+        end
+      end
+    end)
+    return
+  end
   torch.no_grad(function()
     local index = 0
     for _, g in ipairs(self.groups) do
@@ -75,6 +138,14 @@ function Optimizer:step()
       end
     end
   end)
+end
+
+-- The parameter with global index i (counting across groups from 1).
+function Optimizer:_param(i)
+  for _, g in ipairs(self.groups) do
+    if i <= #g.params then return g.params[i] end
+    i = i - #g.params
+  end
 end
 
 local hyper_keys = {'lr', 'weight_decay', 'eps', 'momentum', 'dampening', 'nesterov', 'initial_lr'}
@@ -111,7 +182,14 @@ function Optimizer:load_state_dict(tensors, meta)
       i = tonumber(i)
       assert(i >= 1 and i <= count, 'load_state_dict: state for parameter ' .. i .. ' but the optimizer has ' .. count)
       self.state[i] = self.state[i] or {}
-      self.state[i][name] = t:clone()
+      -- Moments live with their parameter (a CPU checkpoint resumed on a GPU);
+      -- step counters stay on the CPU, as the update reads them there.
+      local p = self:_param(i)
+      if name ~= 'step' and tostring(t.device) ~= tostring(p.device) then
+        self.state[i][name] = t:to(p.device)
+      else
+        self.state[i][name] = t:clone()
+      end
     end
   end
   for gi, g in ipairs(self.groups) do
@@ -142,7 +220,7 @@ local function adamw_update(p, grad, st, g)
   local t = st.step:item()
   local b1, b2 = g.betas[1], g.betas[2]
   if g.weight_decay ~= 0 then p:mul_(1 - g.lr * g.weight_decay) end
-  st.exp_avg:lerp_(grad, 1 - b1)
+  st.exp_avg:mul_(b1):add_(grad, {alpha = 1 - b1})
   st.exp_avg_sq:mul_(b2):addcmul_(grad, grad, {value = 1 - b2})
   local bias1 = 1 - b1 ^ t
   local bias2_sqrt = math.sqrt(1 - b2 ^ t)
@@ -150,9 +228,29 @@ local function adamw_update(p, grad, st, g)
   p:addcdiv_(st.exp_avg, denom, {value = -g.lr / bias1})
 end
 
+-- Fused AdamW over `params` of group g (`indices`: their global indices).
+local function adamw_fused_step(self, g, indices, params)
+  local grads, exp_avgs, exp_avg_sqs, steps = {}, {}, {}, {}
+  for k, i in ipairs(indices) do
+    local p = params[k]
+    local st = self.state[i]
+    if not st then
+      st = {step = torch.zeros({}, {dtype = torch.float64}),
+            exp_avg = torch.zeros_like(p, {memory_format = torch.preserve_format}),
+            exp_avg_sq = torch.zeros_like(p, {memory_format = torch.preserve_format})}
+      self.state[i] = st
+    end
+    grads[k], exp_avgs[k], exp_avg_sqs[k], steps[k] = p.grad, st.exp_avg, st.exp_avg_sq, st.step
+  end
+  fused_ops.adamw_(params, grads, exp_avgs, exp_avg_sqs, steps, g.lr, g.betas[1], g.betas[2],
+                   g.weight_decay, g.eps)
+end
+
 function optim.AdamW(params, opts)
-  return new_optimizer('AdamW', params, opts,
-                       {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 1e-2}, adamw_update)
+  local o = new_optimizer('AdamW', params, opts,
+                       {lr = 1e-3, betas = {0.9, 0.999}, eps = 1e-8, weight_decay = 1e-2}, adamw_update,
+                       adamw_fused_step, {{'lr'}, {'betas'}, {'eps'}, {'weight_decay'}})
+  return o  -- not a tail call: errors raised at level 3 in new_optimizer name the caller's line
 end
 
 -- SGD with momentum / dampening / nesterov and (coupled) weight decay, as torch.optim.SGD.
@@ -174,9 +272,43 @@ local function sgd_update(p, grad, st, g)
   p:add_(d, {alpha = -g.lr})
 end
 
+-- Fused SGD over `params` of group g (`indices`: their global indices).
+-- Parameters without a momentum buffer yet (first step) get one in a separate
+-- call that fills it.
+local function sgd_fused_step(self, g, indices, params)
+  local with_momentum = g.momentum ~= 0
+  local calls = {{first = false, params = {}, grads = {}, buffers = {}},
+                 {first = true, params = {}, grads = {}, buffers = {}}}
+  for k, i in ipairs(indices) do
+    local p = params[k]
+    local call = calls[1]
+    if with_momentum then
+      local st = self.state[i]
+      if not st then
+        st = {}
+        self.state[i] = st
+      end
+      if not st.momentum_buffer then
+        st.momentum_buffer = torch.empty_like(p, {memory_format = torch.preserve_format})
+        call = calls[2]
+      end
+      call.buffers[#call.buffers + 1] = st.momentum_buffer
+    end
+    call.params[#call.params + 1] = p
+    call.grads[#call.grads + 1] = p.grad
+  end
+  for _, call in ipairs(calls) do
+    if #call.params > 0 then
+      fused_ops.sgd_(call.params, call.grads, call.buffers, g.lr, g.momentum, g.dampening, g.weight_decay,
+                     g.nesterov, call.first)
+    end
+  end
+end
+
 function optim.SGD(params, opts)
   local o = new_optimizer('SGD', params, opts,
-                          {lr = 1e-2, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false}, sgd_update)
+                          {lr = 1e-2, momentum = 0, dampening = 0, weight_decay = 0, nesterov = false}, sgd_update,
+                          sgd_fused_step, {{'lr'}, {'momentum'}, {'dampening'}, {'weight_decay'}})
   for _, g in ipairs(o.groups) do
     assert(not g.nesterov or (g.momentum > 0 and g.dampening == 0), 'SGD: nesterov needs momentum > 0 and dampening = 0')
   end
@@ -272,8 +404,8 @@ function optim.lr_scheduler.MultiStep(optimizer, opts)
   end)
 end
 
-repl.document('optim.AdamW', 'optim.AdamW(params, {lr=1e-3, betas={0.9,0.999}, eps=1e-8, weight_decay=1e-2}); params: module, tensors or groups {params=, lr=, weight_decay=}.')
-repl.document('optim.SGD', 'optim.SGD(params, {lr=1e-2, momentum=0, dampening=0, weight_decay=0, nesterov=false}).')
+repl.document('optim.AdamW', 'optim.AdamW(params, {lr=1e-3, betas={0.9,0.999}, eps=1e-8, weight_decay=1e-2, fused=true}); params: module, tensors or groups {params=, lr=, weight_decay=}; fused=false runs the per-term Lua reference update.')
+repl.document('optim.SGD', 'optim.SGD(params, {lr=1e-2, momentum=0, dampening=0, weight_decay=0, nesterov=false, fused=true}).')
 repl.document('optim.clip_grad_norm', 'optim.clip_grad_norm(params, max_norm, norm_type=2) -> total norm before clipping.')
 repl.document('optim.lr_scheduler.WarmupCosine', 'WarmupCosine(opt, {warmup_steps, total_steps, min_lr_ratio=0}); :step() after each optimizer step.')
 repl.document('optim.lr_scheduler.MultiStep', 'MultiStep(opt, {milestones={...}, gamma=0.1}).')

@@ -39,4 +39,42 @@ cudaError_t linear_assignment(const T* cost, const int64_t* row_counts, const in
                               int64_t* rows_out, int64_t* cols_out, double* workspace_double,
                               int64_t* workspace_index, cudaStream_t stream);
 
+// Fused optimizer steps over many tensors in one launch. Each tensor is cut
+// into chunks of kOptimizerChunk elements; first_chunk is the running count of
+// chunks before it (the kernel finds a chunk's tensor by binary search), and
+// the array of descriptors lives in device memory. Pointers are untyped: the
+// launcher's template arguments give the element types (P parameter and
+// gradient, S state; S is P or float). Element types: float, double, __half,
+// __nv_bfloat16.
+constexpr int64_t kOptimizerChunk = 16384;
+
+struct AdamWTensor {
+  void* param;
+  const void* grad;
+  void* exp_avg;
+  void* exp_avg_sq;
+  int64_t numel;
+  int64_t first_chunk;
+  double neg_step_size;  // -lr / (1 - beta1^t)
+  double bias2_sqrt;     // sqrt(1 - beta2^t)
+};
+
+struct SgdTensor {
+  void* param;
+  const void* grad;
+  void* momentum_buffer;  // null when momentum is 0
+  int64_t numel;
+  int64_t first_chunk;
+};
+
+template <typename P, typename S>
+cudaError_t adamw_multi_tensor(const AdamWTensor* tensors, int64_t count, int64_t total_chunks,
+                               double decay, double beta1, double beta2, double eps,
+                               cudaStream_t stream);
+
+template <typename P, typename S>
+cudaError_t sgd_multi_tensor(const SgdTensor* tensors, int64_t count, int64_t total_chunks,
+                             double lr, double momentum, double dampening, double weight_decay,
+                             bool nesterov, bool first_step, cudaStream_t stream);
+
 }  // namespace kinema::ops::cuda
