@@ -4,9 +4,10 @@
 // fixed-size chunks across all tensors of the list, so many small tensors and
 // a few large ones both spread over the intra-op threads. The inner loops are
 // plain loops the compiler vectorises (this file is built with
-// -fno-math-errno so that sqrt vectorises), cloned for AVX2+FMA and picked at
-// load time. Arithmetic mirrors PyTorch's single-tensor update term by term,
-// in float for float/bf16/fp16 parameters and in double for double, with a
+// -fno-math-errno so that sqrt vectorises), cloned for AVX+FMA and picked at
+// load time by CPU feature (an "arch=" clone would be picked by CPU model
+// only, and a newer model would get the slow default clone). Arithmetic
+// mirrors PyTorch's single-tensor update term by term, in float for float/bf16/fp16 parameters and in double for double, with a
 // fused multiply-add where ATen's vectorised kernels use one (add_ with
 // alpha, addcmul_, addcdiv_), so that results agree to the last bits.
 #include "ops/optimizers.h"
@@ -36,7 +37,7 @@ struct AdamWScalars {
 };
 
 template <typename P, typename S>
-__attribute__((target_clones("arch=haswell", "default"))) void adamw_range(
+__attribute__((target_clones("fma", "default"))) void adamw_range(
     P* __restrict param, const P* __restrict grad, S* __restrict exp_avg,
     S* __restrict exp_avg_sq, int64_t n, const AdamWScalars& s) {
   using O = opmath_t<P>;
@@ -65,7 +66,7 @@ struct SgdScalars {
 };
 
 template <typename P, typename S>
-__attribute__((target_clones("arch=haswell", "default"))) void sgd_momentum_range(
+__attribute__((target_clones("fma", "default"))) void sgd_momentum_range(
     P* __restrict param, const P* __restrict grad, S* __restrict buffer, int64_t n,
     const SgdScalars& s) {
   using O = opmath_t<P>;
@@ -85,7 +86,7 @@ __attribute__((target_clones("arch=haswell", "default"))) void sgd_momentum_rang
 }
 
 template <typename P>
-__attribute__((target_clones("arch=haswell", "default"))) void sgd_plain_range(
+__attribute__((target_clones("fma", "default"))) void sgd_plain_range(
     P* __restrict param, const P* __restrict grad, int64_t n, const SgdScalars& s) {
   using O = opmath_t<P>;
   const O neg_lr = static_cast<O>(s.neg_lr), weight_decay = static_cast<O>(s.weight_decay);
