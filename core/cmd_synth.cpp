@@ -18,6 +18,8 @@ int synth_main(int argc, char** argv) {
     ("out", "output directory", cxxopts::value<std::string>())
     ("num-train", "training videos", cxxopts::value<int64_t>()->default_value(std::to_string(o.num_train)))
     ("num-test", "test videos", cxxopts::value<int64_t>()->default_value(std::to_string(o.num_test)))
+    ("negatives-per-kind", "hard-negative captions per test video and kind (noun, verb)",
+     cxxopts::value<int>()->default_value(std::to_string(o.negatives_per_kind)))
     ("width", "frame width", cxxopts::value<int64_t>()->default_value(std::to_string(o.width)))
     ("height", "frame height", cxxopts::value<int64_t>()->default_value(std::to_string(o.height)))
     ("fps", "frame rate", cxxopts::value<double>()->default_value(std::to_string(o.fps)))
@@ -41,6 +43,7 @@ int synth_main(int argc, char** argv) {
   o.out_dir = args["out"].as<std::string>();
   o.num_train = args["num-train"].as<int64_t>();
   o.num_test = args["num-test"].as<int64_t>();
+  o.negatives_per_kind = args["negatives-per-kind"].as<int>();
   o.width = args["width"].as<int64_t>();
   o.height = args["height"].as<int64_t>();
   o.fps = args["fps"].as<double>();

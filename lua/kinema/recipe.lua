@@ -244,32 +244,61 @@ function recipe.read_hard_negatives(path, ids)
   return rows, positives, negatives, per_video
 end
 
--- Scores of each caption against its own video: captions[k] with gallery row
--- video_rows[k] of V (embeddings as spec.embed makes them).
-local function pair_scores(model, cfg, spec, tok, V, captions, video_rows)
+-- The global embedding of embed's output: the tensor, or its .global field.
+local function global_of(E) return torch.is_tensor(E) and E or E.global end
+
+-- Chunks of captions of cfg.eval.batch_size with their gallery rows:
+-- fn(ids, mask, rows [n] int64) -> scores [n]; returns the scores concatenated.
+local function score_captions(cfg, tok, captions, video_rows, fn)
   local parts = {}
   for s = 1, #captions, cfg.eval.batch_size do
     local chunk = {}
     for j = s, math.min(#captions, s + cfg.eval.batch_size - 1) do chunk[#chunk + 1] = captions[j] end
     local ids, mask = tok:encode_batch(chunk, cfg.text_len)
-    parts[#parts + 1] = spec.embed.text(model, ids, mask, cfg)
+    parts[#parts + 1] = fn(ids, mask, video_rows:narrow(0, s - 1, #chunk)):reshape({-1}):to(torch.float64)
   end
-  local E = recipe.cat_embeddings(parts)
-  local Vp = recipe.index_embeddings(V, video_rows)
-  if not spec.embed.score then return (E * Vp):sum(-1) end
-  -- a learned score function: one (caption, video) pair at a time
-  local out = torch.zeros(#captions)
-  for k = 0, #captions - 1 do
-    local one = torch.tensor({k}, {dtype = torch.int64})
-    out[k] = spec.embed.score(model, recipe.index_embeddings(E, one), recipe.index_embeddings(Vp, one), cfg)[{0, 0}]
+  return torch.cat(parts, 0)
+end
+
+-- The two scorings of a (caption, its video) pair: 'cosine' of the global
+-- embeddings (every recipe), and 'match', the recipe's own matching function
+-- where it has one (spec.match.score(model, video_rows, ids, mask, cfg) -> [n],
+-- video_rows the rows of what spec.match.video, or else spec.embed.video, made):
+-- STOA's VTM head probability, DemoVLP's global + local similarity.
+local function pair_scorers(model, cfg, spec, V, Vm)
+  local scorers = {cosine = function(ids, mask, rows)
+    local E = global_of(spec.embed.text(model, ids, mask, cfg))
+    return (E * global_of(V):index_select(0, rows)):sum(-1)
+  end}
+  if spec.match then
+    scorers.match = function(ids, mask, rows)
+      return spec.match.score(model, recipe.index_embeddings(Vm or V, rows), ids, mask, cfg)
+    end
   end
+  return scorers
+end
+
+-- Per video, the share of its hard-negative pairs of each kind won (the
+-- positive scores strictly higher), and of all its pairs: {noun = [N], verb =
+-- [N], all = [N]} float64 in [0, 1].
+local function per_video_wins(pos, negs)
+  local out, won_all, count_all = {}, nil, 0
+  for kind, neg in pairs(negs) do
+    local won = pos:view({-1, 1}):gt(neg):to(torch.float64)
+    out[kind] = won:mean(1)
+    won_all = won_all and (won_all + won:sum(1)) or won:sum(1)
+    count_all = count_all + neg:size(1)
+  end
+  if won_all then out.all = won_all / count_all end
   return out
 end
 
 -- Accuracy on the hard-negative caption pairs (the positive caption must score
--- above each one-noun / one-verb edit against the same video), or nil when the
--- data has no hard-negative file.
-function recipe.hard_negatives(model, cfg, spec, tok, V, ids)
+-- above each one-noun / one-verb edit against the same video) under each
+-- scoring of pair_scorers, or nil when the data has no hard-negative file.
+-- Returns metrics {noun, verb, all [, match_noun, match_verb, match_all]} in
+-- percent and the per-video outcomes behind them (same keys, [N] in [0, 1]).
+function recipe.hard_negatives(model, cfg, spec, tok, V, ids, Vm)
   local path = cfg.data.hard_negatives
   if not path or path == '' then return nil end
   if path:sub(1, 1) ~= '/' then path = cfg.data.root .. '/' .. path end
@@ -281,44 +310,62 @@ function recipe.hard_negatives(model, cfg, spec, tok, V, ids)
   local eval = require 'kinema.eval'
   local videos = torch.tensor(rows, {dtype = torch.int64})
   return torch.no_grad(function()
-    local pos = pair_scores(model, cfg, spec, tok, V, positives, videos)
-    local negs = {}
-    for kind, list in pairs(negatives) do
-      if #list > 0 then
-        negs[kind] = pair_scores(model, cfg, spec, tok, V, list, videos:repeat_interleave(per_video[kind]))
-                       :view(#rows, per_video[kind])
+    local metrics, items = {}, {}
+    for scoring, fn in pairs(pair_scorers(model, cfg, spec, V, Vm)) do
+      local prefix = scoring == 'cosine' and '' or (scoring .. '_')
+      local pos = score_captions(cfg, tok, positives, videos, fn)
+      local negs = {}
+      for kind, list in pairs(negatives) do
+        if #list > 0 then
+          negs[kind] = score_captions(cfg, tok, list, videos:repeat_interleave(per_video[kind]), fn)
+                         :view({#rows, per_video[kind]})
+        end
       end
+      for k, v in pairs(eval.hard_negative_accuracy(pos, negs)) do metrics[prefix .. k] = v end
+      for k, v in pairs(per_video_wins(pos, negs)) do items[prefix .. k] = v end
     end
-    return eval.hard_negative_accuracy(pos, negs)
+    return metrics, items
   end)
 end
 
 -- Zero-shot retrieval on the test split, and hard-negative caption accuracy
 -- when the data has a hard-negative file (data.hard_negatives). Returns flat
--- metrics (t2v_R1 ..., v2t_..., hard_noun, hard_verb, hard_all, num_test_videos).
+-- metrics (t2v_R1 ..., v2t_..., hard_noun, hard_verb, hard_all, with the
+-- recipe's own matching hard_match_noun ..., num_test_videos) and the per-item
+-- outcomes behind the R@K and hard-negative metrics ({metric = [N] float64}).
 function recipe.zero_shot(model, cfg, spec, tok)
   local eval = require 'kinema.eval'
   local ds = recipe.dataset(cfg, 'test')
   local loader = recipe.loader(cfg, ds, 'test', spec.loader_options(cfg, tok, 'test'))
-  local videos, texts, ids = {}, {}, {}
+  local videos, texts, ids, match_videos = {}, {}, {}, {}
   model:eval()
   torch.no_grad(function()
     for batch in loader:iter(0) do
       videos[#videos + 1] = spec.embed.video(model, batch, cfg)
       texts[#texts + 1] = spec.embed.text(model, batch.ids, batch.mask, cfg)
+      if spec.match and spec.match.video then match_videos[#match_videos + 1] = spec.match.video(model, batch, cfg) end
       for _, id in ipairs(batch.id) do ids[#ids + 1] = id end
     end
   end)
   loader:close()
   local V, Tt = recipe.cat_embeddings(videos), recipe.cat_embeddings(texts)
+  local Vm = #match_videos > 0 and recipe.cat_embeddings(match_videos) or nil
   local score = spec.embed.score
   local sim = eval.similarity(Tt, V, {score_fn = score and function(q, g) return score(model, q, g, cfg) end})
   local metrics = eval.retrieval(sim)
   metrics.num_test_videos = #ids
-  local hard = recipe.hard_negatives(model, cfg, spec, tok, V, ids)
+  -- per-item outcomes for confidence intervals (kinema.eval.stats): hits of each query at K
+  local items = {}
+  local t2v_ranks, v2t_ranks = eval.ranks(sim)
+  for _, k in ipairs({1, 5, 10}) do
+    items['t2v_R' .. k] = t2v_ranks:le(k):to(torch.float64)
+    items['v2t_R' .. k] = v2t_ranks:le(k):to(torch.float64)
+  end
+  local hard, hard_items = recipe.hard_negatives(model, cfg, spec, tok, V, ids, Vm)
   for k, v in pairs(hard or {}) do metrics['hard_' .. k] = v end
+  for k, v in pairs(hard_items or {}) do items['hard_' .. k] = v end
   model:train()
-  return metrics
+  return metrics, items
 end
 
 -- Captioning on the test split for a recipe with spec.caption (STOA's PLM
@@ -377,10 +424,14 @@ recipe.common = {
   data = {root = 'data/synth', format = 'webvid', train = 'train.csv', test = 'test.csv', video_root = 'videos',
           region_root = 'regions', detections_root = 'detections', train_meta = 'train_meta.jsonl',
           test_meta = 'test_meta.jsonl', vocab = 'vocab.txt', tokenizer = 'wordpiece',
-          hard_negatives = 'test_hard_negatives.jsonl', synth = {num_train = 200, num_test = 50}},
+          hard_negatives = 'test_hard_negatives.jsonl',
+          synth = {num_train = 200, num_test = 50, negatives_per_kind = 2}},
   train = {batch_size = 64, max_steps = 10000, lr = 1e-4, weight_decay = 0.02, warmup = 1000, clip_grad = 1.0,
            accumulate = 1, num_workers = 2, amp = 'bf16', checkpoint_every = 1000, log_every = 10},
   eval = {batch_size = 64, every = 0},
+  -- kinema.diagnostics: every N steps the gradient each objective sends to each
+  -- parameter group (one extra backward per objective on those steps; 0 = off)
+  diagnostics = {every = 0, share_threshold = 0.01, share_after = 3, dead_after = 20, trivial_tolerance = 0.02},
   model = {},
   weights = {},
   open_keys = {'weights', 'model'},
@@ -432,7 +483,7 @@ function recipe.main(spec, argv)
     max_steps = cfg.train.max_steps, accumulate = cfg.train.accumulate, clip_grad = cfg.train.clip_grad,
     device = cfg.device, amp = cfg.train.amp, out_dir = cfg.out_dir, checkpoint_every = cfg.train.checkpoint_every,
     resume = cfg.resume, overwrite = cfg.overwrite, log_every = cfg.train.log_every,
-    eval_every = cfg.eval.every > 0 and cfg.eval.every or nil,
+    eval_every = cfg.eval.every > 0 and cfg.eval.every or nil, grad_diagnostics = cfg.diagnostics,
     evaluate = cfg.eval.every > 0 and function() return recipe.zero_shot(model, cfg, spec, tok) end or nil,
   }
   local t0 = sys.clock()
@@ -461,13 +512,14 @@ function recipe.main(spec, argv)
     metrics.train_minutes = summary.seconds / 60
     metrics.clips_per_s = summary.clips_per_s
     metrics.final_loss = summary.last_loss
+    if summary.diagnostics then metrics.dead_objectives = #summary.diagnostics.warnings end
     local eval = kinema.eval
     print(string.format('\n## %s%s on %s: zero-shot retrieval (chance R@1 = %.1f%%)\n', spec.name,
                         cfg.preset and (' (' .. cfg.preset .. ')') or '', cfg.data.root,
                         100 / metrics.num_test_videos))
     print(recipe.results_table({[spec.name] = metrics}, {spec.name}))
     json.write(results_path, {recipe = spec.name, preset = cfg.preset, metrics = metrics,
-                                                config = cfg, seconds = sys.clock() - t0})
+                              config = cfg, seconds = sys.clock() - t0, diagnostics = summary.diagnostics})
   end
   if dist.is_initialized() then dist.barrier() end
   return metrics, cfg, model
@@ -504,7 +556,8 @@ end
 -- Zero-shot evaluation of a trained model outside its training run: the
 -- recipe `name` (lua/kinema/recipes/<name>.lua) configured by argv (e.g.
 -- {'--tiny'}), weights from `checkpoint` (a training checkpoint; default the
--- newest in the config's out_dir). Returns the metrics and the config;
+-- newest in the config's out_dir). Returns the metrics, the config and the
+-- per-item outcomes (see zero_shot);
 -- what = {captioning = {beam_size =}} evaluates captioning instead (and
 -- returns the generated captions third).
 function recipe.evaluate(name, argv, checkpoint, what)
@@ -521,7 +574,8 @@ function recipe.evaluate(name, argv, checkpoint, what)
     local metrics, captions = recipe.captioning(model, cfg, spec, tok, what.captioning)
     return metrics, cfg, captions
   end
-  return recipe.zero_shot(model, cfg, spec, tok), cfg
+  local metrics, items = recipe.zero_shot(model, cfg, spec, tok)
+  return metrics, cfg, items
 end
 
 -- One row per recipe: R@1/5/10 both directions, MedR, hard-negative accuracy.
@@ -529,6 +583,7 @@ recipe.table_columns = {
   {'t2v_R1', 'T2V R@1'}, {'t2v_R5', 'R@5'}, {'t2v_R10', 'R@10'}, {'t2v_MedR', 'MedR'},
   {'v2t_R1', 'V2T R@1'}, {'v2t_R5', 'R@5'}, {'v2t_R10', 'R@10'}, {'v2t_MedR', 'MedR'},
   {'hard_noun', 'hard noun'}, {'hard_verb', 'hard verb'}, {'hard_all', 'hard all'},
+  {'hard_match_noun', 'match noun'}, {'hard_match_verb', 'match verb'}, {'hard_match_all', 'match all'},
 }
 
 function recipe.results_table(results, order)

@@ -18,6 +18,7 @@
 --     overwrite = false,                -- a fresh run may replace an earlier one in out_dir
 --     log_every = 1, progress = true, plot = 'svg' | 'png' | false,
 --     nonfinite_grad = 'stop' | 'skip', -- a NaN/Inf gradient norm with a finite loss
+--     grad_diagnostics = {every = 25, ...},   -- kinema.diagnostics.GradientMonitor options
 --   }
 --   trainer:fit()
 --
@@ -36,6 +37,11 @@
 -- it back to the checkpoint's step (no checkpoint: an empty log). Leftover
 -- temporary files of killed writes are removed at start. Only rank 0 logs
 -- (losses averaged over the ranks), plots and writes checkpoints.
+-- With grad_diagnostics.every > 0 and a loss function that returns the
+-- weighted terms third (as losses.combine does), every that many steps the
+-- gradient norm each objective sends to each parameter group is logged
+-- (grad.<objective>.<group>), dead objectives are warned about and the
+-- end of fit prints the objective x group share table (kinema.diagnostics).
 local torch = require 'torch'
 local json = require 'kinema.json'
 local sys = require 'kinema.sys'
@@ -236,6 +242,12 @@ function train.Trainer(cfg)
   self.samples_seen = 0
   self.timing = {data = 0, forward = 0, backward = 0, optimizer = 0}
   self.history = {}
+  local gd = cfg.grad_diagnostics
+  if gd and (gd.every or 0) > 0 then
+    local opts = {model = self.model, print = self.print}
+    for k, v in pairs(gd) do opts[k] = v end
+    self.diagnostics = require('kinema.diagnostics').GradientMonitor(opts)
+  end
   return self
 end
 
@@ -446,12 +458,14 @@ function Trainer:train_step()
     self.iterator = nil
     self.epoch, self.batch_index = self.epoch + 1, 0
   end
-  for _ = 1, self.accumulate do
+  local measure = self.diagnostics and self.diagnostics:due(self.step + 1)
+  self.grad_record = nil
+  for micro = 1, self.accumulate do
     local batch = timed(self, 'data', self._next_batch, self)
     batch = train.to_device(batch, self.device)
     samples = samples + batch_size(batch)
     ids[#ids + 1] = describe_ids(batch)
-    local total, parts = timed(self, 'forward', function()
+    local total, parts, terms = timed(self, 'forward', function()
       if self.autocast then return self.autocast(self.loss_fn, batch, self) end
       return self.loss_fn(batch, self)
     end)
@@ -461,6 +475,11 @@ function Trainer:train_step()
     for name, v in pairs(parts or {}) do
       local x = scalar(v)
       if type(x) == 'number' then sums[name] = (sums[name] or 0) + x end
+    end
+    if measure and micro == 1 then
+      check(type(terms) == 'table', 'grad_diagnostics needs the loss function to return the weighted terms third '
+              .. '(as kinema.losses.combine does)')
+      self.grad_record = self.diagnostics:measure(terms, self.step + 1)
     end
     timed(self, 'backward', function()
       local scaled = self.accumulate > 1 and total / self.accumulate or total
@@ -563,7 +582,7 @@ function Trainer:fit()
     window_samples = window_samples + samples
     local now = sys.clock()
     local rate = window_samples / math.max(1e-9, now - window_t)
-    if self.step % self.log_every == 0 or self.step == self.max_steps then
+    if self.step % self.log_every == 0 or self.step == self.max_steps or self.grad_record then
       if self.dist then loss, parts = self:_mean_over_ranks(loss, parts) end
       local record = {kind = 'train', step = self.step, epoch = self.epoch, loss = loss,
                       lr = self.optimizer.groups[1].lr, clips_per_s = rate, time = now - t_start,
@@ -571,6 +590,8 @@ function Trainer:fit()
       if is_finite(grad_norm) then record.grad_norm = grad_norm end
       if self.skipped_steps > 0 then record.skipped_steps = self.skipped_steps end
       for k, v in pairs(parts) do record[k] = v end
+      for k, v in pairs(self.grad_record or {}) do record[k] = v end
+      if self.diagnostics then self.diagnostics:observe(record) end
       self:_append_log(record)
       self.history[#self.history + 1] = record
       if self.is_main and self.progress then
@@ -595,8 +616,14 @@ function Trainer:fit()
     if not ok then self.print('kinema.train: no plot: ' .. tostring(err) .. '\n') end
   end
   local steps = self.step - self.start_step
+  local diag = self.diagnostics and self.diagnostics.measured > 0 and self.diagnostics or nil
+  if diag and self.is_main and self.progress then
+    self.print(diag:summary() .. string.format('\n(measuring took %.0f%% of the training time)\n',
+                                               100 * diag.seconds / math.max(1e-9, seconds)))
+  end
   return {steps = steps, last_loss = last_loss, seconds = seconds,
-          clips_per_s = (self.samples_this_fit or 0) / math.max(1e-9, seconds), timing = self.timing}
+          clips_per_s = (self.samples_this_fit or 0) / math.max(1e-9, seconds), timing = self.timing,
+          diagnostics = diag and diag:state() or nil}
 end
 
 -- ---- plotting ---------------------------------------------------------------------

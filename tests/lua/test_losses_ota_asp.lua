@@ -1,6 +1,7 @@
 -- OTA and ASP (STOA eq 6-9) against a reference that matches by brute force
--- over all assignments, with P = softmax over targets of cos computed in
--- loops; closed-form tiny cases; detached text side; gradcheck.
+-- over all assignments, with P = softmax over targets of the dot product (or
+-- cos) computed in loops, MSE of the raw (or unit) rows; hand-computed tiny
+-- cases; detached text side; gradcheck.
 local T = require 'kinema.test'
 local losses = require('kinema').losses
 
@@ -38,19 +39,25 @@ local function brute_force(P, R, C)
   return best_pairs, best
 end
 
--- One sample: rows and targets as Lua lists of vectors.
-local function sample_loss(rows, targets)
+local function identity(a) return a end
+
+-- One sample: rows and targets as Lua lists of vectors. opts as the
+-- objectives': match_sim 'dot' (default) or 'cos', normalize.
+local function sample_loss(rows, targets, opts)
+  opts = opts or {}
+  local sim_form = opts.match_sim == 'cos' and unit or identity
+  local mse_form = opts.normalize and unit or identity
   local P = {}
   for r = 1, #rows do
     local logits, z = {}, 0
-    for c = 1, #targets do logits[c] = math.exp(dot(unit(rows[r]), unit(targets[c]))); z = z + logits[c] end
+    for c = 1, #targets do logits[c] = math.exp(dot(sim_form(rows[r]), sim_form(targets[c]))); z = z + logits[c] end
     P[r] = {}
     for c = 1, #targets do P[r][c] = logits[c] / z end
   end
   local pairs, total = brute_force(P, #rows, #targets)
   local loss = 0
   for _, p in ipairs(pairs) do
-    local a, b = unit(rows[p[1]]), unit(targets[p[2]])
+    local a, b = mse_form(rows[p[1]]), mse_form(targets[p[2]])
     local s = 0
     for k = 1, #a do s = s + (a[k] - b[k]) ^ 2 end
     loss = loss + s / #a
@@ -58,7 +65,7 @@ local function sample_loss(rows, targets)
   return loss / #pairs, pairs, total
 end
 
-local function ota_reference(o, omask, nouns, nmask, cls)
+local function ota_reference(o, omask, nouns, nmask, cls, opts)
   o, omask, nouns, nmask, cls = o:double():totable(), omask:totable(), nouns:double():totable(), nmask:totable(), cls:double():totable()
   local total, count, all_pairs = 0, 0, {}
   for b = 1, #o do
@@ -67,7 +74,7 @@ local function ota_reference(o, omask, nouns, nmask, cls)
     for k = 1, #nouns[b] do if nmask[b][k] then targets[#targets + 1] = nouns[b][k] end end
     targets[#targets + 1] = cls[b]
     if #rows > 0 then
-      local l, pairs = sample_loss(rows, targets)
+      local l, pairs = sample_loss(rows, targets, opts)
       total, count = total + l, count + 1
       all_pairs[b] = pairs
     end
@@ -88,7 +95,7 @@ local function check_pairs(rows, cols, expected)
   end
 end
 
-T.test('ota matches the brute-force reference (masks, R < C and R > C)', function()
+T.test('ota matches the brute-force reference (masks, R < C and R > C; every option)', function()
   torch.manual_seed(0)
   local B, N, K, d = 4, 4, 3, 5
   local o = torch.randn(B, N, d)
@@ -97,27 +104,61 @@ T.test('ota matches the brute-force reference (masks, R < C and R > C)', functio
   local nouns = torch.randn(B, K, d)
   local nmask = torch.tensor({{true, true, true}, {false, true, false}, {true, false, true}, {false, false, false}})
   local cls = torch.randn(B, d)
-  local loss, parts, extra = losses.ota{trajectories = o, trajectory_mask = omask, nouns = nouns, noun_mask = nmask,
-                                        text_cls = cls}
-  local expected, pairs = ota_reference(o, omask, nouns, nmask, cls)
-  T.close(loss:item(), expected, {atol = 1e-6, rtol = 1e-5})
-  check_pairs(extra.rows, extra.cols, pairs)
-  T.close(parts.pairs, (4 + 2 + 1 + 1) / 4)
+  local inputs = {trajectories = o, trajectory_mask = omask, nouns = nouns, noun_mask = nmask, text_cls = cls}
+  for _, opts in ipairs({{}, {match_sim = 'cos'}, {normalize = true}, {normalize = true, match_sim = 'cos'}}) do
+    local what = string.format('match_sim %s normalize %s', tostring(opts.match_sim), tostring(opts.normalize))
+    local loss, parts, extra = losses.ota(inputs, opts)
+    local expected, pairs = ota_reference(o, omask, nouns, nmask, cls, opts)
+    T.close(loss:item(), expected, {atol = 1e-6, rtol = 1e-5}, what)
+    check_pairs(extra.rows, extra.cols, pairs)
+    T.close(parts.pairs, (4 + 2 + 1 + 1) / 4)
+  end
 end)
 
-T.test('ota: 2 x 2 with an obvious matching gives zero; the matching is by P not order', function()
+T.test('ota by hand: dot vs cos matching, raw vs normalised MSE, the raw gradient', function()
+  -- one trajectory o = (1, 0); targets [noun (10, 10) ; cls (1, 0)].
+  -- dot: P = softmax(10, 1) -> the noun; raw MSE ((1-10)^2 + (0-10)^2) / 2 = 90.5
+  -- cos: P = softmax(0.7071, 1) -> cls; the rows are equal: 0
+  local o = torch.tensor({{{1, 0}}}, {dtype = torch.float64, requires_grad = true})
+  local inputs = {trajectories = o, nouns = torch.tensor({{{10, 10}}}, {dtype = torch.float64}),
+                  text_cls = torch.tensor({{1, 0}}, {dtype = torch.float64})}
+  local loss, _, extra = losses.ota(inputs)
+  T.close(loss:item(), 90.5, {atol = 1e-9})
+  T.eq(extra.cols, torch.tensor({{0}}, {dtype = torch.int64}))
+  loss:backward()
+  -- d/do of mean_k (o_k - t_k)^2 = 2 (o - t) / d = (-9, -10)
+  T.close(o.grad, torch.tensor({{{-9, -10}}}, {dtype = torch.float64}), {atol = 1e-9})
+  local cos_loss, _, cos_extra = losses.ota(inputs, {match_sim = 'cos'})
+  T.close(cos_loss:item(), 0, {atol = 1e-12})
+  T.eq(cos_extra.cols, torch.tensor({{1}}, {dtype = torch.int64}))
+  -- normalised, dot matching: unit rows (1, 0) and (0.7071, 0.7071): ((1 - 0.7071)^2 + 0.5) / 2 = 1 - 1/sqrt(2)
+  T.close(losses.ota(inputs, {normalize = true}):item(), 1 - 1 / math.sqrt(2), {atol = 1e-9})
+  -- = (2/d)(1 - cos) with d = 2
+  T.close(losses.ota(inputs, {normalize = true, match_sim = 'cos'}):item(), 0, {atol = 1e-12})
+  T.raises(function() losses.ota(inputs, {match_sim = 'l2'}) end,
+           "kinema.losses.ota: option 'match_sim' must be 'dot' or 'cos', got l2")
+  T.raises(function() losses.ota(inputs, {normalize = 'yes'}) end,
+           "kinema.losses.ota: option 'normalize' must be true or false, got yes")
+end)
+
+T.test('ota: 2 x 2 with an obvious matching; the matching is by P not order', function()
   local e1, e2 = {1, 0, 0}, {0, 1, 0}
   local o = torch.tensor({{e1, e2}})
   -- targets [noun = e2 ; cls = e1]: row 0 -> cls (col 1), row 1 -> noun (col 0)
-  local loss, _, extra = losses.ota{trajectories = o * 2, nouns = torch.tensor({{e2}}), text_cls = torch.tensor({e1})}
+  local loss, _, extra = losses.ota{trajectories = o, nouns = torch.tensor({{e2}}), text_cls = torch.tensor({e1})}
   T.close(loss:item(), 0, {atol = 1e-12})
   T.eq(extra.rows, torch.tensor({{0, 1}}, {dtype = torch.int64}))
   T.eq(extra.cols, torch.tensor({{1, 0}}, {dtype = torch.int64}))
-  -- rotating one trajectory by 90 degrees in the (e2, e3) plane: that pair's
-  -- squared distance is 2, averaged over 2 pairs and 3 dims -> 2 / 6
-  local o2 = torch.tensor({{e1, {0, 0, 1}}})
-  local l2 = losses.ota{trajectories = o2, nouns = torch.tensor({{e2}}), text_cls = torch.tensor({e1})}
-  T.close(l2:item(), 2 / 6, {atol = 1e-6})
+  -- rows scaled by 2: the same matching; raw MSE (1 + 1) / 3 per pair = 2/3, normalised 0
+  local scaled = {trajectories = o * 2, nouns = torch.tensor({{e2}}), text_cls = torch.tensor({e1})}
+  T.close(losses.ota(scaled):item(), 1 / 3, {atol = 1e-6})
+  T.close(losses.ota(scaled, {normalize = true}):item(), 0, {atol = 1e-12})
+  -- o = [(2,0,0), (0,0,1)]: dot P row 0 = softmax(0, 2) -> cls, row 1 = (0.5, 0.5) -> the noun;
+  -- raw squared distances 1 and 2 over 3 dims, mean over 2 pairs = 0.5; normalised 0 and 2 -> 1/3
+  local o2 = torch.tensor({{{2, 0, 0}, {0, 0, 1}}})
+  local two = {trajectories = o2, nouns = torch.tensor({{e2}}), text_cls = torch.tensor({e1})}
+  T.close(losses.ota(two):item(), 0.5, {atol = 1e-6})
+  T.close(losses.ota(two, {normalize = true}):item(), 1 / 3, {atol = 1e-6})
 end)
 
 T.test('ota: text side detached, noun positions input, gradcheck', function()
@@ -142,7 +183,7 @@ T.test('ota: text side detached, noun positions input, gradcheck', function()
   T.raises(function() losses.ota{trajectories = o, nouns = torch.randn(B, 3, d + 1), text_cls = cls} end, "'nouns'")
 end)
 
-local function asp_reference(x, verbs, vmask, ids, cls)
+local function asp_reference(x, verbs, vmask, ids, cls, opts)
   x, verbs, vmask, cls = x:double():totable(), verbs:double():totable(), vmask:totable(), cls:double():totable()
   ids = ids and ids:totable()
   local M = #x[1]
@@ -155,7 +196,7 @@ local function asp_reference(x, verbs, vmask, ids, cls)
       if vmask[b][k] and id then seen[id] = true end
     end
     while #targets < M do targets[#targets + 1] = cls[b] end
-    total = total + sample_loss(x[b], targets)
+    total = total + sample_loss(x[b], targets, opts)
   end
   return total / #x
 end
@@ -173,6 +214,10 @@ T.test('asp matches the brute-force reference (distinct ids, truncation, padding
   T.close(parts.verbs, (3 + 1 + 3) / 3)  -- sample 0: 7, 8, 3 (the second 7 dropped); sample 2 truncated to M
   local no_ids = losses.asp{actions = x, verbs = verbs, verb_mask = vmask, text_cls = cls}
   T.close(no_ids:item(), asp_reference(x, verbs, vmask, nil, cls), {atol = 1e-6, rtol = 1e-5})
+  for _, opts in ipairs({{match_sim = 'cos'}, {normalize = true}, {normalize = true, match_sim = 'cos'}}) do
+    local l = losses.asp({actions = x, verbs = verbs, verb_mask = vmask, verb_ids = ids, text_cls = cls}, opts)
+    T.close(l:item(), asp_reference(x, verbs, vmask, ids, cls, opts), {atol = 1e-6, rtol = 1e-5})
+  end
 end)
 
 T.test('asp: a caption without verbs matches every action to [CLS]', function()
@@ -180,13 +225,19 @@ T.test('asp: a caption without verbs matches every action to [CLS]', function()
   local x, cls = torch.randn(1, 4, 3), torch.randn(1, 3)
   local loss = losses.asp{actions = x, verbs = torch.randn(1, 2, 3), verb_mask = torch.zeros({1, 2}, {dtype = torch.bool}),
                           text_cls = cls}
-  local xs, c = x:double():totable()[1], unit(cls:double():totable()[1])
-  local expected = 0
+  local xs, c = x:double():totable()[1], cls:double():totable()[1]
+  local expected, expected_unit = 0, 0
   for m = 1, 4 do
-    local a = unit(xs[m])
-    for k = 1, 3 do expected = expected + (a[k] - c[k]) ^ 2 end
+    local a, ua, uc = xs[m], unit(xs[m]), unit(c)
+    for k = 1, 3 do
+      expected = expected + (a[k] - c[k]) ^ 2
+      expected_unit = expected_unit + (ua[k] - uc[k]) ^ 2
+    end
   end
   T.close(loss:item(), expected / 12, {atol = 1e-6})
+  local opts = {normalize = true}
+  T.close(losses.asp({actions = x, verbs = torch.randn(1, 2, 3), verb_mask = torch.zeros({1, 2}, {dtype = torch.bool}),
+                      text_cls = cls}, opts):item(), expected_unit / 12, {atol = 1e-6})
 end)
 
 T.test('asp gradcheck; text side detached', function()

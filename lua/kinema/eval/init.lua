@@ -4,6 +4,8 @@
 --   caption:   tokenize, bleu, rouge_l, cider_d, evaluate (coco caption metrics),
 --              greedy_decode, beam_search (from decode)
 --   report:    run_suite, markdown_table, json_encode, write_json
+--   stats:     bootstrap, paired_bootstrap, mcnemar, quantile (eval.stats.NAME: seeds and
+--              confidence intervals for comparing models)
 --   qa:        AnswerHead, concat_features, fit_head, accuracy (open-ended QA as answer
 --              classification; eval.qa.NAME)
 -- Every function is reachable flat (eval.retrieval(sim, opts), eval.bleu(...)); the submodules
@@ -15,9 +17,11 @@ local modules = {
   decode = require 'kinema.eval.decode',
   report = require 'kinema.eval.report',
   qa = require 'kinema.eval.qa',
+  stats = require 'kinema.eval.stats',
 }
 
-local M = {modules = modules, caption = modules.caption, choice = modules.choice, qa = modules.qa}
+local M = {modules = modules, caption = modules.caption, choice = modules.choice, qa = modules.qa,
+           stats = modules.stats}
 
 for _, name in ipairs({'retrieval', 'choice', 'caption', 'decode', 'report'}) do
   for fname, fn in pairs(modules[name]) do

@@ -120,6 +120,25 @@ function U.directions(loss, a, b, mode)
   U.check(false, loss, "option 'directions' must be 'mean' or 'sum', got %s", tostring(mode))
 end
 
+-- The value a contrastive loss over `columns` candidates takes when every
+-- logit is equal (log columns per direction), combined like U.directions:
+-- the 'trivial' part objectives report for kinema.diagnostics.
+function U.trivial_contrastive(columns, mode)
+  return math.log(columns) * (mode == 'sum' and 2 or 1)
+end
+
+-- Entropy (nats) of the labels' empirical distribution with the Miller-Madow
+-- bias correction (+ (distinct - 1) / 2n; Miller 1955): the cross entropy of
+-- the best context-free (unigram) predictor, a token classifier's trivial value.
+function U.label_entropy(labels)
+  local n = labels:numel()
+  if n == 0 then return 0 end
+  local counts = labels:reshape({n}):to('cpu'):bincount()
+  counts = counts:masked_select(counts:gt(0))
+  local p = counts:to(torch.float64) / n
+  return -(p * p:log()):sum():item() + (counts:numel() - 1) / (2 * n)
+end
+
 -- A bool mask [B,K] from an optional input (nil: all valid).
 function U.mask(loss, inputs, key, B, K, device)
   local m = inputs[key]
@@ -145,22 +164,34 @@ end
 -- STOA's matching objective (OTA eq 6-7, ASP eq 8-9) on padded batches:
 -- rows [B,R,d] with row_counts [B] valid leading rows, targets [B,C,d] with
 -- col_counts [B] valid leading rows (detached here: the text side is frozen).
--- P = softmax over the valid targets of cos(row, target); a matching
--- maximising the total P (kinema.ops.linear_assignment, no gradient); loss =
--- mean over samples with at least one pair of the MSE between the unit
--- matched rows and targets (averaged over pairs and dimensions).
-function U.matching_mse(rows, row_counts, targets, col_counts)
+-- P = softmax over the valid targets of sim(row, target), sim the dot product
+-- (opts.match_sim = 'dot', the default, as the authors' code) or the cosine
+-- ('cos'); a matching maximising the total P (kinema.ops.linear_assignment,
+-- no gradient); loss = mean over samples with at least one pair of the MSE
+-- between the matched raw rows and targets (averaged over pairs and
+-- dimensions). opts.normalize = true L2-normalises both first: that form is
+-- (2/d)(1 - cos), about d/2 times weaker, kept for ablations.
+function U.matching_mse(loss_name, rows, row_counts, targets, col_counts, opts)
+  opts = opts or {}
+  local match_sim = opts.match_sim or 'dot'
+  U.check(match_sim == 'dot' or match_sim == 'cos', loss_name, "option 'match_sim' must be 'dot' or 'cos', got %s",
+          tostring(match_sim))
+  U.check(opts.normalize == nil or type(opts.normalize) == 'boolean', loss_name,
+          "option 'normalize' must be true or false, got %s", tostring(opts.normalize))
   local B, C = targets:size(0), targets:size(1)
-  local o = U.unit(rows)
-  local t = U.unit(targets:detach())
+  targets = targets:detach()
   local probability, r, c = torch.no_grad(function()
-    local cos = torch.matmul(o:detach(), t:transpose(1, 2))
+    local a, b = rows:detach(), targets
+    if match_sim == 'cos' then a, b = U.unit(a), U.unit(b) end
+    local sim = torch.matmul(a, b:transpose(1, 2))
     local col_valid = torch.arange(C, {dtype = torch.int64, device = rows.device}):view({1, 1, C})
                         :lt(col_counts:view({B, 1, 1}))
-    local p = cos:masked_fill(col_valid:logical_not(), -math.huge):softmax(-1)
+    local p = sim:masked_fill(col_valid:logical_not(), -math.huge):softmax(-1)
     p = p:masked_fill(col_valid:logical_not(), 0)
     return p, kinema.ops.linear_assignment(p, row_counts, col_counts, true)
   end)
+  local o, t = rows, targets
+  if opts.normalize then o, t = U.unit(rows), U.unit(targets) end
   local valid = r:ge(0)
   local d = rows:size(2)
   local npairs = r:size(1)

@@ -2,9 +2,10 @@
 -- Per sample the targets are the distinct verb tokens' text outputs
 -- (truncated to M) padded with copies of t_[CLS] (the empty action) up to M
 -- rows, detached; every one of the M action outputs is matched (Hungarian,
--- maximising the total softmax-over-targets of cos); the loss is the MSE of
--- the L2-normalised matched pairs, averaged over pairs and dimensions, then
--- over the batch. A caption with no verb matches every action to t_[CLS].
+-- maximising the total softmax-over-targets of the dot product); the loss is
+-- the MSE of the matched raw pairs (eq 9), averaged over pairs and dimensions,
+-- then over the batch. A caption with no verb matches every action to t_[CLS].
+-- Options as OTA's: match_sim = 'dot' | 'cos', normalize = false | true.
 --
 -- inputs:
 --   actions [B,M,d]             action encoder outputs
@@ -58,7 +59,7 @@ function M.asp(inputs, opts)
   local targets = torch.where(is_verb:unsqueeze(-1), verbs_c,
                               cls:detach():to(verbs_c.dtype):unsqueeze(1):expand({B, Mq, d}))
   local full = torch.full({B}, Mq, {dtype = torch.int64, device = x.device})
-  local loss, info = U.matching_mse(x, full, targets:to(x.dtype), full)
+  local loss, info = U.matching_mse('asp', x, full, targets:to(x.dtype), full, opts)
   return loss, {verbs = counts:to(torch.float64):mean():item()}, {rows = info.rows, cols = info.cols, targets = targets}
 end
 

@@ -16,7 +16,7 @@
 --   group_tokens_all [G,M,d], nouns_all [G,K,d], noun_mask_all [G,K], rank_offset
 --                                 distributed columns (local block spliced in)
 -- opts: tau_g (0.07, the softmax over groups; a number), tau, directions 'sum' | 'mean'
--- parts: v2c, c2v, tau
+-- parts: v2c, c2v, tau; trivial (its value at equal logits)
 local torch = require 'torch'
 local kinema = require 'kinema'
 local losses = require 'kinema.losses'
@@ -69,7 +69,8 @@ function M.grounding(inputs, opts)
   local l_v2c = vtc.contrastive('grounding', v2c / tau, offset, Wv, 'Wv')
   local l_c2v = vtc.contrastive('grounding', c2v / tau, offset, Wc, 'Wc')
   local loss = U.directions('grounding', l_v2c, l_c2v, opts.directions or 'sum')
-  return loss, {v2c = l_v2c:detach(), c2v = l_c2v:detach(), tau = U.number(tau)}, {similarity = v2c}
+  return loss, {v2c = l_v2c:detach(), c2v = l_c2v:detach(), tau = U.number(tau),
+                trivial = U.trivial_contrastive(v2c:size(1), opts.directions or 'sum')}, {similarity = v2c}
 end
 
 losses.register('grounding', M.grounding, 'S-ViLM spatial grounding: soft-target CE over G(video, caption)/tau, both directions')

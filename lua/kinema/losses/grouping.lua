@@ -14,7 +14,7 @@
 --                               slice), T a multiple of Nt
 --   video_tokens [B,T,P,d] or [B,T,H,W,d]   spatial tokens per frame
 -- opts: tau (0.07; the paper gives no value), criterion 'mse' | 'bce'
--- parts: accuracy (clips whose larger a entry is the true side)
+-- parts: accuracy (clips whose larger a entry is the true side); trivial (its value at a = 1/2)
 -- extras: {assignment = a [B,Nt,2]}
 local torch = require 'torch'
 local losses = require 'kinema.losses'
@@ -72,7 +72,8 @@ function M.grouping(inputs, opts)
   end
   local predicted_fg = a:detach():select(-1, 1):gt(0.5)
   local accuracy = predicted_fg:eq(m:gt(0.5)):to(torch.float32):mean()
-  return loss, {accuracy = accuracy}, {assignment = a}
+  -- trivial: a = (1/2, 1/2) everywhere
+  return loss, {accuracy = accuracy, trivial = criterion == 'mse' and 0.25 or math.log(2)}, {assignment = a}
 end
 
 losses.register('grouping', M.grouping, 'S-ViLM temporal grouping: clip-to-foreground/background softmax vs the cut-and-paste mask')

@@ -81,7 +81,9 @@ end
 -- is a table (falling back to the shared inputs for keys it lacks), otherwise
 -- the shared inputs, and opts[name] (or {}). Objectives run in sorted name
 -- order, so random draws (VTM) are reproducible. parts holds, per objective,
--- name = its unweighted loss and name.part = each of its parts.
+-- name = its unweighted loss and name.part = each of its parts; terms (third)
+-- holds each weighted loss with its graph (kinema.diagnostics measures the
+-- gradient each one sends to the model).
 function losses.combine(weights, inputs, opts)
   assert(type(weights) == 'table', 'kinema.losses.combine: weights must be a table {name = weight}')
   inputs, opts = inputs or {}, opts or {}
@@ -93,7 +95,7 @@ function losses.combine(weights, inputs, opts)
     names[#names + 1] = name
   end
   table.sort(names)
-  local total, parts = nil, {}
+  local total, parts, terms = nil, {}, {}
   for _, name in ipairs(names) do
     local w = weights[name]
     if not (type(w) == 'number' and w == 0) then
@@ -116,11 +118,12 @@ function losses.combine(weights, inputs, opts)
         parts[name .. '.' .. k] = torch.is_tensor(v) and v:detach() or v
       end
       local term = loss * w
+      terms[name] = term
       total = total and (total + term) or term
     end
   end
   if total == nil then error('kinema.losses.combine: no objective with a non-zero weight', 2) end
-  return total, parts
+  return total, parts, terms
 end
 
 -- :help text for the REPL: each built-in file's header comment (its input
@@ -144,7 +147,7 @@ do
       end
     end
     repl.document('losses', 'kinema.losses: objectives by name. losses.register(name, fn), losses.get(name), '
-                  .. 'losses.combine({name = weight}, inputs, opts) -> total, parts; losses.names(). '
+                  .. 'losses.combine({name = weight}, inputs, opts) -> total, parts, terms; losses.names(). '
                   .. 'Built in: ' .. table.concat(builtin, ', ') .. ' (:help losses.NAME for the input keys).')
   end
 end

@@ -8,7 +8,7 @@
 --                          -> logits [N,V], applied to the chosen positions only
 --                          (no [B,L,V] tensor is built)
 -- opts: ignore_index (-100), label_smoothing (0)
--- parts: accuracy (over chosen positions), count (number of chosen positions)
+-- parts: accuracy (over chosen positions), count (number of chosen positions); trivial (unigram entropy of the targets)
 -- A batch with no chosen position gives a zero loss (still in the graph).
 local torch = require 'torch'
 local losses = require 'kinema.losses'
@@ -40,14 +40,15 @@ function M.token_cross_entropy(name, inputs, labels, opts)
   local n = targets:size(0)
   if n == 0 then
     local anchor = inputs.logits or inputs.hidden
-    return anchor:sum() * 0, {accuracy = 0, count = 0}
+    return anchor:sum() * 0, {accuracy = 0, count = 0, trivial = 0}
   end
   local vocab = logits:size(1)
   U.check(targets:min():item() >= 0 and targets:max():item() < vocab, name,
           'labels must lie in [0, %d) or equal %d', vocab, ignore)
   local loss = torch.cross_entropy_loss(logits, targets, {label_smoothing = opts.label_smoothing or 0})
   local _, predicted = logits:detach():max(1)
-  return loss, {accuracy = predicted:eq(targets):to(torch.float32):mean(), count = n}
+  return loss, {accuracy = predicted:eq(targets):to(torch.float32):mean(), count = n,
+                trivial = U.label_entropy(targets)}
 end
 
 function M.mlm(inputs, opts)

@@ -13,7 +13,7 @@
 --   video_emb_all, text_emb_all, rank_offset   distributed columns, as vtc
 --                                     (the tag and mask terms use the same columns)
 -- opts: lambda (0.5), tau, splice_local
--- parts: vtc, tag, mask, tau
+-- parts: vtc, tag, mask, tau; trivial (its value at equal logits)
 local losses = require 'kinema.losses'
 local U = require 'kinema.losses._util'
 local vtc = require 'kinema.losses.vtc'
@@ -35,7 +35,8 @@ function M.oac(inputs, opts)
   local l_tag = vtc.contrastive('oac', U.cosine_matrix(tags, v_all) / tau, offset)
   local l_mask = vtc.contrastive('oac', U.cosine_matrix(masked, t_all) / tau, offset)
   local loss = l_vtc + (l_tag + l_mask) * lambda
-  return loss, {vtc = l_vtc:detach(), tag = l_tag:detach(), mask = l_mask:detach(), tau = vtc_parts.tau}
+  return loss, {vtc = l_vtc:detach(), tag = l_tag:detach(), mask = l_mask:detach(), tau = vtc_parts.tau,
+                trivial = vtc_parts.trivial * (1 + 2 * lambda)}
 end
 
 losses.register('oac', M.oac, 'OA-Trans object-aware contrastive loss: VTC + lambda (tags->video + masked frame->text)')

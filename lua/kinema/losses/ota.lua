@@ -1,12 +1,14 @@
 -- OTA: STOA-VLP dynamic object-text alignment (eq 6-7).
 -- Per sample: rows o = the valid trajectory outputs [N,d]; targets T = [the
 -- valid noun-token text outputs ; t_[CLS]] [(L_noun + 1), d], detached (the
--- text side is frozen for this loss). P = softmax over targets of cos(o, T);
+-- text side is frozen for this loss). P = softmax over targets of the dot
+-- product o T^T (as the authors' code; opts.match_sim = 'cos' for cosine);
 -- a Hungarian matching maximising the total P (kinema.ops.linear_assignment,
 -- batched, no gradient) picks min(N, L_noun + 1) pairs; the loss is the MSE
--- between the L2-normalised matched o and T rows, averaged over pairs and
+-- between the matched raw o and T rows (eq 7), averaged over pairs and
 -- dimensions, then over the samples (a sample without a valid trajectory is
--- left out of the average).
+-- left out of the average). opts.normalize = true L2-normalises both rows
+-- first: (2/d)(1 - cos), a gradient ~d/2 times smaller (for ablations).
 --
 -- inputs:
 --   trajectories [B,N,d]         trajectory encoder outputs
@@ -54,7 +56,7 @@ function M.ota(inputs, opts)
   -- [valid nouns ; t_CLS ; padding]: t_CLS goes to row noun_counts[b].
   local targets = torch.cat({nouns_c, torch.zeros({B, 1, d}, {dtype = nouns_c.dtype, device = o.device})}, 1)
   targets = targets:scatter(1, noun_counts:view({B, 1, 1}):expand({B, 1, d}), cls:detach():view({B, 1, d}):to(targets.dtype))
-  local loss, info = U.matching_mse(rows, row_counts, targets:to(o.dtype), noun_counts + 1)
+  local loss, info = U.matching_mse('ota', rows, row_counts, targets:to(o.dtype), noun_counts + 1, opts)
   return loss, {pairs = info.pairs}, {rows = info.rows, cols = info.cols, targets = targets}
 end
 

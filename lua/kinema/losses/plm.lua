@@ -11,7 +11,7 @@
 --                          (or lengths [B]): targets built here as
 --                          targets[b,i] = input_ids[b,i+1] if p_b <= i+1 < len_b
 -- opts: ignore_index (-100), label_smoothing (0)
--- parts: accuracy, count (as mlm)
+-- parts: accuracy, count (as mlm); trivial (unigram entropy of the targets)
 local torch = require 'torch'
 local losses = require 'kinema.losses'
 local U = require 'kinema.losses._util'

@@ -19,7 +19,7 @@
 --                                        word_mask_all (local blocks spliced in)
 -- opts: lambda (1; the authors' code uses 20), sigma (default tau), global_weight (1),
 --       local_weight (1), tau, splice_local
--- parts: vtc, local_v2t, local_t2v, tau
+-- parts: vtc, local_v2t, local_t2v, tau; trivial (its value at equal logits)
 -- Also: losses.rwa_retrieval_scores(inputs, opts) -> [Bv,Bt] ranking scores
 --   cos(v_i, t_j) + local_weight * (S[i,j] + S'[j,i]) / 2 (global plus local
 --   similarity; the same rule as kinema.eval's global_local_score, transposed).
@@ -81,7 +81,8 @@ function M.rwa(inputs, opts)
   local l_v2t = vtc.contrastive('rwa', S / sigma, offset)
   local l_t2v = vtc.contrastive('rwa', Sp / sigma, offset)
   local loss = l_vtc * (opts.global_weight or 1) + (l_v2t + l_t2v) * (opts.local_weight or 1)
-  return loss, {vtc = l_vtc:detach(), local_v2t = l_v2t:detach(), local_t2v = l_t2v:detach(), tau = parts.tau}
+  return loss, {vtc = l_vtc:detach(), local_v2t = l_v2t:detach(), local_t2v = l_t2v:detach(), tau = parts.tau,
+                trivial = parts.trivial * (opts.global_weight or 1) + 2 * parts.trivial * (opts.local_weight or 1)}
 end
 
 -- Ranking scores [Bv,Bt] for retrieval: global cosine plus the mean of the

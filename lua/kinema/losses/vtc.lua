@@ -21,7 +21,7 @@
 --                                      the local tensors (opts.splice_local = false
 --                                      to keep them as given).
 -- opts: tau (0.07), tau_min/tau_max (logit_scale clamp), directions 'mean' (STOA eq 5) | 'sum'
--- parts: v2t, t2v (each direction's CE), tau
+-- parts: v2t, t2v (each direction's CE), tau; trivial (its value at equal logits)
 local torch = require 'torch'
 local losses = require 'kinema.losses'
 local U = require 'kinema.losses._util'
@@ -70,8 +70,10 @@ function M.loss(name, inputs, opts, default_directions)
   U.check(Wc == nil or Wv ~= nil, name, "input 'Wc' given without 'Wv'")
   local l_v2t = M.contrastive(name, v2t, offset, Wv, 'Wv')
   local l_t2v = M.contrastive(name, t2v, offset, Wc, 'Wc')
-  local loss = U.directions(name, l_v2t, l_t2v, opts.directions or default_directions)
-  return loss, {v2t = l_v2t:detach(), t2v = l_t2v:detach(), tau = U.number(tau)}
+  local directions = opts.directions or default_directions
+  local loss = U.directions(name, l_v2t, l_t2v, directions)
+  return loss, {v2t = l_v2t:detach(), t2v = l_t2v:detach(), tau = U.number(tau),
+                trivial = U.trivial_contrastive(v2t:size(1), directions)}
 end
 
 function M.vtc(inputs, opts) return M.loss('vtc', inputs, opts, 'mean') end

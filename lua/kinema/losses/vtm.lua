@@ -19,7 +19,8 @@
 --   video_mask [B,...], text_mask [B,...]    optional, selected like the rows
 --   sim [B,B]   similarity logits S (no gradient is taken through it), or
 --   video_emb [B,d] + text_emb [B,d] + tau  to compute S = cos / tau
--- parts: accuracy (fraction of the 3B pairs classified right)
+-- opts: negatives = 'hard' (default) | 'random' (uniform over the other rows)
+-- parts: accuracy (fraction of the 3B pairs classified right); trivial (label-prior entropy)
 -- extras: {neg_text = [B] int64, neg_video = [B] int64, logits, labels}
 local torch = require 'torch'
 local losses = require 'kinema.losses'
@@ -80,6 +81,10 @@ function M.vtm(inputs, opts)
   U.check(B >= 2, 'vtm', 'needs a batch of at least 2 pairs to draw negatives, got %d', B)
   U.check(batch_size(inputs.video) == B and batch_size(inputs.text) == B, 'vtm',
           "inputs 'video' and 'text' must have %d rows like 'sim'", B)
+  U.check(opts.negatives == nil or opts.negatives == 'hard' or opts.negatives == 'random', 'vtm',
+          "option 'negatives' must be 'hard' or 'random', got %s", tostring(opts.negatives))
+  -- 'random': uniform over the other rows (an ablation of the hard-negative mining)
+  if opts.negatives == 'random' then sim = torch.zeros({B, B}, {dtype = torch.float64}) end
   local neg_text, neg_video = M.sample_negatives(sim)
   local device = neg_text.device
   local ar = torch.arange(B, {dtype = torch.int64, device = device})
@@ -96,7 +101,8 @@ function M.vtm(inputs, opts)
   local loss = U.cross_entropy(logits, labels)
   local _, predicted = logits:detach():max(1)
   local accuracy = predicted:eq(labels):to(torch.float32):mean()
-  return loss, {accuracy = accuracy},
+  -- trivial: always answering with the label prior (1/3 matched): its entropy
+  return loss, {accuracy = accuracy, trivial = -(math.log(1 / 3) / 3 + 2 * math.log(2 / 3) / 3)},
          {neg_text = neg_text, neg_video = neg_video, logits = logits, labels = labels}
 end
 

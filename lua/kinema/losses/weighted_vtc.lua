@@ -12,7 +12,7 @@
 --   text_emb_all, video_emb_all, rank_offset   distributed columns, as vtc
 --                         (video_emb_all holds gathered group-token means)
 -- opts: directions 'sum' (eq 7) | 'mean', tau, splice_local
--- parts: v2t, t2v, tau
+-- parts: v2t, t2v, tau; trivial (its value at equal logits)
 local torch = require 'torch'
 local losses = require 'kinema.losses'
 local U = require 'kinema.losses._util'

@@ -25,6 +25,7 @@ spec.presets = {
     train = {batch_size = 24, max_steps = 300, lr = 5e-4, warmup = 30, weight_decay = 0.05, num_workers = 2,
              checkpoint_every = 100, log_every = 5},
     eval = {batch_size = 50},
+    diagnostics = {every = 25},
     model = {embed = 64, region = {embed_dim = 96, depth = 4, num_heads = 4},
              text = {embed_dim = 64, depth = 2, num_heads = 4}},
   },
@@ -67,6 +68,15 @@ spec.embed = {
   end,
   score = function(model, texts, videos)
     return eval.global_local_score{}(texts, videos)
+  end,
+}
+
+-- DemoVLP's own matching of a (video, caption) pair for the hard negatives:
+-- global + local similarity (its retrieval score), next to the global cosine.
+spec.match = {
+  score = function(model, videos, ids, mask)
+    -- row k of the chunk's [n, n] scores against column k: each caption with its own video
+    return eval.global_local_score{}(spec.embed.text(model, ids, mask), videos):diagonal()
   end,
 }
 

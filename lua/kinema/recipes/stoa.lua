@@ -19,6 +19,7 @@ spec.defaults = {
   out_dir = 'runs/stoa', frames = 12, image_size = 224, text_len = 32, boxes = 10,
   train = {batch_size = 128, max_steps = 100000, lr = 1e-5, warmup = 2000},
   weights = {vtc = 1, vtm = 1, mlm = 1, plm = 1, ota = 1, asp = 1},
+  vtm = {negatives = 'hard'},   -- 'random': uniform negatives (ablation)
   model = {},
 }
 
@@ -30,6 +31,7 @@ spec.presets = {
     train = {batch_size = 24, max_steps = 300, lr = 5e-4, warmup = 30, weight_decay = 0.05, num_workers = 2,
              checkpoint_every = 100, log_every = 5},
     eval = {batch_size = 50},
+    diagnostics = {every = 25},
     model = {
       embed = 64,
       video = {patch_size = 16, embed_dim = 96, depth = 4, num_heads = 4},
@@ -77,9 +79,9 @@ function spec.inputs(model, batch, cfg)
     inputs.vtm = {
       video = {frames = v.frames, trajectories = v.trajectories, actions = v.actions,
                trajectory_mask = v.trajectory_mask},
-      text = {tokens = t.tokens, mask = batch.mask},
+      text = {tokens = t.tokens, mask = batch.mask, pool_index = t.pool_index},
       fuse = function(video, text)
-        return model:vtm_logits(model:fuse(video, text.tokens, text.mask))
+        return model:vtm_logits(model:fuse(video, text.tokens, text.mask), text.pool_index)
       end,
     }
   end
@@ -93,7 +95,7 @@ function spec.inputs(model, batch, cfg)
     inputs.plm = {hidden = model:fuse(v, t.tokens, batch.mask, batch.plm_split).text, head = head,
                   targets = batch.plm_targets}
   end
-  return inputs, {}
+  return inputs, {vtm = cfg.vtm}
 end
 
 -- Rows of every tensor of t repeated `times` times each (beam hypotheses).
@@ -129,6 +131,20 @@ function spec.caption(model, batch, cfg, tok, opts)
   for i = 1, B do captions[i] = tok:decode(tokens[i - 1]:narrow(0, 1, lengths[i])) end
   return captions
 end
+
+-- The recipe's own matching of a (video, caption) pair: the VTM head's
+-- probability of "matched" on the fusion pass (used to score the hard negatives
+-- next to the embedding cosine).
+spec.match = {
+  video = function(model, batch)
+    local v = model:encode_video(batch.video, batch.boxes, batch.classes, batch.scores)
+    return {frames = v.frames, trajectories = v.trajectories, actions = v.actions, trajectory_mask = v.trajectory_mask}
+  end,
+  score = function(model, video, ids, mask)
+    local t = model:encode_text(ids, mask)
+    return model:vtm_logits(model:fuse(video, t.tokens, mask), t.pool_index):softmax(-1):select(1, 1)
+  end,
+}
 
 spec.embed = {
   video = function(model, batch) return recipe.normalize(model:encode_video(batch.video).pooled) end,

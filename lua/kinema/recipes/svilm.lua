@@ -28,6 +28,7 @@ spec.presets = {
     train = {batch_size = 24, max_steps = 300, lr = 5e-4, warmup = 30, weight_decay = 0.05, num_workers = 2,
              checkpoint_every = 100, log_every = 5},
     eval = {batch_size = 50},
+    diagnostics = {every = 25},
     model = {
       embed = 64,
       video = {patch_size = 16, tubelet = 2, embed_dim = 96, depth = 4, num_heads = 4, attention = 'joint',
