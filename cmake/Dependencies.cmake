@@ -1,17 +1,39 @@
 # Every external dependency is found here, once, so the layers share one view.
 find_package(PkgConfig REQUIRED)
 
-# LibTorch: Debian's libtorch-dev (CPU) or a CUDA-enabled one from a PyTorch
-# install (pass -DCMAKE_PREFIX_PATH=$(python3 -c 'import torch;print(torch.utils.cmake_prefix_path)')).
+# LibTorch: Debian's libtorch-dev 1.13 (CPU) by default, or the LibTorch of a
+# PyTorch 2.x install (CUDA-enabled from PyPI): scripts/dev.sh --torch passes
+# -DCMAKE_PREFIX_PATH=$(python -c 'import torch; print(torch.utils.cmake_prefix_path)').
+# GPU generations the CUDA kernels are built for, in Torch's own variable (its
+# CUDA set-up turns it into nvcc flags): A100, H100, B200 and PTX for newer
+# ones. Torch's default would probe the GPU or list archs CUDA 13 dropped.
+if(NOT DEFINED TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+  set(TORCH_CUDA_ARCH_LIST "8.0;9.0;10.0+PTX")
+endif()
 find_package(Torch REQUIRED)
 string(REPLACE " " ";" _torch_flags "${TORCH_CXX_FLAGS}")
 add_compile_options(${_torch_flags})
+list(GET TORCH_INCLUDE_DIRS 0 _torch_include)
+get_filename_component(KINEMA_TORCH_PREFIX "${_torch_include}" DIRECTORY)
+message(STATUS "kinema: LibTorch ${Torch_VERSION} from ${KINEMA_TORCH_PREFIX}")
+
+# Debian's C++ libraries (OpenCV, FFmpeg's C++ users, cxxopts, ...) use the
+# C++11 std::string ABI. PyPI wheels before 2.7 were built with the old one,
+# so strings could not cross between them and kinema: refuse such a LibTorch
+# here instead of failing at link time with undefined std::__cxx11 symbols.
+if(TORCH_CXX_FLAGS MATCHES "_GLIBCXX_USE_CXX11_ABI=0")
+  message(FATAL_ERROR
+    "kinema: this LibTorch (${Torch_VERSION}, ${KINEMA_TORCH_PREFIX}) uses the pre-C++11 std::string ABI "
+    "(_GLIBCXX_USE_CXX11_ABI=0), which the system's C++ libraries (OpenCV, SentencePiece) do not. Use "
+    "PyTorch >= 2.7 from PyPI (C++11 ABI) or the cxx11-abi LibTorch archive.")
+endif()
 
 set(KINEMA_WITH_CUDA OFF)
 if(CAFFE2_USE_CUDA OR TORCH_CUDA_LIBRARIES)
   set(KINEMA_WITH_CUDA ON)
   enable_language(CUDA)
-  message(STATUS "kinema: CUDA-enabled Torch found, building CUDA kernels")
+  message(STATUS "kinema: CUDA-enabled Torch found (nvcc ${CMAKE_CUDA_COMPILER_VERSION}), building and "
+                 "linking the CUDA kernels for ${TORCH_CUDA_ARCH_LIST}")
 else()
   message(STATUS "kinema: CPU-only Torch, building without CUDA kernels")
   find_program(KINEMA_NVCC nvcc PATHS /usr/local/cuda/bin)
@@ -46,6 +68,15 @@ add_library(kinema_torch INTERFACE)
 target_link_libraries(kinema_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(kinema_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 # ATen's at::parallel_for is a header template: with LibTorch built on OpenMP
-# (Debian's is) our kernels run serially unless we compile with OpenMP too.
+# (both lines are) our kernels run serially unless we compile with OpenMP too.
+# A PyPI LibTorch ships its own libgomp.so.1: link that one, so the process
+# has a single OpenMP runtime (two copies share a soname and the loader would
+# pick one by search order).
 find_package(OpenMP REQUIRED COMPONENTS CXX)
-target_link_libraries(kinema_torch INTERFACE OpenMP::OpenMP_CXX)
+set(KINEMA_TORCH_GOMP "${KINEMA_TORCH_PREFIX}/lib/libgomp.so.1")
+if(EXISTS "${KINEMA_TORCH_GOMP}")
+  target_compile_options(kinema_torch INTERFACE $<$<COMPILE_LANGUAGE:CXX>:${OpenMP_CXX_FLAGS}>)
+  target_link_libraries(kinema_torch INTERFACE "${KINEMA_TORCH_GOMP}")
+else()
+  target_link_libraries(kinema_torch INTERFACE OpenMP::OpenMP_CXX)
+endif()

@@ -1,7 +1,6 @@
 #include "core/dist.h"
 
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#include <torch/version.h>
 #ifdef USE_C10D_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
@@ -14,17 +13,13 @@
 #include <sstream>
 #include <vector>
 
+#include "ops/torch_compat.h"
+
 namespace kinema::dist {
 
 namespace {
 
-// LibTorch 2.x moved the collectives of Gloo/NCCL groups to c10d::Backend with
-// the same signatures; 1.13 has them on ProcessGroup.
-#if TORCH_VERSION_MAJOR >= 2
-using Group = c10d::Backend;
-#else
-using Group = c10d::ProcessGroup;
-#endif
+using Group = compat::C10dGroup;
 
 struct State {
   c10::intrusive_ptr<c10d::Store> store;

@@ -1,5 +1,6 @@
 #include "core/host.h"
 
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/torch.h>
 #include <malloc.h>
 #include <unistd.h>
@@ -131,12 +132,30 @@ int Host::run_tests(const std::vector<std::string>& paths) {
 
 int Host::run_repl() { return kinema::run_repl(L_); }
 
-std::string version_string() {
-  std::string s = "kinema " KINEMA_VERSION " (LibTorch " TORCH_VERSION ", " LUAJIT_VERSION;
-#ifdef KINEMA_WITH_CUDA_KERNELS
-  s += ", CUDA kernels";
+namespace {
+
+// What the CUDA half was built with: "CUDA 13.2, cuDNN 9.26.0" (from
+// LibTorch's CUDA hooks, which answer without a GPU), or "CUDA none".
+std::string cuda_versions() {
+#ifdef KINEMA_WITH_CUDA
+  const at::CUDAHooksInterface& hooks = at::detail::getCUDAHooks();
+  const long cuda = hooks.versionCUDART();  // 1000 * major + 10 * minor
+  std::string s = "CUDA " + std::to_string(cuda / 1000) + "." + std::to_string(cuda % 1000 / 10) + ", cuDNN ";
+  if (!hooks.compiledWithCuDNN()) return s + "none";
+  // cuDNN 9 encodes 10000 * major + 100 * minor + patch, cuDNN 8 1000 * major + 100 * minor + patch.
+  const long cudnn = hooks.versionCuDNN();
+  const long major_unit = cudnn >= 90000 ? 10000 : 1000;
+  return s + std::to_string(cudnn / major_unit) + "." + std::to_string(cudnn % major_unit / 100) + "." +
+         std::to_string(cudnn % 100);
+#else
+  return "CUDA none";
 #endif
-  return s + ")";
+}
+
+}  // namespace
+
+std::string version_string() {
+  return "kinema " KINEMA_VERSION " (LibTorch " TORCH_VERSION ", " + cuda_versions() + ", " LUAJIT_VERSION ")";
 }
 
 }  // namespace kinema

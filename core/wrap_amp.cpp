@@ -14,6 +14,7 @@
 #include <torch/torch.h>
 
 #include "core/runtime.h"
+#include "ops/torch_compat.h"
 
 namespace kinema::lua {
 
@@ -37,34 +38,24 @@ at::ScalarType check_half_dtype(lua_State* L, int idx) {
 class AutocastScope {
  public:
   AutocastScope(bool cuda, bool enabled, at::ScalarType dtype)
-      : cuda_(cuda),
-        was_enabled_(cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled()),
-        old_dtype_(cuda ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype()) {
-    if (cuda) {
-      at::autocast::set_enabled(enabled);
-      at::autocast::set_autocast_gpu_dtype(dtype);
-    } else {
-      at::autocast::set_cpu_enabled(enabled);
-      at::autocast::set_autocast_cpu_dtype(dtype);
-    }
+      : device_(cuda ? at::kCUDA : at::kCPU),
+        was_enabled_(compat::autocast_enabled(device_)),
+        old_dtype_(compat::autocast_dtype(device_)) {
+    compat::set_autocast_enabled(device_, enabled);
+    compat::set_autocast_dtype(device_, dtype);
     at::autocast::increment_nesting();
   }
   ~AutocastScope() {
     // The cast cache holds bf16 copies of weights for this region only.
     if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    if (cuda_) {
-      at::autocast::set_enabled(was_enabled_);
-      at::autocast::set_autocast_gpu_dtype(old_dtype_);
-    } else {
-      at::autocast::set_cpu_enabled(was_enabled_);
-      at::autocast::set_autocast_cpu_dtype(old_dtype_);
-    }
+    compat::set_autocast_enabled(device_, was_enabled_);
+    compat::set_autocast_dtype(device_, old_dtype_);
   }
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;
 
  private:
-  bool cuda_;
+  at::DeviceType device_;
   bool was_enabled_;
   at::ScalarType old_dtype_;
 };
@@ -87,7 +78,7 @@ int autocast(lua_State* L) {
 }
 
 int is_autocast_enabled(lua_State* L) {
-  lua_pushboolean(L, is_cuda_type(L, 1) ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled());
+  lua_pushboolean(L, compat::autocast_enabled(is_cuda_type(L, 1) ? at::kCUDA : at::kCPU));
   return 1;
 }
 

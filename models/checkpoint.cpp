@@ -5,6 +5,8 @@
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/torch.h>
 
+#include "ops/torch_compat.h"
+
 namespace kinema::models {
 namespace {
 
@@ -48,8 +50,7 @@ struct CheckpointBackward : public torch::autograd::Node {
 
 at::Tensor checkpoint(const CheckpointFn& fn, const at::Tensor& x, bool preserve_rng_state) {
   if (!torch::GradMode::is_enabled() || !x.requires_grad()) return fn(x);
-  auto node = std::shared_ptr<CheckpointBackward>(new CheckpointBackward(),
-                                                  torch::autograd::deleteNode);
+  auto node = compat::make_autograd_node<CheckpointBackward>();
   node->fn = fn;
   node->input = x.detach();
   if (preserve_rng_state) {

@@ -4,6 +4,7 @@
 
 #include "models/adapter.h"
 #include "ops/ops.h"
+#include "ops/torch_compat.h"
 
 namespace kinema::models {
 
@@ -24,9 +25,8 @@ at::Tensor CrossAttentionImpl::forward(const at::Tensor& queries, const at::Tens
   at::Tensor q = q_(queries).view({b, m, h, hd}).transpose(1, 2);
   at::Tensor k = k_(tokens).view({b, l, h, hd}).transpose(1, 2);
   at::Tensor v = v_(tokens).view({b, l, h, hd}).transpose(1, 2);
-  at::Tensor scores = at::matmul(q * (1.0 / std::sqrt(static_cast<double>(hd))), k.transpose(-2, -1));
-  if (key_mask.defined()) scores = scores + key_mask;
-  at::Tensor out = at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({b, m, dim_});
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  at::Tensor out = compat::attention(q, k, v, key_mask, /*dropout=*/0.0, scale).transpose(1, 2).reshape({b, m, dim_});
   return proj_(out);
 }
 

@@ -1,6 +1,7 @@
 #include "models/layers.h"
 
 #include "models/checkpoint.h"
+#include "ops/torch_compat.h"
 
 #include <cmath>
 #include <limits>
@@ -75,12 +76,10 @@ at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, const at::Tensor& mas
     k = k_(x).view({n, s, h, hd}).transpose(1, 2);
     v = v_(x).view({n, s, h, hd}).transpose(1, 2);
   }
-  // Scaling q (S*hd values) is cheaper than scaling the S*S scores.
-  at::Tensor scores = at::matmul(q * scale, k.transpose(-2, -1));
-  if (mask.defined()) scores = scores + mask;
-  at::Tensor attn = at::softmax(scores, -1);
-  if (options_.attn_dropout > 0.0 && is_training()) attn = at::dropout(attn, options_.attn_dropout, true);
-  at::Tensor out = at::matmul(attn, v).transpose(1, 2).reshape({n, s, options_.dim});
+  const double dropout = is_training() ? options_.attn_dropout : 0.0;
+  at::Tensor out = compat::attention(q, k, v, mask, dropout, scale)
+                       .transpose(1, 2)
+                       .reshape({n, s, options_.dim});
   out = proj_(out);
   if (options_.proj_dropout > 0.0 && is_training()) out = at::dropout(out, options_.proj_dropout, true);
   return out;

@@ -1,8 +1,9 @@
 // The one TORCH_LIBRARY(kinema) block: every operator's schema lives here, so
 // argument names and defaults (which Lua and Python callers use as keywords)
 // are defined in one place. Kernels are registered per backend in
-// ops/cpu/*.cpp, ops/cuda/*.cu and, for the device-generic and autograd
-// parts, next to each operator in ops/*.cpp.
+// ops/cpu/*.cpp, ops/cuda/*_cuda.cpp, the autocast ones in ops/autocast.cpp
+// and, for the device-generic and autograd parts, next to each operator in
+// ops/*.cpp.
 #include <torch/library.h>
 
 TORCH_LIBRARY(kinema, m) {

@@ -3,10 +3,28 @@
 #   scripts/dev.sh demo    install missing packages, build, run the main job
 #   scripts/dev.sh test    install missing packages, build, run every test
 #   scripts/dev.sh build   install missing packages, build only
+# Each takes --torch to build against a PyTorch 2.x instead of Debian's LibTorch 1.13:
+#   --torch pip      install the current torch from PyPI into .venv-torch/ (once)
+#   --torch PYTHON   use the torch of an existing environment (e.g. ~/venv/bin/python)
+# The build then goes to build-torch2/ (KINEMA_BUILD_DIR overrides).
+#   scripts/dev.sh gpu-check OUT_DIR [--dry-run]   build + CUDA tests + GPU benchmarks (--help)
+#   scripts/dev.sh gpu-bundle                      what a GPU machine lacks, into .gpu-bundle/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUILD_DIR=${KINEMA_BUILD_DIR:-build}
+TORCH_PYTHON=""
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --torch) [ $# -ge 2 ] || { echo "scripts/dev.sh: --torch needs 'pip' or a python executable" >&2; exit 2; }
+             TORCH_PYTHON=$2; shift 2 ;;
+    --torch=*) TORCH_PYTHON=${1#--torch=}; shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+set -- "${args[@]+"${args[@]}"}"
+
+BUILD_DIR=${KINEMA_BUILD_DIR:-$([ -n "$TORCH_PYTHON" ] && echo build-torch2 || echo build)}
 JOBS=${KINEMA_JOBS:-$(nproc)}
 
 # Debian packages kinema builds against (README: "Dependencies" says why each is there).
@@ -32,9 +50,36 @@ install_missing() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# The python whose torch the build uses (--torch): .venv-torch/ for 'pip',
+# created and filled from PyPI on first use.
+torch_python() {
+  if [ "$TORCH_PYTHON" != pip ]; then
+    "$TORCH_PYTHON" -c 'import torch' 2>/dev/null ||
+      { echo "scripts/dev.sh: --torch $TORCH_PYTHON: that python cannot import torch" >&2; return 1; }
+    echo "$TORCH_PYTHON"
+    return
+  fi
+  local venv=.venv-torch
+  if ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+    install_missing python3-venv >&2
+    python3 -m venv "$venv" >&2
+    echo "kinema: installing torch from PyPI into $venv" >&2
+    "$venv/bin/pip" install -q torch >&2
+  fi
+  echo "$venv/bin/python"
+}
+
 build() {
   install_missing "${PACKAGES[@]}"
-  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release
+  local torch_args=()
+  if [ -n "$TORCH_PYTHON" ]; then
+    local py prefix
+    py=$(torch_python)
+    prefix=$("$py" -c 'import torch; print(torch.utils.cmake_prefix_path)')
+    echo "kinema: building against torch $("$py" -c 'import torch; print(torch.__version__)') ($prefix) in $BUILD_DIR"
+    torch_args=(-DCMAKE_PREFIX_PATH="$prefix")
+  fi
+  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "${torch_args[@]+"${torch_args[@]}"}"
   cmake --build "$BUILD_DIR" -j "$JOBS"
 }
 
@@ -49,5 +94,12 @@ case "${1:-}" in
     build
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" --timeout 1200
     ;;
-  *) echo "usage: scripts/dev.sh demo|test|build" >&2; exit 2 ;;
+  gpu-check)
+    # The GPU machine's own torch (--torch PYTHON, default python3); see --help.
+    [ -n "$TORCH_PYTHON" ] && TORCH_PYTHON=$(torch_python)
+    TORCH_PYTHON=$TORCH_PYTHON KINEMA_BUILD_DIR=${KINEMA_BUILD_DIR:-build-gpu} exec bash scripts/gpu.sh check "${@:2}"
+    ;;
+  gpu-bundle) exec bash scripts/gpu.sh bundle ;;
+  *) echo "usage: scripts/dev.sh demo|test|build [--torch pip|PYTHON] | gpu-check OUT_DIR [--dry-run] | gpu-bundle" >&2
+     exit 2 ;;
 esac

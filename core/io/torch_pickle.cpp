@@ -3,6 +3,7 @@
 #include "core/io/mapped_file.h"
 #include "core/io/unpickler.h"
 #include "core/io/zip_reader.h"
+#include "ops/torch_compat.h"
 
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
@@ -65,7 +66,7 @@ c10::IValue load_zip_object(const std::string& path, const ZipReader& zip) {
     TORCH_CHECK(zip.size(index) == nbytes, "kinema::io::load_pt: '", path, "': storage record '",
                 record, "' has ", zip.size(index), " bytes, expected ", nbytes);
     at::Storage storage = allocate_storage(nbytes);
-    if (nbytes) zip.read(index, storage.data());
+    if (nbytes) zip.read(index, compat::mutable_data(storage));
     return storage;
   };
   try {
@@ -120,7 +121,7 @@ c10::IValue load_legacy_object(const std::string& path, const MappedFile& file) 
       TORCH_CHECK(numel == it->second.second.numel, "'", path, "': storage '", key.toStringRef(),
                   "' holds ", numel, " elements, expected ", it->second.second.numel);
       TORCH_CHECK(size - pos >= storage.nbytes(), "'", path, "': truncated storage data");
-      if (storage.nbytes()) std::memcpy(storage.data(), data + pos, storage.nbytes());
+      if (storage.nbytes()) std::memcpy(compat::mutable_data(storage), data + pos, storage.nbytes());
       pos += storage.nbytes();
       storages.erase(it);
     }

@@ -10,6 +10,7 @@
 #include "models/checkpoint.h"
 #include "models/layers.h"
 #include "models/pos_embed.h"
+#include "ops/torch_compat.h"
 #include "models_test_util.h"
 
 using namespace kinema::models;
@@ -71,6 +72,50 @@ TEST_CASE("separate q/k/v projections compute the same attention as the fused on
   CHECK(max_abs_diff(a->forward(x), b->forward(x)) < 1e-5);
   CHECK(b->named_parameters().contains("q.weight"));
   CHECK_FALSE(b->named_parameters().contains("qkv.weight"));
+}
+
+// The encoders' attention (SelfAttention, the grouping cross-attention) calls
+// compat::attention, which on LibTorch 2.x runs at::scaled_dot_product_attention
+// (the fused CPU kernel here) and on 1.13 the explicit softmax. The two paths
+// must agree, values and gradients, masks included (a fully masked row
+// averages every key instead of giving NaN).
+TEST_CASE("fused and explicit attention agree: values, gradients, masks, bf16") {
+  MESSAGE("fused attention (at::scaled_dot_product_attention) available: ",
+          kinema::compat::has_fused_attention);
+  torch::manual_seed(5);
+  const int64_t n = 3, h = 2, s_q = 7, s_k = 9, hd = 8;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  const at::Tensor q0 = torch::randn({n, h, s_q, hd}, torch::kDouble);
+  const at::Tensor k0 = torch::randn({n, h, s_k, hd}, torch::kDouble);
+  const at::Tensor v0 = torch::randn({n, h, s_k, hd}, torch::kDouble);
+  at::Tensor valid = torch::ones({n, s_k}, torch::kBool);
+  valid.index_put_({0, torch::indexing::Slice(5, s_k)}, false);
+  valid.index_put_({2}, false);  // every key masked
+  const at::Tensor mask = additive_attention_mask(valid, torch::kDouble);
+  auto run = [&](bool fused, const at::Tensor& m) {
+    at::Tensor q = q0.clone().requires_grad_(true), k = k0.clone().requires_grad_(true),
+               v = v0.clone().requires_grad_(true);
+    at::Tensor y = kinema::compat::attention(q, k, v, m, 0.0, scale, fused);
+    (y * y.detach().cos()).sum().backward();
+    return std::vector<at::Tensor>{y.detach(), q.grad(), k.grad(), v.grad()};
+  };
+  for (const at::Tensor& m : {mask, at::Tensor()}) {
+    const auto fused = run(true, m), explicit_path = run(false, m);
+    for (size_t i = 0; i < fused.size(); ++i) CHECK(max_abs_diff(fused[i], explicit_path[i]) < 1e-10);
+    CHECK(torch::isfinite(fused[0]).all().item<bool>());
+  }
+  // The fully masked sample attends uniformly: every query gets mean(v).
+  const at::Tensor masked = run(true, mask)[0][2];
+  CHECK(max_abs_diff(masked, v0[2].mean(1, true).expand_as(masked)) < 1e-12);
+  // bf16 (the autocast dtype): both paths within bf16 rounding of float64.
+  const at::Tensor ref = run(false, mask)[0];
+  const auto bf = [](const at::Tensor& t) { return t.to(torch::kBFloat16); };
+  const at::Tensor mask_bf = additive_attention_mask(valid, torch::kBFloat16);
+  for (bool fused : {true, false}) {
+    const at::Tensor y = kinema::compat::attention(bf(q0), bf(k0), bf(v0), mask_bf, 0.0, scale, fused);
+    CHECK((y.scalar_type() == torch::kBFloat16));
+    CHECK(max_abs_diff(y, ref) < 0.05);
+  }
 }
 
 TEST_CASE("activations: quick_gelu and exact gelu") {

@@ -25,13 +25,15 @@ function S.batch(step)
   return torch.randn(S.global_batch, 16), torch.randn(S.global_batch, 12)
 end
 
--- Trains as rank `rank` of dist.world_size(); returns this process's loss per
--- step (a list of numbers) and the model.
-function S.train(rank)
+-- Trains as rank `rank` of dist.world_size() on `device` (default 'cpu');
+-- returns this process's loss per step (a list of numbers) and the model.
+function S.train(rank, device)
+  device = device or 'cpu'
   local world = dist.world_size()
   -- Different initial weights per rank: broadcast_parameters must equalise them.
   torch.manual_seed(100 + rank)
   local model = Pair()
+  model:to(device)
   dist.broadcast_parameters(model, 0)
   local opt = optim.SGD(model, {lr = 0.5, momentum = 0.9})
   local b = S.global_batch / world
@@ -39,6 +41,7 @@ function S.train(rank)
   local out = {}
   for step = 1, S.steps do
     local video, text = S.batch(step)
+    video, text = video:to(device), text:to(device)
     local v = model.video(video:narrow(0, rank * b, b))
     local t = model.text(text:narrow(0, rank * b, b))
     local loss = vtc({video_emb = v, text_emb = t, video_emb_all = dist.all_gather(v),
