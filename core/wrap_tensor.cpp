@@ -11,7 +11,7 @@
 #include "core/runtime.h"
 #include "core/tensor_format.h"
 #include "core/tensor_index.h"
-#include "core/wrap_tensor.h"
+#include "core/wrap_torch.h"
 
 namespace kinema::lua {
 
