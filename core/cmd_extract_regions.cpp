@@ -8,7 +8,7 @@
 #include "core/commands.h"
 #include "core/data/detections.h"
 #include "core/data/extract_regions.h"
-#include "core/runtime.h"
+#include "core/exception_message.h"
 
 namespace kinema {
 
@@ -57,7 +57,7 @@ const CommandRegistrar registrar({"extract-regions", "region features for given 
                                     try {
                                       return extract_regions_main(argc, argv);
                                     } catch (const std::exception& e) {
-                                      std::cerr << "kinema extract-regions: " << lua::exception_message(e) << "\n";
+                                      std::cerr << "kinema extract-regions: " << exception_message(e) << "\n";
                                       return 1;
                                     }
                                   }});

@@ -5,7 +5,7 @@
 
 #include "core/commands.h"
 #include "core/data/synth.h"
-#include "core/runtime.h"
+#include "core/exception_message.h"
 
 namespace kinema {
 
@@ -68,7 +68,7 @@ const CommandRegistrar registrar({"synth", "generate the synthetic benchmark", [
                                     try {
                                       return synth_main(argc, argv);
                                     } catch (const std::exception& e) {
-                                      std::cerr << "kinema synth: " << lua::exception_message(e) << "\n";
+                                      std::cerr << "kinema synth: " << exception_message(e) << "\n";
                                       return 1;
                                     }
                                   }});

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 
 namespace kinema::lua {
@@ -90,11 +91,6 @@ std::vector<NativeModule>& module_list() {
 }
 
 }  // namespace
-
-std::string exception_message(const std::exception& e) {
-  if (const auto* ce = dynamic_cast<const c10::Error*>(&e)) return ce->what_without_backtrace();
-  return e.what();
-}
 
 void raise(lua_State* L, const std::string& message) {
   lua_pushlstring(L, message.data(), message.size());
@@ -412,8 +408,16 @@ int push_ivalue(lua_State* L, const c10::IValue& v) {
 
 // ---- calling Lua ------------------------------------------------------------------------
 
+// Lua -> C++ -> Lua nesting allowed through pcall_traceback (LuaJIT's own
+// limit for nested C calls is of the same order).
+constexpr int kMaxNestedCalls = 200;
+
 static int traceback_handler(lua_State* L) {
   const char* msg = lua_tostring(L, 1);
+  // An error passing back out through nested calls (torch.no_grad(f), a
+  // custom Function, a module calling itself) already carries the innermost
+  // traceback; appending one per level would make deep recursion quadratic.
+  if (msg && std::strstr(msg, "\nstack traceback:")) return 1;
   if (!msg) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) {
       msg = lua_tostring(L, -1);
@@ -430,6 +434,20 @@ static int traceback_handler(lua_State* L) {
 }
 
 int pcall_traceback(lua_State* L, int nargs, int nresults) {
+  // Every Lua -> C++ -> Lua re-entry comes through here; each level costs C
+  // stack (autograd, the dispatcher), so unbounded recursion through it would
+  // overflow the stack instead of failing.
+  static thread_local int depth = 0;
+  if (depth >= kMaxNestedCalls) {
+    lua_pop(L, nargs + 1);
+    lua_pushfstring(L, "calls nested more than %d levels deep through torch.no_grad, custom "
+                    "Functions or other C++ entry points (unbounded recursion?)", kMaxNestedCalls);
+    return LUA_ERRRUN;
+  }
+  struct DepthGuard {
+    DepthGuard() { ++depth; }
+    ~DepthGuard() { --depth; }
+  } guard;
   int base = lua_gettop(L) - nargs;
   lua_pushcfunction(L, traceback_handler);
   lua_insert(L, base);

@@ -16,15 +16,18 @@ extern "C" {
 #include <utility>
 #include <vector>
 
+#include "core/exception_message.h"
+
 namespace kinema::lua {
 
 // ---- exception boundary -------------------------------------------------
 // Runs f (which returns the number of Lua results). A C++ exception becomes a
 // Lua error carrying its message; lua_error is raised after the catch block
 // has been left. Never wrap Lua calls in catch(...): LuaJIT errors unwind as
-// C++ exceptions and must pass through.
-std::string exception_message(const std::exception& e);
-
+// C++ exceptions and must pass through. The message is exception_message's
+// (core/exception_message.h, which code without Lua includes alone; the
+// using-declaration keeps lua::exception_message naming it).
+using kinema::exception_message;
 template <typename F>
 int protect(lua_State* L, F&& f) {
   std::string message;

@@ -167,6 +167,15 @@ void push_ctx_table(lua_State* L, AutogradContext* ctx) {
   lua_setfield(L, -2, "__ctx");
 }
 
+// Ends a forward/backward call on every path, failed ones included: the ctx
+// table may outlive the autograd node (a user can keep it), so its pointer to
+// the node must not.
+void leave_ctx(lua_State* L, int ctx_pos, int top) {
+  lua_pushnil(L);
+  lua_setfield(L, ctx_pos, "__ctx");
+  lua_settop(L, top);
+}
+
 struct LuaFunction : public torch::autograd::Function<LuaFunction> {
   static variable_list forward(AutogradContext* ctx, at::TensorList inputs) {
     PendingCall call = g_pending;
@@ -180,25 +189,23 @@ struct LuaFunction : public torch::autograd::Function<LuaFunction> {
     lua_pushvalue(L, -2);
     for (int i = call.first_arg; i <= call.last_arg; ++i) lua_pushvalue(L, i);
     int status = pcall_traceback(L, call.last_arg - call.first_arg + 2, LUA_MULTRET);
+    const int ctx_pos = top + 1;
     if (status != 0) {
       std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "error in custom forward";
-      lua_settop(L, top);
+      leave_ctx(L, ctx_pos, top);
       throw std::runtime_error(msg);
     }
     variable_list outputs;
-    int ctx_pos = top + 1;
     for (int i = ctx_pos + 1; i <= lua_gettop(L); ++i) {
       at::Tensor* t = test_tensor(L, i);
       if (!t) {
-        lua_settop(L, top);
+        leave_ctx(L, ctx_pos, top);
         throw std::runtime_error("custom function forward must return Tensors (result " +
                                  std::to_string(i - ctx_pos) + " is not)");
       }
       outputs.push_back(*t);
     }
-    lua_pushnil(L);
-    lua_setfield(L, ctx_pos, "__ctx");
-    lua_settop(L, top);
+    leave_ctx(L, ctx_pos, top);
     return outputs;
   }
 
@@ -213,32 +220,46 @@ struct LuaFunction : public torch::autograd::Function<LuaFunction> {
     int status = pcall_traceback(L, static_cast<int>(grad_outputs.size()) + 1, LUA_MULTRET);
     if (status != 0) {
       std::string msg = lua_tostring(L, -1) ? lua_tostring(L, -1) : "error in custom backward";
-      lua_settop(L, top);
+      leave_ctx(L, ctx_pos, top);
       throw std::runtime_error(msg);
     }
     lua_getfield(L, ctx_pos, "__num_inputs");
     int num_inputs = static_cast<int>(lua_tonumber(L, -1));
     lua_pop(L, 1);
+    // As PyTorch: extra results are accepted only when they are all nil.
+    const int returned = lua_gettop(L) - ctx_pos;
+    for (int i = num_inputs + 1; i <= returned; ++i) {
+      const int idx = ctx_pos + i;
+      if (!lua_isnil(L, idx) && !(lua_isboolean(L, idx) && !lua_toboolean(L, idx))) {
+        lua_settop(L, top);
+        throw std::runtime_error("custom function backward returned " + std::to_string(returned) +
+                                 " gradients for " + std::to_string(num_inputs) +
+                                 " Tensor argument(s) of forward (one gradient or nil per Tensor argument)");
+      }
+    }
     variable_list grads;
     for (int i = 0; i < num_inputs; ++i) {
       int idx = ctx_pos + 1 + i;
       if (idx <= lua_gettop(L)) {
         at::Tensor* t = test_tensor(L, idx);
         if (t) {
+          if (!t->defined()) {
+            lua_settop(L, top);
+            throw std::runtime_error("custom function backward: result " + std::to_string(i + 1) +
+                                     " is a freed Tensor (t:free() was called on it)");
+          }
           grads.push_back(*t);
           continue;
         }
         if (!lua_isnil(L, idx) && !(lua_isboolean(L, idx) && !lua_toboolean(L, idx))) {
-          lua_settop(L, top);
+          leave_ctx(L, ctx_pos, top);
           throw std::runtime_error("custom function backward must return Tensors or nil (result " +
                                    std::to_string(i + 1) + ")");
         }
       }
       grads.emplace_back();
     }
-    lua_pushnil(L);
-    lua_setfield(L, ctx_pos, "__ctx");
-    lua_settop(L, top);
+    leave_ctx(L, ctx_pos, top);
     return grads;
   }
 };

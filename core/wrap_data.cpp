@@ -87,6 +87,7 @@ int read_annotations(lua_State* L) {
   options.video_ext = opt_field_string(L, 1, "video_ext", options.video_ext);
   options.detections_root = opt_field_string(L, 1, "detections_root", options.detections_root);
   options.meta = opt_field_string(L, 1, "meta", options.meta);
+  options.allow_outside_root = opt_field_bool(L, 1, "allow_outside_root", false);
   std::string on_error = opt_field_string(L, 1, "on_error", "raise");
   if (on_error != "raise" && on_error != "skip") raise(L, "read_annotations: on_error must be 'raise' or 'skip'");
   options.on_error = on_error == "skip" ? data::OnError::Skip : data::OnError::Raise;
@@ -160,7 +161,7 @@ int dataset_get(lua_State* L) {
   size_t box_frames = s.frames.size();
   if (!s.boxes_path.empty())
     protect(L, [&] {
-      box_frames = data::read_frame_boxes_json(s.boxes_path).size();
+      box_frames = data::read_video_detections(s.boxes_path).size();
       return 0;
     });
   lua_pushnumber(L, static_cast<lua_Number>(box_frames));
@@ -208,6 +209,56 @@ int dataset_get(lua_State* L) {
   return 1;
 }
 
+// ds:column(name) -> one string per sample ('id', 'video_path', 'boxes_path',
+// 'region_path'; '' where a sample has none) or, for 'captions', every caption
+// of every sample: cheap views for checks over a whole dataset.
+int dataset_column(lua_State* L) {
+  const auto& samples = *check_dataset(L, 1).samples;
+  const std::string name = luaL_checkstring(L, 2);
+  std::vector<std::string> out;
+  out.reserve(samples.size());
+  for (const data::Sample& s : samples) {
+    if (name == "id") {
+      out.push_back(s.id);
+    } else if (name == "video_path") {
+      out.push_back(s.video_path);
+    } else if (name == "boxes_path") {
+      out.push_back(s.boxes_path);
+    } else if (name == "region_path") {
+      out.push_back(s.region_path);
+    } else if (name == "captions") {
+      out.insert(out.end(), s.captions.begin(), s.captions.end());
+    } else {
+      raise(L, "dataset:column: unknown column '" + name + "' (id, video_path, boxes_path, region_path, captions)");
+    }
+  }
+  push_string_list(L, out);
+  return 1;
+}
+
+// data.video_info(path) -> {width=, height=, fps=, num_frames=, duration_s=,
+// codec=}: opens the file's header (a missing or unreadable file raises naming it).
+int video_info(lua_State* L) {
+  const std::string path = luaL_checkstring(L, 1);
+  return protect(L, [&] {
+    const data::VideoReader reader(path);
+    const data::VideoInfo& info = reader.info();
+    lua_newtable(L);
+    const std::pair<const char*, double> numbers[] = {{"width", static_cast<double>(info.width)},
+                                                      {"height", static_cast<double>(info.height)},
+                                                      {"fps", info.fps},
+                                                      {"num_frames", static_cast<double>(info.num_frames)},
+                                                      {"duration_s", info.duration_s}};
+    for (const auto& [key, value] : numbers) {
+      lua_pushnumber(L, value);
+      lua_setfield(L, -2, key);
+    }
+    lua_pushstring(L, info.codec.c_str());
+    lua_setfield(L, -2, "codec");
+    return 1;
+  });
+}
+
 // data.num_classes(ds): the detection class vocabulary size, batch-independent:
 // the "classes" list of the first detection file (kinema synth: its shapes; one
 // detector writes a dataset's files) or 1600 (Visual Genome) without one; at
@@ -249,6 +300,14 @@ int loader_new(lua_State* L) {
   lo.rank = static_cast<int64_t>(opt_field_number(L, o, "rank", 0));
   lo.world_size = static_cast<int64_t>(opt_field_number(L, o, "world_size", 1));
   lo.drop_last = opt_field_bool(L, o, "drop_last", false);
+  const std::string on_error = opt_field_string(L, o, "on_error", "replace");
+  if (on_error == "raise") {
+    lo.on_item_error = data::ItemErrors::Raise;
+  } else if (on_error == "drop") {
+    lo.on_item_error = data::ItemErrors::Drop;
+  } else if (on_error != "replace") {
+    raise(L, "data.Loader: option 'on_error' must be 'replace', 'raise' or 'drop', got '" + on_error + "'");
+  }
 
   data::VideoItemOptions vo;
   vo.random_caption = opt_field_bool(L, o, "random_caption", true);
@@ -318,6 +377,12 @@ void push_batch(lua_State* L, const data::Batch& batch) {
     lua_rawseti(L, -2, static_cast<int>(i + 1));
   }
   lua_setfield(L, -2, "indices");
+  if (!batch.dropped_ids.empty()) {
+    push_string_list(L, batch.dropped_ids);
+    lua_setfield(L, -2, "dropped_ids");
+    push_string_list(L, batch.dropped_errors);
+    lua_setfield(L, -2, "dropped_errors");
+  }
   lua_pushnumber(L, static_cast<lua_Number>(batch.epoch));
   lua_setfield(L, -2, "epoch");
   lua_pushnumber(L, static_cast<lua_Number>(batch.index));
@@ -447,7 +512,7 @@ void new_metatable(lua_State* L, const char* name, const luaL_Reg* methods, lua_
 }
 
 int open_data(lua_State* L) {
-  static const luaL_Reg dataset_methods[] = {{"get", dataset_get}, {"size", dataset_len}, {nullptr, nullptr}};
+  static const luaL_Reg dataset_methods[] = {{"get", dataset_get}, {"size", dataset_len}, {"column", dataset_column}, {nullptr, nullptr}};
   new_metatable(L, kDatasetMeta, dataset_methods, dataset_gc, dataset_len);
   static const luaL_Reg loader_methods[] = {{"next", loader_next},
                                             {"reset", loader_reset},
@@ -460,6 +525,7 @@ int open_data(lua_State* L) {
 
   lua_newtable(L);
   static const luaL_Reg functions[] = {{"read_annotations", read_annotations},
+                                       {"video_info", video_info},
                                        {"dataset", dataset_from_table},
                                        {"Loader", loader_new},
                                        {"synth", synth},

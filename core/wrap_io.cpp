@@ -3,7 +3,8 @@
 //   load_safetensors(path) -> {name=tensor}, {key=value}, {names in file order}
 //   load_pt(path) / load(path) -> {name=tensor}, {names in file order}   (torch.save files,
 //                                  TorchScript archives; nested dicts flattened with '.')
-//   load_torchscript(path)      -> {name=tensor}, {names}               (parameters, buffers)
+//   load_torchscript(path[, {run_code=bool}]) -> {name=tensor}, {names} (parameters, buffers;
+//                                  read without running the archive's code unless run_code)
 //   load_npz(path) -> {name=tensor};  save_npz(path, {name=tensor}[, {compress=bool}])
 //   load_npy(path) -> tensor;         save_npy(path, tensor)
 // The work is plain C++ in core/io; this file only converts between Lua and it.
@@ -115,7 +116,8 @@ int load_pt(lua_State* L) {
 
 int load_torchscript(lua_State* L) {
   const std::string path = luaL_checkstring(L, 1);
-  return protect(L, [&] { return push_named(L, io::load_torchscript(path)); });
+  const bool run_code = opt_field_bool(L, 2, "run_code", false);
+  return protect(L, [&] { return push_named(L, io::load_torchscript(path, run_code)); });
 }
 
 int load_npz(lua_State* L) {

@@ -11,7 +11,7 @@
 #include "core/dispatch.h"
 #include "core/runtime.h"
 #include "core/tensor_format.h"
-#include "core/wrap_tensor.h"
+#include "core/wrap_torch.h"
 
 namespace kinema::lua {
 
@@ -28,6 +28,9 @@ struct TableData {
 
 void read_table(lua_State* L, int idx, size_t depth, TableData& d) {
   if (lua_type(L, idx) == LUA_TTABLE) {
+    // Tensors have at most 64 dimensions; deeper means a table containing itself.
+    TORCH_CHECK(depth < 64, "torch.tensor: tables nested deeper than 64 levels (a table that contains itself?)");
+    luaL_checkstack(L, 2, "torch.tensor: nested table");
     int n = static_cast<int>(lua_objlen(L, idx));
     if (depth == d.shape.size()) {
       d.shape.push_back(n);

@@ -6,7 +6,51 @@
 #include <torch/autograd.h>
 #include <torch/library.h>
 
+#include "ops/roi_align.h"
+#include "ops/roi_align_geometry.h"
+
+#include <cmath>
+
 namespace kinema::ops {
+
+namespace detail {
+
+void check_roi_boxes(const char* op, const at::Tensor& boxes, int64_t height, int64_t width,
+                     int64_t pooled_height, int64_t pooled_width, double spatial_scale,
+                     int64_t sampling_ratio, bool aligned) {
+  TORCH_CHECK(std::isfinite(spatial_scale) && spatial_scale > 0, "kinema::", op,
+              ": argument 'spatial_scale' must be positive and finite, got ", spatial_scale);
+  TORCH_CHECK(sampling_ratio <= 64, "kinema::", op,
+              ": argument 'sampling_ratio' must be at most 64 (or <= 0 for adaptive), got ",
+              sampling_ratio);
+  if (boxes.size(0) == 0) return;
+  const at::Tensor host = boxes.detach().to(at::kCPU, at::kDouble).contiguous();
+  const double* b = host.data_ptr<double>();
+  // Sampling points outside the map weigh nothing; a box reaching far beyond
+  // it is a bug upstream, and its adaptive grid would be enormous.
+  const double reach = 4.0 * static_cast<double>(std::max(height, width)) + 64.0;
+  for (int64_t k = 0; k < boxes.size(0); ++k) {
+    const double* box = b + 5 * k;
+    for (int j = 1; j < 5; ++j) {
+      TORCH_CHECK(std::isfinite(box[j]), "kinema::", op, ": argument 'boxes' row ", k,
+                  " has a non-finite coordinate (", box[1], ", ", box[2], ", ", box[3], ", ",
+                  box[4], ")");
+      TORCH_CHECK(std::abs(box[j] * spatial_scale) <= reach, "kinema::", op, ": argument 'boxes' row ",
+                  k, " reaches coordinate ", box[j] * spatial_scale, " on a ", height, "x", width,
+                  " feature map (at most ", reach, " from the origin is accepted)");
+    }
+    const RoiGeometry<double> g(box, spatial_scale, pooled_height, pooled_width, sampling_ratio,
+                                aligned);
+    const int64_t points = pooled_height * pooled_width * std::max<int64_t>(g.grid_h, 0) *
+                           std::max<int64_t>(g.grid_w, 0);
+    TORCH_CHECK(points <= kMaxRoiSamplePoints, "kinema::", op, ": box ", k, " needs ", points,
+                " sampling points (", g.grid_h, "x", g.grid_w, " per bin); at most ",
+                kMaxRoiSamplePoints, " are allowed: use a smaller sampling_ratio or box");
+  }
+}
+
+}  // namespace detail
+
 namespace {
 
 using torch::autograd::AutogradContext;

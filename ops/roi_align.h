@@ -8,6 +8,10 @@
 
 namespace kinema::ops::detail {
 
+// At most this many sampling points per box (points x bins).
+constexpr int64_t kMaxRoiSamplePoints = int64_t(1) << 22;
+constexpr int64_t kMaxRoiPooledSize = 1024;
+
 inline void check_roi_align(const at::Tensor& input, const at::Tensor& boxes, int64_t pooled_height,
                             int64_t pooled_width) {
   constexpr const char* op = "roi_align";
@@ -18,10 +22,21 @@ inline void check_roi_align(const at::Tensor& input, const at::Tensor& boxes, in
   check_floating(op, "input", input);
   check_same_dtype(op, "boxes", boxes, "input", input);
   check_same_device(op, "boxes", boxes, "input", input);
-  TORCH_CHECK(pooled_height > 0 && pooled_width > 0, "kinema::roi_align: arguments ",
-              "'pooled_height' and 'pooled_width' must be positive, got ", pooled_height, " and ",
-              pooled_width);
+  TORCH_CHECK(pooled_height > 0 && pooled_width > 0 && pooled_height <= kMaxRoiPooledSize &&
+                  pooled_width <= kMaxRoiPooledSize,
+              "kinema::roi_align: arguments 'pooled_height' and 'pooled_width' must be in [1, ",
+              kMaxRoiPooledSize, "], got ", pooled_height, " and ", pooled_width);
+  TORCH_CHECK(input.size(2) > 0 && input.size(3) > 0,
+              "kinema::roi_align: argument 'input' has an empty feature map (shape ", input.sizes(), ")");
 }
+
+// Checks every box against the feature map before any kernel runs: finite
+// coordinates (NaN would index out of bounds), and a bounded number of
+// sampling points per box (a huge box or sampling_ratio would otherwise ask
+// for gigabytes). Boxes are read on the host (one small copy).
+void check_roi_boxes(const char* op, const at::Tensor& boxes, int64_t height, int64_t width,
+                     int64_t pooled_height, int64_t pooled_width, double spatial_scale,
+                     int64_t sampling_ratio, bool aligned);
 
 inline void check_roi_align_backward(const at::Tensor& grad, const at::Tensor& boxes,
                                      int64_t batch_size, int64_t height, int64_t width) {

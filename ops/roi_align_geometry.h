@@ -61,7 +61,8 @@ struct AxisSample {
 template <typename T>
 KINEMA_HOST_DEVICE AxisSample<T> axis_sample(T v, int64_t size) {
   AxisSample<T> s{0, 0, T(0), T(0)};
-  if (v < T(-1) || v > static_cast<T>(size)) return s;
+  // Written so that NaN also takes this exit (it compares false).
+  if (!(v >= T(-1) && v <= static_cast<T>(size)) || size <= 0) return s;
   if (v <= T(0)) v = T(0);
   s.low = static_cast<int64_t>(v);
   if (s.low >= size - 1) {

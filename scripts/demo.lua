@@ -10,7 +10,8 @@ local sys = require 'kinema.sys'
 
 print(kinema.version)
 local t0 = sys.clock()
-local argv = {'--tiny', '--overwrite', 'true'}  -- a second demo replaces the first run
+-- a second demo replaces the first run; the synthetic data is made once, into data/synth
+local argv = {'--tiny', '--overwrite', 'true', '--data.synth', 'true'}
 for _, a in ipairs(arg or {}) do argv[#argv + 1] = a end
 local metrics, cfg = kinema.recipe.main(require 'kinema.recipes.stoa', argv)
 local chance = 100 / metrics.num_test_videos

@@ -7,6 +7,7 @@
 #include "core/io/npz.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <numeric>
 #include <set>
@@ -51,7 +52,9 @@ void set_label_name(Box& box, const std::string& name, const VgVocab& vocab) {
 }
 
 float json_number(const json& v, const std::string& path, int64_t line, const std::string& what) {
-  if (!v.is_number()) fail_at(path, line, what + " must be a number");
+  if (!v.is_number() || !std::isfinite(v.get<double>()) || std::abs(v.get<double>()) > 1e9) {
+    fail_at(path, line, what + " must be a finite number, got " + v.dump());
+  }
   return v.get<float>();
 }
 
@@ -66,11 +69,26 @@ Box json_rect(const json& rect, const std::string& path, int64_t line, const std
   return b;
 }
 
-int64_t json_size(const json& frame, const char* key, const std::string& path, int64_t line) {
+// An image size member: absent = 0 (unknown: the video's size applies); present, a
+// positive integer below 2^20 pixels.
+int64_t json_size(const json& frame, const char* key, const std::string& path, int64_t line,
+                  const std::string& where = "") {
   const auto it = frame.find(key);
   if (it == frame.end()) return 0;
-  if (!it->is_number()) fail_at(path, line, std::string("'") + key + "' must be a number");
+  if (!it->is_number_integer() || it->get<int64_t>() <= 0 || it->get<int64_t>() > (int64_t{1} << 20)) {
+    fail_at(path, line, where + "'" + key + "' must be a positive whole number of pixels, got " + it->dump());
+  }
   return it->get<int64_t>();
+}
+
+// A frame index member: a whole number in [0, 2^31) (a video has fewer frames).
+int64_t json_frame_index(const json& frame, const char* key, const std::string& path, int64_t line,
+                         const std::string& where) {
+  const json& v = frame[key];
+  if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() >= (int64_t{1} << 31)) {
+    fail_at(path, line, where + "'" + key + "' must be a frame number in 0..2^31-1, got " + v.dump());
+  }
+  return v.get<int64_t>();
 }
 
 // One VinVL prediction object.
@@ -80,8 +98,11 @@ FrameBoxes vinvl_frame(const json& pred, const std::string& path, int64_t line,
     fail_at(path, line, where + "expected an object with an 'objects' list");
   }
   FrameBoxes frame;
-  frame.image_h = json_size(pred, "image_h", path, line);
-  frame.image_w = json_size(pred, "image_w", path, line);
+  frame.image_h = json_size(pred, "image_h", path, line, where);
+  frame.image_w = json_size(pred, "image_w", path, line, where);
+  for (const char* key : {"frame", "frame_index"}) {
+    if (pred.contains(key)) frame.frame_index = json_frame_index(pred, key, path, line, where);
+  }
   const json& objects = pred["objects"];
   for (size_t i = 0; i < objects.size(); ++i) {
     const std::string what = where + "objects[" + std::to_string(i) + "]";
@@ -93,6 +114,16 @@ FrameBoxes vinvl_frame(const json& pred, const std::string& path, int64_t line,
     frame.boxes.push_back(std::move(b));
   }
   return frame;
+}
+
+// The frame number a VinVL key ends with ("frame_000012.jpg" -> 12), or -1.
+int64_t key_frame_index(std::string key) {
+  const size_t dot = key.rfind('.');
+  if (dot != std::string::npos && dot + 5 >= key.size()) key.resize(dot);  // an image extension
+  size_t start = key.size();
+  while (start > 0 && std::isdigit(static_cast<unsigned char>(key[start - 1]))) --start;
+  if (start == key.size() || key.size() - start > 9) return -1;
+  return std::stoll(key.substr(start));
 }
 
 }  // namespace
@@ -197,6 +228,7 @@ std::vector<std::pair<int64_t, std::string>> list_region_frames(const std::strin
     std::string stem = name.substr(0, name.size() - 4);
     if (stem.rfind("frame_", 0) == 0) stem = stem.substr(6);
     if (stem.empty() || stem.find_first_not_of("0123456789") != std::string::npos) continue;
+    TORCH_CHECK(stem.size() <= 9, entry.path().string(), ": frame number too large in the file name");
     frames.emplace_back(std::stoll(stem), entry.path().string());
   }
   TORCH_CHECK(!ec, "kinema::data::list_region_frames: cannot list '", dir, "': ", ec.message());
@@ -239,6 +271,7 @@ std::vector<FrameBoxes> read_vinvl(const std::string& path, const VgVocab& vocab
     if (tab == std::string::npos) fail_at(path, line, "expected 'key<TAB>{json}'");
     frames.push_back(vinvl_frame(detail::parse_json(row.substr(tab + 1), path, line), path, line,
                                  vocab, ""));
+    if (frames.back().frame_index < 0) frames.back().frame_index = key_frame_index(row.substr(0, tab));
   }
   return frames;
 }
@@ -269,10 +302,13 @@ std::vector<FrameBoxes> read_frame_boxes_json(const std::string& path, const VgV
     const json& fr = list[f];
     if (!fr.is_object()) fail_at(path, 0, where + ": expected an object");
     FrameBoxes frame;
-    frame.frame_index = fr.contains("frame_index") ? json_size(fr, "frame_index", path, 0) : -1;
+    frame.frame_index = fr.contains("frame_index") ? json_frame_index(fr, "frame_index", path, 0, where + ": ") : -1;
     frame.time_s = fr.contains("time") ? json_number(fr["time"], path, 0, where + ".time") : -1;
-    frame.image_w = json_size(fr, "image_w", path, 0);
-    frame.image_h = json_size(fr, "image_h", path, 0);
+    if (fr.contains("time") && !(frame.time_s >= 0 && frame.time_s < 1e7)) {
+      fail_at(path, 0, where + ".time must be a time in seconds >= 0");
+    }
+    frame.image_w = json_size(fr, "image_w", path, 0, where + ": ");
+    frame.image_h = json_size(fr, "image_h", path, 0, where + ": ");
     const json empty = json::array();
     const json& boxes = fr.contains("boxes") ? fr["boxes"] : empty;
     const json& labels = fr.contains("labels") ? fr["labels"] : empty;
@@ -303,6 +339,32 @@ std::vector<FrameBoxes> read_frame_boxes_json(const std::string& path, const VgV
     frames.push_back(std::move(frame));
   }
   return frames;
+}
+
+std::vector<FrameBoxes> read_video_detections(const std::string& path, const VgVocab& vocab) {
+  if (std::filesystem::is_directory(path)) {
+    std::vector<FrameBoxes> frames;
+    for (const auto& [index, file] : list_region_frames(path)) {
+      frames.push_back(read_butd_npz(file, vocab).boxes);
+      frames.back().frame_index = index;
+    }
+    TORCH_CHECK(!frames.empty(), path, ": no frame files ({i}.npz or frame_{i}.npz) in this detections folder");
+    return frames;
+  }
+  const auto ends_with = [&](const char* ext) {
+    const std::string e(ext);
+    return path.size() >= e.size() && path.compare(path.size() - e.size(), e.size(), e) == 0;
+  };
+  if (ends_with(".tsv")) return read_vinvl(path, vocab);
+  TORCH_CHECK(ends_with(".json"), path, ": unknown detections file (expected {id}.json, {id}.tsv or a folder "
+              "{id}/ of .npz frames)");
+  const std::string text = detail::read_file(path);
+  const size_t first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && text[first] == '{') {
+    const json doc = detail::parse_json(text, path);
+    if (doc.is_object() && doc.contains("frames")) return read_frame_boxes_json(path, vocab);
+  }
+  return read_vinvl(path, vocab);
 }
 
 std::vector<int64_t> top_k_indices(const FrameBoxes& frame, int64_t k, bool unique_labels) {

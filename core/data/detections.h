@@ -64,6 +64,16 @@ std::vector<FrameBoxes> read_vinvl(const std::string& path,
 std::vector<FrameBoxes> read_frame_boxes_json(const std::string& path,
                                               const VgVocab& vocab = VgVocab::objects_1600());
 
+// The detections of one video in whichever layout `path` holds: a folder of
+// bottom-up-attention frames ({i}.npz or frame_{i}.npz, i = the video frame
+// index), VinVL predictions.tsv (a key ending in a number gives the frame
+// index), a JSON object with "frames" (the plain layout above), or a VinVL-style
+// JSON list of frames [{"frame": i, "objects": [{"class", "rect", "conf"}],
+// "image_w"?, "image_h"?}] (or one such object). Malformed input raises naming
+// the file and the field.
+std::vector<FrameBoxes> read_video_detections(const std::string& path,
+                                              const VgVocab& vocab = VgVocab::objects_1600());
+
 // Indices of the k most confident boxes (descending score, ties in input
 // order). unique_labels keeps only the most confident box of each class (the
 // OA-Trans "top-N objects with unique categories"; boxes with label -1 are

@@ -3,10 +3,10 @@
 // 'info', a pickled Python dict saved as a 0-d object array inside the .npz.
 // kinema::io::load_npz refuses object arrays, so these two functions read such
 // files without Python: the archive members are taken from the zip one by one,
-// numeric members are parsed by kinema::io::parse_npy, and 'info' by a small
-// unpickler that understands exactly what numpy.save writes for a dict of
-// numbers, strings and numpy arrays (protocols 2-5). Anything else (other
-// classes, arbitrary callables) is refused with an error naming the file.
+// numeric members are parsed by kinema::io::parse_npy, and 'info' by
+// kinema::io's restricted unpickler (numbers, strings, numpy arrays; other
+// classes and callables are refused with an error naming the file and the
+// global, and nothing is run).
 #include <ATen/ATen.h>
 
 #include <map>

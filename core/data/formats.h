@@ -23,13 +23,14 @@ struct ReadOptions {
   std::string region_root;  // prefix joined to per-video region dirs ("" = no region_path)
   std::string video_ext = ".mp4";
   // Side files (formats_sidecar.cpp), attached by read_annotations to every format:
-  //  detections_root: per-frame boxes JSON {detections_root}/{id}.json (the plain
-  //    layout of detections.h, e.g. kinema synth's detections/ or annotations/)
-  //    recorded as Sample::boxes_path and read by the loader's workers (a
-  //    malformed file is reported there and its sample replaced); a missing
-  //    file leaves no boxes (the loader then gives all-invalid rows). The first
-  //    file's top-level "classes" list length is kept as extra["num_classes"]
-  //    (else the 1600 Visual Genome classes apply).
+  //  detections_root: the detections of each video, {detections_root}/{id}.json
+  //    (the plain per-frame layout or a VinVL-style list of frames), {id}.tsv
+  //    (VinVL predictions) or a folder {id}/ of bottom-up-attention .npz frames
+  //    (detections.h: read_video_detections), recorded as Sample::boxes_path and
+  //    read by the loader's workers (a malformed file is reported there and its
+  //    sample replaced); a video without one has no boxes (the loader then gives
+  //    all-invalid rows). The first file's top-level "classes" list length is
+  //    kept as extra["num_classes"] (else the 1600 Visual Genome classes apply).
   //  meta: a JSONL with {"videoid", "caption"?, "nouns", "verbs", "noun_phrases",
   //    "tags"} per line (kinema synth's *_meta.jsonl) matched to samples by id
   //    (or page_dir/videoid): fills Sample::parts (for the caption equal to
@@ -37,6 +38,9 @@ struct ReadOptions {
   std::string detections_root;
   std::string meta;
   OnError on_error = OnError::Raise;
+  // Video ids and sub-folders read from annotations stay below their roots: an
+  // absolute path or a '..' component is an error unless this is set.
+  bool allow_outside_root = false;
   // Out: records skipped under OnError::Skip (accumulates across calls).
   int64_t* skipped = nullptr;
 };

@@ -40,7 +40,8 @@ std::string video_key(const json& object, const std::string& path, int64_t line)
   fail_at(path, line, "missing the video key ('clip_name', 'video_id' or 'gif_name')");
 }
 
-Sample video_sample(const std::string& id, const ReadOptions& options) {
+Sample video_sample(const std::string& id, const ReadOptions& options, const std::string& path, int64_t line) {
+  detail::check_inside_root(id, "video id", path, line, options);
   Sample s;
   s.id = id;
   s.video_path = join_path(options.video_root, id + options.video_ext);
@@ -53,7 +54,7 @@ Sample video_sample(const std::string& id, const ReadOptions& options) {
 std::vector<Sample> read_alpro_retrieval(const std::string& jsonl, const ReadOptions& options) {
   std::vector<Sample> samples;
   for_each_jsonl(jsonl, options, [&](const json& object, int64_t line) {
-    Sample s = video_sample(detail::json_string(object, "clip_name", jsonl, line), options);
+    Sample s = video_sample(detail::json_string(object, "clip_name", jsonl, line), options, jsonl, line);
     const auto caption = object.find("caption");
     if (caption == object.end()) fail_at(jsonl, line, "missing 'caption'");
     if (caption->is_string()) {
@@ -90,7 +91,7 @@ std::vector<Sample> read_alpro_qa(const std::string& jsonl,
                                   const ReadOptions& options) {
   std::vector<Sample> samples;
   for_each_jsonl(jsonl, options, [&](const json& object, int64_t line) {
-    Sample s = video_sample(video_key(object, jsonl, line), options);
+    Sample s = video_sample(video_key(object, jsonl, line), options, jsonl, line);
     s.question = detail::json_string(object, "question", jsonl, line);
     s.answer = detail::json_string(object, "answer", jsonl, line);
     const auto it = ans2label.find(s.answer);
@@ -106,7 +107,7 @@ std::vector<Sample> read_alpro_qa(const std::string& jsonl,
 std::vector<Sample> read_alpro_mc(const std::string& jsonl, const ReadOptions& options) {
   std::vector<Sample> samples;
   for_each_jsonl(jsonl, options, [&](const json& object, int64_t line) {
-    Sample s = video_sample(video_key(object, jsonl, line), options);
+    Sample s = video_sample(video_key(object, jsonl, line), options, jsonl, line);
     const auto opts = object.find("options");
     if (opts == object.end() || !opts->is_array() || opts->empty()) {
       fail_at(jsonl, line, "'options' must be a non-empty list of strings");

@@ -3,6 +3,7 @@
 #include "core/data/formats_detail.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -28,6 +29,74 @@ std::string read_file(const std::string& path) {
   buffer << in.rdbuf();
   TORCH_CHECK(!in.bad(), path, ": read error");
   return buffer.str();
+}
+
+namespace {
+
+// Length of the UTF-8 sequence starting at text[i] (0 when invalid): RFC 3629,
+// no overlong forms, no surrogates, nothing above U+10FFFF.
+size_t utf8_length(const std::string& text, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char c = byte(i);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + n > text.size()) return 0;
+  if (byte(i + 1) < lo || byte(i + 1) > hi) return 0;
+  for (size_t k = 2; k < n; ++k)
+    if (byte(i + k) < 0x80 || byte(i + k) > 0xBF) return 0;
+  return n;
+}
+
+}  // namespace
+
+std::string read_text(const std::string& path) {
+  std::string text = read_file(path);
+  int64_t line = 1;
+  for (size_t i = 0; i < text.size();) {
+    if (text[i] == '\0') fail_at(path, line, "NUL byte (a binary or corrupt file, not annotations)");
+    if (text[i] == '\n') ++line;
+    const size_t n = utf8_length(text, i);
+    if (n == 0) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned char>(text[i]));
+      fail_at(path, line, std::string("invalid UTF-8 (byte ") + hex + "); annotation files are read as UTF-8");
+    }
+    i += n;
+  }
+  return text;
+}
+
+void check_inside_root(const std::string& value, const char* what, const std::string& path, int64_t line,
+                       const ReadOptions& options) {
+  if (options.allow_outside_root) return;
+  if (!value.empty() && value.front() == '/') {
+    fail_at(path, line, std::string(what) + " '" + value + "' is an absolute path (paths in annotations stay "
+                                                             "below their root unless allow_outside_root is set)");
+  }
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t end = value.find('/', start);
+    if (end == std::string::npos) end = value.size();
+    if (value.compare(start, end - start, "..") == 0 && end - start == 2) {
+      fail_at(path, line, std::string(what) + " '" + value + "' has a '..' component (paths in annotations stay "
+                                                               "below their root unless allow_outside_root is set)");
+    }
+    start = end + 1;
+  }
 }
 
 int64_t column_index(const CsvRecord& header, const std::string& name) {
@@ -152,14 +221,15 @@ nlohmann::json parse_json(const std::string& text, const std::string& path, int6
 }
 
 std::string json_string(const nlohmann::json& object, const char* key, const std::string& path,
-                        int64_t line, const std::string& where) {
+                        int64_t line, const std::string& where, bool strict) {
   const std::string prefix = where.empty() ? "" : where + ": ";
   if (!object.is_object()) fail_at(path, line, prefix + "expected a JSON object");
   const auto it = object.find(key);
   if (it == object.end()) fail_at(path, line, prefix + "missing '" + key + "'");
   if (it->is_string()) return it->get<std::string>();
-  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
-  fail_at(path, line, prefix + "'" + key + "' must be a string");
+  if (it->is_number_integer() && !strict) return std::to_string(it->get<int64_t>());
+  fail_at(path, line, prefix + "'" + key + "' must be a string, got " + std::string(it->type_name()) + " " +
+                          it->dump().substr(0, 40));
 }
 
 }  // namespace kinema::data::detail

@@ -19,6 +19,16 @@ namespace kinema::data::detail {
 // Whole file as bytes; raises naming the path when it cannot be read.
 std::string read_file(const std::string& path);
 
+// Whole file as text for the CSV/TSV/list readers: a NUL byte or invalid UTF-8
+// raises "PATH:LINE: ..." (a binary or mis-encoded file, not annotations).
+std::string read_text(const std::string& path);
+
+// A video id or sub-folder from an annotation file, used below a root folder:
+// an absolute path or a '..' component raises "PATH:LINE: <what> '<value>' ..."
+// unless options.allow_outside_root.
+void check_inside_root(const std::string& value, const char* what, const std::string& path, int64_t line,
+                       const ReadOptions& options);
+
 // Runs one record's parse. Returns false (and counts the record) when it raised
 // under OnError::Skip; rethrows under OnError::Raise.
 template <class Parse>
@@ -52,9 +62,10 @@ std::vector<CsvRecord> split_records(const std::string& text, char delimiter);
 nlohmann::json parse_json(const std::string& text, const std::string& path, int64_t first_line = 1);
 
 // A string member of a JSON object, raising "PATH:LINE: missing/non-string
-// 'key'" (line <= 0: "PATH: where: ..."). Numbers are accepted and printed.
+// 'key'" (line <= 0: "PATH: where: ..."). Integers are accepted and printed
+// unless strict (captions: a number there is a broken file, not a caption).
 std::string json_string(const nlohmann::json& object, const char* key, const std::string& path,
-                        int64_t line, const std::string& where = "");
+                        int64_t line, const std::string& where = "", bool strict = false);
 
 // Index of `name` in a header record, or -1.
 int64_t column_index(const CsvRecord& header, const std::string& name);

@@ -25,20 +25,35 @@ std::vector<std::string> string_list(const json& record, const char* key, const 
   return out;
 }
 
+// The detections of a video: {root}/{id}.json, {id}.tsv or a folder {id}/ of
+// .npz frames (detections.h: read_video_detections), or "" when none exists.
+std::string find_detections(const std::string& root, const std::string& id) {
+  for (const char* ext : {".json", ".tsv"}) {
+    const std::string path = join_path(root, id + ext);
+    if (std::filesystem::is_regular_file(path)) return path;
+  }
+  const std::string dir = join_path(root, id);
+  return std::filesystem::is_directory(dir) ? dir : "";
+}
+
 // Records each sample's detections file; the loader's workers read it (a
 // dataset's boxes can be far larger than its annotations). The class
-// vocabulary size comes from the first file: one detector wrote them all.
+// vocabulary size comes from the first file: one detector wrote them all (a
+// plain-layout "classes" list, else the 1600 Visual Genome classes).
 void attach_detections(std::vector<Sample>& samples, const ReadOptions& options) {
   std::string num_classes;
   for (Sample& s : samples) {
-    const std::string path = join_path(options.detections_root, s.id + ".json");
-    if (!std::filesystem::exists(path)) continue;  // no detections: all-invalid rows downstream
+    const std::string path = find_detections(options.detections_root, s.id);
+    if (path.empty()) continue;  // no detections: all-invalid rows downstream
     detail::guarded(options, [&] {
       if (num_classes.empty()) {
-        const json doc = detail::parse_json(detail::read_file(path), path);
-        num_classes = std::to_string(doc.contains("classes") && doc["classes"].is_array()
-                                         ? static_cast<int64_t>(doc["classes"].size())
-                                         : VgVocab::objects_1600().size());
+        int64_t n = VgVocab::objects_1600().size();
+        if (path.size() > 5 && path.compare(path.size() - 5, 5, ".json") == 0) {
+          const json doc = detail::parse_json(detail::read_file(path), path);
+          if (doc.is_object() && doc.contains("classes") && doc["classes"].is_array())
+            n = static_cast<int64_t>(doc["classes"].size());
+        }
+        num_classes = std::to_string(n);
       }
       s.boxes_path = path;
       s.extra["num_classes"] = num_classes;

@@ -1,6 +1,8 @@
 // WebVid CSV and the OA-Trans / DemoVLP caption TSV.
 #include "core/data/formats_detail.h"
 
+#include <unordered_map>
+
 namespace kinema::data {
 
 using detail::CsvRecord;
@@ -8,7 +10,7 @@ using detail::fail_at;
 using detail::guarded;
 
 std::vector<Sample> read_webvid_csv(const std::string& path, const ReadOptions& options) {
-  const auto records = detail::split_records(detail::read_file(path), ',');
+  const auto records = detail::split_records(detail::read_text(path), ',');
   TORCH_CHECK(!records.empty(), path, ": empty file (expected a WebVid header videoid,contentUrl,duration,page_dir,name)");
   const CsvRecord& header = records.front();
   if (!header.error.empty()) fail_at(path, header.line, "bad header: " + header.error);
@@ -25,6 +27,7 @@ std::vector<Sample> read_webvid_csv(const std::string& path, const ReadOptions& 
 
   std::vector<Sample> samples;
   samples.reserve(records.size() - 1);
+  std::unordered_map<std::string, int64_t> first_line;  // of each page_dir/videoid
   for (size_t r = 1; r < records.size(); ++r) {
     const CsvRecord& rec = records[r];
     guarded(options, [&] {
@@ -37,7 +40,14 @@ std::vector<Sample> read_webvid_csv(const std::string& path, const ReadOptions& 
       s.id = rec.fields[col_id];
       if (s.id.empty()) fail_at(path, rec.line, "empty videoid");
       const std::string& page_dir = rec.fields[col_dir];
+      detail::check_inside_root(s.id, "videoid", path, rec.line, options);
+      detail::check_inside_root(page_dir, "page_dir", path, rec.line, options);
       const std::string rel = join_path(page_dir, s.id);
+      const auto [seen, fresh] = first_line.try_emplace(rel, rec.line);
+      if (!fresh) {
+        fail_at(path, rec.line, "video '" + rel + "' is listed twice (first on line " + std::to_string(seen->second) +
+                                    "); a gallery must hold each video once");
+      }
       s.video_path = join_path(options.video_root, rel + options.video_ext);
       if (!options.region_root.empty()) s.region_path = join_path(options.region_root, rel);
       s.captions.push_back(rec.fields[col_name]);
@@ -52,7 +62,7 @@ std::vector<Sample> read_webvid_csv(const std::string& path, const ReadOptions& 
 
 std::vector<Sample> read_caption_tsv(const std::string& path, const ReadOptions& options,
                                      bool has_header) {
-  const auto records = detail::split_records(detail::read_file(path), '\t');
+  const auto records = detail::split_records(detail::read_text(path), '\t');
   std::vector<Sample> samples;
   samples.reserve(records.size());
   for (size_t r = has_header ? 1 : 0; r < records.size(); ++r) {
@@ -65,6 +75,7 @@ std::vector<Sample> read_caption_tsv(const std::string& path, const ReadOptions&
       }
       const std::string& rel = rec.fields[1];
       if (rel.empty()) fail_at(path, rec.line, "empty video path");
+      detail::check_inside_root(rel, "video path", path, rec.line, options);
       Sample s;
       s.id = rel;
       s.video_path = join_path(options.video_root, rel + options.video_ext);

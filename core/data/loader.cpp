@@ -9,7 +9,8 @@ namespace kinema::data {
 
 struct Loader::Pending {
   std::vector<Item> items;
-  std::vector<int64_t> indices;
+  std::vector<int64_t> indices;     // -1: dropped
+  std::vector<std::string> errors;  // of the dropped slots
   int64_t remaining = 0;
   bool ready = false;
   Batch batch;
@@ -148,10 +149,35 @@ void Loader::stop_workers() {
   stop_ = false;
 }
 
-std::pair<Item, int64_t> Loader::make_item(int64_t dataset_index, int64_t epoch) {
+std::pair<Item, int64_t> Loader::make_item(int64_t dataset_index, int64_t epoch, std::string& dropped) {
   const int64_t n = static_cast<int64_t>(dataset_.size());
+  if (opt_.on_item_error != ItemErrors::Replace) {
+    // Evaluation: the sample itself or nothing (a substitute would appear twice in a gallery).
+    try {
+      return {item_fn_(dataset_[dataset_index], mix_seed(opt_.seed, static_cast<uint64_t>(epoch),
+                                                          static_cast<uint64_t>(dataset_index), 0)),
+              dataset_index};
+    } catch (const std::exception& e) {
+      const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+      const std::string error = c10_error ? c10_error->what_without_backtrace() : e.what();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++skipped_;
+        errors_.push_back("sample " + std::to_string(dataset_index) + " ('" + dataset_[dataset_index].id +
+                          "'): " + error);
+        if (errors_.size() > 64) errors_.pop_front();
+      }
+      TORCH_CHECK(opt_.on_item_error == ItemErrors::Drop, "kinema::data::Loader: sample ", dataset_index, " ('",
+                  dataset_[dataset_index].id, "', ", dataset_[dataset_index].video_path, ") cannot be read: ", error);
+      dropped = error;
+      return {Item{}, -1};
+    }
+  }
   std::string last_error;
-  for (int64_t attempt = 0; attempt <= opt_.max_replacements; ++attempt) {
+  // Each sample is tried at most once: a small dataset wraps around to the
+  // sample that already failed, and failures are deterministic.
+  const int64_t attempts = std::min(opt_.max_replacements, n - 1) + 1;
+  for (int64_t attempt = 0; attempt < attempts; ++attempt) {
     // Replacement is the next dataset index: deterministic, independent of timing.
     const int64_t idx = (dataset_index + attempt) % n;
     try {
@@ -168,8 +194,8 @@ std::pair<Item, int64_t> Loader::make_item(int64_t dataset_index, int64_t epoch)
       if (errors_.size() > 64) errors_.pop_front();
     }
   }
-  TORCH_CHECK(false, "kinema::data::Loader: sample ", dataset_index, " and its ",
-              opt_.max_replacements, " replacements all failed; last error: ", last_error);
+  TORCH_CHECK(false, "kinema::data::Loader: sample ", dataset_index, " and its ", attempts - 1,
+              " replacements all failed; last error: ", last_error);
 }
 
 void Loader::worker_loop() {
@@ -190,6 +216,7 @@ void Loader::worker_loop() {
       p->remaining = batch_length(b);
       p->items.resize(p->remaining);
       p->indices.resize(p->remaining);
+      p->errors.resize(p->remaining);
     }
     std::shared_ptr<Pending> pend = p;
     const int64_t dataset_index = order_[task];
@@ -197,8 +224,9 @@ void Loader::worker_loop() {
     lock.unlock();
     std::exception_ptr error;
     std::pair<Item, int64_t> item;
+    std::string dropped;
     try {
-      item = make_item(dataset_index, epoch);
+      item = make_item(dataset_index, epoch, dropped);
     } catch (...) {
       error = std::current_exception();
     }
@@ -207,17 +235,33 @@ void Loader::worker_loop() {
     if (!error) {
       pend->indices[slot] = item.second;
       pend->items[slot] = std::move(item.first);
+      pend->errors[slot] = std::move(dropped);
     }
     if (--pend->remaining > 0) continue;
     // Last item of the batch: collate outside the lock.
     lock.unlock();
     if (!pend->error) {
       try {
-        pend->batch = collate(pend->items);
-        pend->batch.indices = pend->indices;
+        std::vector<Item> kept;
+        std::vector<int64_t> kept_indices;
+        std::vector<std::string> dropped_ids, dropped_errors;
+        for (size_t i = 0; i < pend->items.size(); ++i) {
+          if (pend->indices[i] >= 0) {
+            kept.push_back(std::move(pend->items[i]));
+            kept_indices.push_back(pend->indices[i]);
+          } else {
+            const int64_t lost = order_[static_cast<size_t>(b * bs) + i];
+            dropped_ids.push_back(dataset_[lost].id);
+            dropped_errors.push_back(pend->errors[i]);
+          }
+        }
+        if (!kept.empty()) pend->batch = collate(kept);
+        pend->batch.indices = std::move(kept_indices);
+        pend->batch.dropped_ids = std::move(dropped_ids);
+        pend->batch.dropped_errors = std::move(dropped_errors);
         pend->batch.epoch = epoch;
         pend->batch.index = b;
-        if (opt_.batch_fn) opt_.batch_fn(pend->batch);
+        if (opt_.batch_fn && !pend->batch.indices.empty()) opt_.batch_fn(pend->batch);
       } catch (...) {
         pend->error = std::current_exception();
       }

@@ -11,9 +11,11 @@
 //            truncating) to a multiple of world_size, as torch's
 //            DistributedSampler does,
 //   item i = item_fn(sample, mix_seed(seed, epoch, dataset index, attempt)).
-// A sample whose item function throws (corrupt video, ...) is counted and
-// replaced by the dataset's next index (mod N), then the next, up to
-// max_replacements times.
+// A sample whose item function throws (corrupt video, ...) is handled by
+// on_item_error: Replace (training) counts it and takes the dataset's next
+// index (mod N), then the next, up to max_replacements times; Raise
+// (evaluation) stops with the sample's id and error; Drop (evaluation on an
+// explicit request) leaves it out of its batch and lists it in Batch::dropped.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -51,12 +53,15 @@ struct Batch {
   std::map<std::string, std::vector<at::Tensor>> lists;         // B tensors each
   std::map<std::string, std::vector<std::string>> strings;      // B strings each
   std::vector<int64_t> indices;  // dataset index of each item (after replacement)
+  std::vector<std::string> dropped_ids, dropped_errors;  // ItemErrors::Drop: the samples left out
   int64_t epoch = 0;
   int64_t index = 0;  // batch position within the epoch (resume from index + 1)
 };
 
 // Runs on the worker after collation (e.g. normalisation, batched masking).
 using BatchFn = std::function<void(Batch& batch)>;
+
+enum class ItemErrors { Replace, Raise, Drop };
 
 struct LoaderOptions {
   int64_t batch_size = 8;
@@ -67,6 +72,7 @@ struct LoaderOptions {
   int64_t rank = 0, world_size = 1;
   bool drop_last = false;  // drop a final partial batch (and truncate, not pad, shards)
   int64_t max_replacements = 16;
+  ItemErrors on_item_error = ItemErrors::Replace;
   BatchFn batch_fn;  // optional
 };
 
@@ -107,8 +113,9 @@ class Loader {
   void start_workers();
   void stop_workers();
   void worker_loop();
-  // The item and the dataset index it came from (after replacements).
-  std::pair<Item, int64_t> make_item(int64_t dataset_index, int64_t epoch);
+  // The item and the dataset index it came from (after replacements); under
+  // ItemErrors::Drop a failed sample gives index -1 and its error in `dropped`.
+  std::pair<Item, int64_t> make_item(int64_t dataset_index, int64_t epoch, std::string& dropped);
   int64_t batch_length(int64_t b) const;
 
   std::vector<Sample> dataset_;

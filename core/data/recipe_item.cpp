@@ -105,7 +105,7 @@ ItemFn make_recipe_item_fn(RecipeItemOptions options) {
     item.strings["id"] = s.id;
     // The sample's boxes: inline, or read from its detections file now.
     std::vector<FrameBoxes> read_boxes;
-    if (!s.boxes_path.empty() && (opt->detections || opt->anchor)) read_boxes = read_frame_boxes_json(s.boxes_path);
+    if (!s.boxes_path.empty() && (opt->detections || opt->anchor)) read_boxes = read_video_detections(s.boxes_path);
     const std::vector<FrameBoxes>& sample_boxes = s.boxes_path.empty() ? s.frames : read_boxes;
 
     std::vector<int64_t> frame_indices;

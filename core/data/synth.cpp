@@ -226,6 +226,17 @@ SynthSummary generate(const SynthOptions& o) {
       records.push_back(std::move(r));
     }
   }
+  // Never into someone else's files: out_dir must be new, empty or made by kinema synth
+  // (synth.json, or the marker of an interrupted run).
+  const fs::path marker = root / kIncompleteMarker;
+  if (fs::exists(root)) {
+    TORCH_CHECK(fs::is_directory(root), "kinema::data::synth: '", root.string(), "' exists and is not a folder");
+    TORCH_CHECK(fs::is_empty(root) || fs::exists(root / "synth.json") || fs::exists(marker),
+                "kinema::data::synth: refusing to write into '", root.string(), "': it is not empty and kinema "
+                "did not make it (no synth.json); give an empty or new folder");
+  }
+  fs::create_directories(root);
+  write_text(marker, "kinema synth is writing this folder\n");
   for (const char* d : {"videos/train", "videos/test", "annotations", "detections"}) {
     std::error_code ec;
     fs::create_directories(root / d, ec);
@@ -311,6 +322,7 @@ SynthSummary generate(const SynthOptions& o) {
                {"actions", action_phrases()}};
   write_text(root / "synth.json", info.dump(2) + "\n");
   sum.files.push_back((root / "synth.json").string());
+  fs::remove(marker);
   sum.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;

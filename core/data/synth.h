@@ -6,7 +6,8 @@
 // identical files.
 //
 // Options (SynthOptions; CLI flags are the same names with dashes):
-//   out_dir            output directory (created)
+//   out_dir            output directory: new, empty, or an earlier kinema synth
+//                      output (synth.json or kIncompleteMarker); anything else is refused
 //   num_train          training videos (default 200)
 //   num_test           test videos (default 50)
 //   width, height      frame size in pixels, even (default 112x112)
@@ -56,6 +57,10 @@
 #include <vector>
 
 namespace kinema::data::synth {
+
+// Present in out_dir while synth writes it (removed once synth.json is written):
+// an interrupted run leaves a folder kinema may complete, never a finished one.
+inline constexpr const char* kIncompleteMarker = ".kinema-synth-incomplete";
 
 struct SynthOptions {
   std::string out_dir;

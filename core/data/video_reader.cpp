@@ -1,14 +1,19 @@
 #include "core/data/video_reader.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <map>
+
+#include <sys/stat.h>
 
 extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/avstring.h>
 #include <libavutil/imgutils.h>
 #include <libswscale/swscale.h>
 }
@@ -43,6 +48,12 @@ struct FrameFree {
 struct SwsFree {
   void operator()(SwsContext* p) const { sws_freeContext(p); }
 };
+
+// The demuxers kinema opens, over FFmpeg's "file" protocol only. Playlists
+// (hls, concat), image sequences (image2) and network protocols would make a
+// "video" read other local files or URLs it names.
+constexpr const char* kDemuxerWhitelist =
+    "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,flv,ogg,mpeg,asf,gif";
 
 }  // namespace
 
@@ -87,6 +98,27 @@ struct VideoReader::Impl {
     return 0;
   }
 
+  // Only regular files (a FIFO would block, a device never end), and only
+  // containers on the whitelist: probed here first so the error names what
+  // the file is (an HLS playlist saved as .mp4 is refused, not followed).
+  void check_plain_video_file() {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) fail(std::string("cannot open: ") + std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) fail(S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file");
+    std::vector<unsigned char> head(4096 + AVPROBE_PADDING_SIZE, 0);
+    std::ifstream in(path, std::ios::binary);
+    in.read(reinterpret_cast<char*>(head.data()), 4096);
+    AVProbeData probe{};
+    const std::string filename = path;
+    probe.filename = filename.c_str();
+    probe.buf = head.data();
+    probe.buf_size = static_cast<int>(in.gcount());
+    const AVInputFormat* format = av_probe_input_format(&probe, 1);
+    if (format && av_match_list(format->name, kDemuxerWhitelist, ',') <= 0)
+      fail(std::string("is a '") + format->name + "' file, not a video container kinema reads (" +
+           kDemuxerWhitelist + "); playlists and image sequences are refused");
+  }
+
   void arm_deadline() {
     timed_out = false;
     deadline = Clock::now() + std::chrono::microseconds(static_cast<int64_t>(opt.timeout_s * 1e6));
@@ -96,11 +128,18 @@ struct VideoReader::Impl {
     // Our errors carry FFmpeg's message; keep its own chatter to real errors.
     if (av_log_get_level() == AV_LOG_INFO) av_log_set_level(AV_LOG_ERROR);
     arm_deadline();
+    check_plain_video_file();
     AVFormatContext* raw = avformat_alloc_context();
     if (!raw) fail("out of memory");
     raw->interrupt_callback.callback = &Impl::interrupt_cb;
     raw->interrupt_callback.opaque = this;
-    int err = avformat_open_input(&raw, path.c_str(), nullptr, nullptr);
+    AVDictionary* options = nullptr;
+    av_dict_set(&options, "protocol_whitelist", "file", 0);
+    av_dict_set(&options, "format_whitelist", kDemuxerWhitelist, 0);
+    // "file:" so that a name like "concat:a|b" or "http://x" is just a file name.
+    const std::string url = "file:" + path;
+    int err = avformat_open_input(&raw, url.c_str(), nullptr, &options);
+    av_dict_free(&options);
     if (err < 0) fail("cannot open: " + av_error_string(err));  // raw is freed on failure
     fmt.reset(raw);
     err = avformat_find_stream_info(fmt.get(), nullptr);

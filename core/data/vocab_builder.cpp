@@ -1,6 +1,7 @@
 #include "core/data/vocab_builder.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -40,11 +41,21 @@ std::vector<std::string> build_word_vocab(const std::vector<std::string>& texts,
 }
 
 void write_vocab(const std::string& path, const std::vector<std::string>& vocab) {
-  std::ofstream out(path, std::ios::binary);
-  TORCH_CHECK(out, "kinema::data::write_vocab: cannot open '", path, "' for writing");
-  for (const std::string& token : vocab) out << token << '\n';
-  out.close();
-  TORCH_CHECK(out, "kinema::data::write_vocab: writing '", path, "' failed");
+  // Into a temporary beside it, then renamed: a reader never sees half a vocabulary.
+  const std::filesystem::path target(path);
+  std::error_code ec;
+  if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path(), ec);
+  TORCH_CHECK(!ec, "kinema::data::write_vocab: cannot create the folder of '", path, "': ", ec.message());
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    TORCH_CHECK(out, "kinema::data::write_vocab: cannot open '", tmp, "' for writing");
+    for (const std::string& token : vocab) out << token << '\n';
+    out.close();
+    TORCH_CHECK(out, "kinema::data::write_vocab: writing '", tmp, "' failed");
+  }
+  std::filesystem::rename(tmp, target, ec);
+  TORCH_CHECK(!ec, "kinema::data::write_vocab: cannot rename '", tmp, "' to '", path, "': ", ec.message());
 }
 
 }  // namespace kinema::data

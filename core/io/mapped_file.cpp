@@ -13,7 +13,9 @@
 namespace kinema::io {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer;
+  // it has no effect on regular files, and anything else is refused below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     const int err = errno;
     TORCH_CHECK(false, "kinema::io: cannot open '", path, "': ", std::strerror(err));

@@ -12,6 +12,7 @@
 
 #include <cstring>
 #include <map>
+#include <set>
 
 namespace kinema::io {
 namespace {
@@ -186,19 +187,102 @@ NamedTensors load_pt(const std::string& path) {
   return flatten_tensors(load_pt_object(path));
 }
 
-NamedTensors load_torchscript(const std::string& path) {
-  MappedFile file(path);
-  TORCH_CHECK(!is_legacy_torch_save(file.data(), file.size()), "kinema::io::load_torchscript: '",
-              path, "' is a torch.save file in the legacy format, not a TorchScript archive");
-  TORCH_CHECK(starts_with_zip(file), "kinema::io::load_torchscript: '", path,
-              "' is not a TorchScript archive (no zip signature)");
-  ZipReader zip(path, "load_torchscript");
-  std::string prefix;
-  TORCH_CHECK(find_record_prefix(zip, "constants.pkl", &prefix), "kinema::io::load_torchscript: '",
-              path, "' is not a TorchScript archive (no constants.pkl; a torch.save file?)");
-  // LibTorch's reader is not hardened against damaged archives: check every
-  // member (CRC, sizes) first.
-  zip.verify_all();
+namespace {
+
+// The parameter and buffer names of each scripted class, read from the
+// archive's code/ folder: every class is written there as text, e.g.
+//   code/__torch__/torch/nn/modules/linear.py:
+//   class Linear(Module):
+//     __parameters__ = ["weight", "bias", ]
+//     __buffers__ = []
+// Only these declarations are read; the code itself is never compiled or run.
+struct ScriptClass {
+  bool is_module = false;
+  std::set<std::string> parameters, buffers;
+};
+
+std::vector<std::string> quoted_names(const std::string& line) {
+  std::vector<std::string> out;
+  size_t at = line.find('[');
+  while (at != std::string::npos) {
+    const size_t open = line.find('"', at);
+    if (open == std::string::npos) break;
+    const size_t close = line.find('"', open + 1);
+    if (close == std::string::npos) break;
+    out.push_back(line.substr(open + 1, close - open - 1));
+    at = close + 1;
+  }
+  return out;
+}
+
+std::map<std::string, ScriptClass> script_classes(const ZipReader& zip, const std::string& prefix) {
+  std::map<std::string, ScriptClass> classes;
+  const std::string code = prefix + "code/";
+  for (int64_t i = 0; i < zip.count(); ++i) {
+    const std::string& name = zip.name(i);
+    if (name.compare(0, code.size(), code) != 0 || name.size() < code.size() + 3 ||
+        name.compare(name.size() - 3, 3, ".py") != 0)
+      continue;
+    std::string module = name.substr(code.size(), name.size() - code.size() - 3);
+    for (char& c : module) c = c == '/' ? '.' : c;
+    const std::string text = zip.read(i);
+    ScriptClass* current = nullptr;
+    size_t begin = 0;
+    while (begin < text.size()) {
+      size_t end = text.find('\n', begin);
+      if (end == std::string::npos) end = text.size();
+      const std::string line = text.substr(begin, end - begin);
+      begin = end + 1;
+      if (line.compare(0, 6, "class ") == 0) {
+        const size_t stop = line.find_first_of("(:", 6);
+        current = &classes[module + "." + line.substr(6, stop == std::string::npos ? std::string::npos : stop - 6)];
+        current->is_module = line.find("(Module)") != std::string::npos;
+      } else if (current && line.compare(0, 19, "  __parameters__ = ") == 0) {
+        for (auto& n : quoted_names(line)) current->parameters.insert(n);
+      } else if (current && line.compare(0, 16, "  __buffers__ = ") == 0) {
+        for (auto& n : quoted_names(line)) current->buffers.insert(n);
+      } else if (!line.empty() && line[0] != ' ') {
+        current = nullptr;  // a top-level function or statement ends the class
+      }
+    }
+  }
+  return classes;
+}
+
+// Depth-first over the module tree in attribute order, like
+// torch::jit::Module::named_parameters / named_buffers.
+void collect_script_tensors(const c10::IValue& object, const std::string& prefix,
+                            const std::map<std::string, ScriptClass>& classes, bool buffers,
+                            const std::string& path, int depth, NamedTensors* out) {
+  TORCH_CHECK(depth < 100, "kinema::io::load_torchscript: '", path, "': modules nested too deep");
+  const auto dict = object.toGenericDict();
+  const std::string& class_name = dict.at(c10::IValue("__class__")).toStringRef();
+  auto it = classes.find(class_name);
+  TORCH_CHECK(it != classes.end(), "kinema::io::load_torchscript: '", path, "': class '", class_name,
+              "' has no definition under code/");
+  const std::set<std::string>& wanted = buffers ? it->second.buffers : it->second.parameters;
+  for (const auto& entry : dict) {
+    if (!entry.key().isString()) continue;
+    const std::string& key = entry.key().toStringRef();
+    const c10::IValue& value = entry.value();
+    if (key == "__class__") continue;
+    if (wanted.count(key)) {
+      if (value.isNone()) continue;  // e.g. Linear(bias=False)
+      TORCH_CHECK(value.isTensor(), "kinema::io::load_torchscript: '", path, "': ",
+                  buffers ? "buffer '" : "parameter '", prefix + key, "' is not a tensor");
+      out->emplace_back(prefix + key, value.toTensor());
+    } else if (value.isGenericDict()) {
+      const auto child = value.toGenericDict();
+      auto tag = child.find(c10::IValue("__class__"));
+      if (tag == child.end()) continue;
+      auto child_class = classes.find(tag->value().toStringRef());
+      if (child_class != classes.end() && child_class->second.is_module)
+        collect_script_tensors(value, prefix + key + ".", classes, buffers, path, depth + 1, out);
+    }
+  }
+}
+
+NamedTensors load_torchscript_running_code(const std::string& path, const MappedFile& file) {
   NamedTensors out;
   std::string problem;
   try {
@@ -212,6 +296,57 @@ NamedTensors load_torchscript(const std::string& path) {
     problem = short_message(e);
   }
   TORCH_CHECK(problem.empty(), "kinema::io::load_torchscript: cannot read '", path, "': ", problem);
+  return out;
+}
+
+}  // namespace
+
+NamedTensors load_torchscript(const std::string& path, bool run_code) {
+  MappedFile file(path);
+  TORCH_CHECK(!is_legacy_torch_save(file.data(), file.size()), "kinema::io::load_torchscript: '",
+              path, "' is a torch.save file in the legacy format, not a TorchScript archive");
+  TORCH_CHECK(starts_with_zip(file), "kinema::io::load_torchscript: '", path,
+              "' is not a TorchScript archive (no zip signature)");
+  ZipReader zip(path, "load_torchscript");
+  std::string prefix;
+  TORCH_CHECK(find_record_prefix(zip, "constants.pkl", &prefix), "kinema::io::load_torchscript: '",
+              path, "' is not a TorchScript archive (no constants.pkl; a torch.save file?)");
+  // LibTorch's reader is not hardened against damaged archives: check every
+  // member (CRC, sizes) first.
+  zip.verify_all();
+  if (run_code) return load_torchscript_running_code(path, file);
+
+  const int64_t data_index = zip.find(prefix + "data.pkl");
+  TORCH_CHECK(data_index >= 0, "kinema::io::load_torchscript: '", path, "' has no ", prefix,
+              "data.pkl (TorchScript archives older than PyTorch 1.4 are not read)");
+  const std::string pickle = zip.read(data_index);
+  auto load_storage = [&](const StorageRequest& r) {
+    const std::string record = prefix + "data/" + r.key;
+    const int64_t index = zip.find(record);
+    TORCH_CHECK(index >= 0, "kinema::io::load_torchscript: '", path, "': storage record '", record,
+                "' is missing");
+    const size_t nbytes = static_cast<size_t>(r.numel) * c10::elementSize(r.dtype);
+    TORCH_CHECK(zip.size(index) == nbytes, "kinema::io::load_torchscript: '", path,
+                "': storage record '", record, "' has ", zip.size(index), " bytes, expected ", nbytes);
+    at::Storage storage = allocate_storage(nbytes);
+    if (nbytes) zip.read(index, compat::mutable_data(storage));
+    return storage;
+  };
+  c10::IValue root;
+  try {
+    UnpickleOptions options;
+    options.torchscript = true;
+    root = unpickle_torch(pickle.data(), pickle.size(), load_storage, path + ":" + prefix + "data.pkl",
+                          nullptr, options);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "kinema::io::load_torchscript: ", e.msg());
+  }
+  TORCH_CHECK(root.isGenericDict() && root.toGenericDict().contains(c10::IValue("__class__")),
+              "kinema::io::load_torchscript: '", path, "': data.pkl does not hold a scripted module");
+  const auto classes = script_classes(zip, prefix);
+  NamedTensors out;
+  collect_script_tensors(root, "", classes, /*buffers=*/false, path, 0, &out);
+  collect_script_tensors(root, "", classes, /*buffers=*/true, path, 0, &out);
   return out;
 }
 

@@ -1,40 +1,46 @@
 #include "core/io/unpickler.h"
 
 #include <c10/util/Exception.h>
+#include <c10/util/Half.h>
 
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 namespace kinema::io {
 namespace {
 
-struct Node;
-using NodePtr = std::shared_ptr<Node>;
-
-// Values on the pickle stack. Containers are shared by pointer, because the
-// memo hands out references that later opcodes (SETITEMS, APPENDS) mutate.
+// Values on the pickle stack. They live in the unpickler's arena and refer to
+// each other by pointer: containers are shared because the memo hands out
+// references that later opcodes (SETITEMS, APPENDS) mutate, and a hostile
+// pickle can nest them a million levels deep or into cycles, which owning
+// pointers would destroy recursively or leak.
 struct Node {
-  enum Kind { kNone, kBool, kInt, kFloat, kString, kList, kTuple, kDict, kGlobal, kOpaque, kStorage, kTensor };
+  enum Kind {
+    kNone, kBool, kInt, kFloat, kString, kList, kTuple, kDict,
+    kGlobal,   // a class or function reference (allowed ones only)
+    kObject,   // argparse.Namespace or a TorchScript object: class name + attributes
+    kStorage, kTensor,
+    kDtype,    // numpy.dtype: s = kind and size ("f4"), byte_order
+    kArray,    // numpy array awaiting its BUILD state
+  };
   Kind kind = kNone;
   bool b = false;
   int64_t i = 0;
   double f = 0;
-  std::string s;  // string/bytes text, global or opaque name
-  std::vector<NodePtr> items;
-  std::vector<std::pair<NodePtr, NodePtr>> entries;
+  std::string s;  // string/bytes text, global or class name, dtype
+  char byte_order = '<';
+  std::vector<Node*> items;
+  std::vector<std::pair<Node*, Node*>> entries;
   at::Storage storage;
   at::ScalarType storage_dtype = at::kFloat;
   at::Tensor tensor;
 };
 
-NodePtr make(Node::Kind kind) {
-  auto n = std::make_shared<Node>();
-  n->kind = kind;
-  return n;
-}
+constexpr int kMaxDepth = 200;
 
 // Storage classes as torch.save names them.
 bool storage_dtype(const std::string& name, at::ScalarType* out) {
@@ -53,12 +59,57 @@ bool storage_dtype(const std::string& name, at::ScalarType* out) {
   return true;
 }
 
+// numpy moved numpy.core to numpy._core in 2.0.
+bool is_numpy(const std::string& name, const char* function) {
+  return name == std::string("numpy.core.multiarray.") + function ||
+         name == std::string("numpy._core.multiarray.") + function;
+}
+
+// The globals a pickle may name: data constructors whose effect kinema
+// reproduces itself. Anything else (os.system, builtins.eval, a model class)
+// is refused when the pickle names it.
+bool allowed_global(const std::string& name, const UnpickleOptions& options) {
+  static const std::set<std::string> names = {
+      "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor",
+      "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state",
+      "torch._tensor._rebuild_from_type_v2", "torch.Tensor", "torch.nn.parameter.Parameter",
+      "torch.Size", "builtins.set", "builtins.frozenset", "__builtin__.set", "argparse.Namespace",
+      "numpy.dtype", "numpy.ndarray", "_codecs.encode",
+      // torch dtypes and devices are pickled as references to these.
+      "torch.float32", "torch.float64", "torch.float16", "torch.bfloat16", "torch.int64",
+      "torch.int32", "torch.int16", "torch.int8", "torch.uint8", "torch.bool", "torch.complex64",
+      "torch.complex128", "torch.device"};
+  static const std::set<std::string> torchscript_names = {
+      "torch.jit._pickle.restore_type_tag", "torch.jit._pickle.build_intlist",
+      "torch.jit._pickle.build_doublelist", "torch.jit._pickle.build_boollist",
+      "torch.jit._pickle.build_tensorlist", "torch.jit._pickle.build_genericlist"};
+  at::ScalarType unused;
+  if (names.count(name) || storage_dtype(name, &unused)) return true;
+  if (is_numpy(name, "scalar") || is_numpy(name, "_reconstruct")) return true;
+  if (!options.torchscript) return false;
+  if (torchscript_names.count(name)) return true;
+  // Scripted classes; torch.classes.* are C++ classes restored by C++ code.
+  return name.rfind("__torch__.", 0) == 0 && name.rfind("__torch__.torch.classes.", 0) != 0;
+}
+
+at::ScalarType numpy_scalar_type(const std::string& descr, bool* ok) {
+  static const std::map<std::string, at::ScalarType> table = {
+      {"f8", at::kDouble}, {"f4", at::kFloat}, {"f2", at::kHalf},  {"i8", at::kLong},
+      {"i4", at::kInt},    {"i2", at::kShort}, {"i1", at::kChar},  {"u1", at::kByte},
+      {"b1", at::kBool},   {"c8", at::kComplexFloat}, {"c16", at::kComplexDouble}};
+  auto it = table.find(descr);
+  *ok = it != table.end();
+  return *ok ? it->second : at::kFloat;
+}
+
 class Unpickler {
  public:
-  Unpickler(const char* data, size_t size, const StorageLoader& loader, const std::string& what)
-      : p_(reinterpret_cast<const unsigned char*>(data)), size_(size), loader_(loader), what_(what) {}
+  Unpickler(const char* data, size_t size, const StorageLoader& loader, const std::string& what,
+            const UnpickleOptions& options)
+      : p_(reinterpret_cast<const unsigned char*>(data)), size_(size), loader_(loader), what_(what),
+        options_(options) {}
 
-  NodePtr run(size_t* consumed) {
+  Node* run(size_t* consumed) {
     while (true) {
       const size_t at = pos_;
       const unsigned char op = byte();
@@ -70,10 +121,16 @@ class Unpickler {
     return stack_.back();
   }
 
- private:
   [[noreturn]] void fail(const std::string& problem) const {
     TORCH_CHECK(false, "'", what_, "': malformed pickle at byte ", pos_, ": ", problem);
   }
+  [[noreturn]] void refuse(const std::string& problem) const {
+    TORCH_CHECK(false, "'", what_, "': ", problem,
+                " (kinema reads only tensors, containers, numbers and strings from a pickle and "
+                "runs no code from it)");
+  }
+
+ private:
   void need(size_t n) const {
     if (n > size_ - pos_) fail("unexpected end of data");
   }
@@ -102,38 +159,48 @@ class Unpickler {
     ++pos_;
     return out;
   }
-  NodePtr pop() {
+  Node* make(Node::Kind kind) {
+    arena_.push_back(std::make_unique<Node>());
+    arena_.back()->kind = kind;
+    return arena_.back().get();
+  }
+  Node* pop() {
     if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back()))
       fail("stack underflow");
-    NodePtr v = std::move(stack_.back());
+    Node* v = stack_.back();
     stack_.pop_back();
     return v;
   }
-  NodePtr& top() {
-    if (stack_.empty()) fail("stack underflow");
+  Node* top() {
+    if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back())) fail("stack underflow");
     return stack_.back();
   }
-  std::vector<NodePtr> pop_to_mark() {
+  std::vector<Node*> pop_to_mark() {
     if (marks_.empty()) fail("no MARK");
     const size_t mark = marks_.back();
     marks_.pop_back();
     if (mark > stack_.size()) fail("bad MARK");
-    std::vector<NodePtr> out(stack_.begin() + static_cast<std::ptrdiff_t>(mark), stack_.end());
+    std::vector<Node*> out(stack_.begin() + static_cast<std::ptrdiff_t>(mark), stack_.end());
     stack_.resize(mark);
     return out;
   }
-  void push(NodePtr n) { stack_.push_back(std::move(n)); }
-  NodePtr str(std::string s) {
+  void push(Node* n) { stack_.push_back(n); }
+  Node* str(std::string s) {
     auto n = make(Node::kString);
     n->s = std::move(s);
     return n;
   }
-  NodePtr integer(int64_t v) {
+  Node* integer(int64_t v) {
     auto n = make(Node::kInt);
     n->i = v;
     return n;
   }
-  NodePtr long_int(const std::string& raw) {
+  Node* real(double v) {
+    auto n = make(Node::kFloat);
+    n->f = v;
+    return n;
+  }
+  Node* long_int(const std::string& raw) {
     if (raw.size() > 8) fail("integer wider than 64 bits");
     uint64_t v = 0;
     for (size_t k = 0; k < raw.size(); ++k) v |= uint64_t(static_cast<unsigned char>(raw[k])) << (8 * k);
@@ -141,25 +208,37 @@ class Unpickler {
       v |= ~uint64_t(0) << (8 * raw.size());  // sign-extend
     return integer(static_cast<int64_t>(v));
   }
-  NodePtr tuple(std::vector<NodePtr> items) {
+  Node* tuple(std::vector<Node*> items) {
     auto n = make(Node::kTuple);
     n->items = std::move(items);
     return n;
   }
   void memo_put(uint64_t key) { memo_[key] = top(); }
-  NodePtr memo_get(uint64_t key) {
+  Node* memo_get(uint64_t key) {
     auto it = memo_.find(key);
     if (it == memo_.end()) fail("memo key " + std::to_string(key) + " was never stored");
     return it->second;
   }
-  void set_items(NodePtr& dict, const std::vector<NodePtr>& kv) {
+  void set_items(Node* dict, const std::vector<Node*>& kv) {
     if (kv.size() % 2) fail("odd number of items for SETITEMS");
-    if (dict->kind != Node::kDict) return;  // state of an opaque object
+    if (dict->kind != Node::kDict) fail("SETITEMS on a value that is not a dict");
     for (size_t k = 0; k < kv.size(); k += 2) dict->entries.emplace_back(kv[k], kv[k + 1]);
   }
-  void append(NodePtr& list, const std::vector<NodePtr>& values) {
-    if (list->kind != Node::kList) return;
+  void append(Node* list, const std::vector<Node*>& values) {
+    if (list->kind != Node::kList) fail("APPENDS on a value that is not a list");
     list->items.insert(list->items.end(), values.begin(), values.end());
+  }
+  Node* global(const std::string& module, const std::string& name) {
+    const std::string full = module + "." + name;
+    if (full.rfind("torch._utils._rebuild_", 0) == 0 || full.rfind("torch._tensor._rebuild_", 0) == 0) {
+      if (!allowed_global(full, options_))
+        fail("tensors rebuilt by " + full +
+             " (quantized, sparse, meta or subclass tensors) are not supported");
+    }
+    if (!allowed_global(full, options_)) refuse("the pickle names the global '" + full + "'");
+    auto n = make(Node::kGlobal);
+    n->s = full;
+    return n;
   }
 
   void step(unsigned char op, size_t at) {
@@ -195,9 +274,9 @@ class Unpickler {
         need(8);
         for (int k = 0; k < 8; ++k) bits = (bits << 8) | p_[pos_ + k];  // big-endian
         pos_ += 8;
-        auto n = make(Node::kFloat);
-        std::memcpy(&n->f, &bits, 8);
-        push(n);
+        double v;
+        std::memcpy(&v, &bits, 8);
+        push(real(v));
         break;
       }
       case 'X': push(str(bytes(le(4)))); break;            // BINUNICODE
@@ -217,25 +296,20 @@ class Unpickler {
       case '1': pop_to_mark(); break;                      // POP_MARK
       case '2': push(top()); break;                        // DUP
       case 'c': {                                          // GLOBAL
-        std::string module = line();
-        std::string name = line();
-        auto n = make(Node::kGlobal);
-        n->s = module + "." + name;
-        push(n);
+        const std::string module = line();
+        push(global(module, line()));
         break;
       }
       case 0x93: {                                         // STACK_GLOBAL
         auto name = pop(), module = pop();
         if (name->kind != Node::kString || module->kind != Node::kString) fail("STACK_GLOBAL needs strings");
-        auto n = make(Node::kGlobal);
-        n->s = module->s + "." + name->s;
-        push(n);
+        push(global(module->s, name->s));
         break;
       }
       case 'R': { auto args = pop(), fn = pop(); push(call(fn, args)); break; }  // REDUCE
-      case 0x81: { auto args = pop(), cls = pop(); push(instantiate(cls)); break; }  // NEWOBJ
-      case 0x92: { pop(); auto args = pop(), cls = pop(); push(instantiate(cls)); break; }  // NEWOBJ_EX
-      case 'b': pop(); break;  // BUILD: object state (e.g. an OrderedDict's _metadata) is not needed
+      case 0x81: { pop(); auto cls = pop(); push(instantiate(cls)); break; }  // NEWOBJ
+      case 0x92: { pop(); pop(); auto cls = pop(); push(instantiate(cls)); break; }  // NEWOBJ_EX
+      case 'b': { auto state = pop(); build(top(), state); break; }  // BUILD
       case 'Q': { auto pid = pop(); push(persistent(pid)); break; }  // BINPERSID
       default:
         pos_ = at;
@@ -245,20 +319,45 @@ class Unpickler {
     }
   }
 
-  NodePtr instantiate(const NodePtr& cls) {
-    if (cls->kind == Node::kGlobal && cls->s == "collections.OrderedDict") return make(Node::kDict);
-    auto n = make(Node::kOpaque);
-    n->s = cls->kind == Node::kGlobal ? cls->s : "object";
-    return n;
+  Node* instantiate(Node* cls) {
+    if (cls->kind != Node::kGlobal) fail("NEWOBJ of a value that is not a class");
+    if (cls->s == "collections.OrderedDict") return make(Node::kDict);
+    if (cls->s == "argparse.Namespace" || cls->s.rfind("__torch__.", 0) == 0) {
+      auto n = make(Node::kObject);
+      n->s = cls->s;
+      return n;
+    }
+    refuse("the pickle creates an object of class '" + cls->s + "'");
   }
 
-  const std::vector<NodePtr>& args_of(const NodePtr& args, size_t min, const std::string& fn) {
+  // BUILD: an object's state. Objects take a dict of attributes; anything else
+  // would be handed to the class's own __setstate__ code.
+  void build(Node* target, Node* state) {
+    switch (target->kind) {
+      case Node::kObject:
+        if (state->kind != Node::kDict)
+          refuse("an object of class '" + target->s +
+                 "' restores itself with its own __setstate__ code");
+        target->entries.insert(target->entries.end(), state->entries.begin(), state->entries.end());
+        return;
+      case Node::kDict: return;    // an OrderedDict's attributes (state_dict _metadata)
+      case Node::kTensor: return;  // a tensor's Python attributes
+      case Node::kDtype:           // (version, byte order, ...)
+        if (state->kind == Node::kTuple && state->items.size() > 1 && state->items[1]->kind == Node::kString)
+          target->byte_order = state->items[1]->s.empty() ? '<' : state->items[1]->s[0];
+        return;
+      case Node::kArray: build_array(target, state); return;
+      default: fail("BUILD of a value that is not an object");
+    }
+  }
+
+  const std::vector<Node*>& args_of(Node* args, size_t min, const std::string& fn) {
     if (args->kind != Node::kTuple || args->items.size() < min)
       fail(fn + " expects at least " + std::to_string(min) + " arguments");
     return args->items;
   }
 
-  std::vector<int64_t> int_tuple(const NodePtr& n, const char* what) {
+  std::vector<int64_t> int_tuple(Node* n, const char* what) {
     if (n->kind != Node::kTuple && n->kind != Node::kList) fail(std::string(what) + " is not a tuple");
     std::vector<int64_t> out;
     for (const auto& v : n->items) {
@@ -268,8 +367,9 @@ class Unpickler {
     return out;
   }
 
-  NodePtr call(const NodePtr& fn, const NodePtr& args) {
-    const std::string name = fn->kind == Node::kGlobal ? fn->s : "";
+  Node* call(Node* fn, Node* args) {
+    if (fn->kind != Node::kGlobal) fail("REDUCE of a value that is not a function");
+    const std::string& name = fn->s;
     if (name == "collections.OrderedDict") return make(Node::kDict);
     if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor") {
       const auto& a = args_of(args, 4, name);
@@ -285,21 +385,112 @@ class Unpickler {
       return call(a[0], a[2]);
     }
     if (name == "torch.Size" || name == "builtins.set" || name == "__builtin__.set" ||
-        name == "builtins.frozenset") {
+        name == "builtins.frozenset" || name.rfind("torch.jit._pickle.build_", 0) == 0) {
       const auto& a = args_of(args, 1, name);
       auto n = make(name == "torch.Size" ? Node::kTuple : Node::kList);
       n->items = a[0]->items;
       return n;
     }
-    if (name.rfind("torch._utils._rebuild_", 0) == 0 || name.rfind("torch._tensor._rebuild_", 0) == 0)
-      fail("tensors rebuilt by " + name + " (quantized, sparse, meta or subclass tensors) are not supported");
-    auto n = make(Node::kOpaque);
-    n->s = name.empty() ? "object" : name;
-    return n;
+    if (name == "torch.jit._pickle.restore_type_tag") return args_of(args, 1, name)[0];
+    if (name == "torch.device") {
+      const auto& a = args_of(args, 1, name);
+      if (a[0]->kind != Node::kString) fail("torch.device expects a string");
+      return str(a.size() > 1 && a[1]->kind == Node::kInt ? a[0]->s + ":" + std::to_string(a[1]->i) : a[0]->s);
+    }
+    if (name == "numpy.dtype") {  // (descr, align, copy)
+      const auto& a = args_of(args, 1, name);
+      if (a[0]->kind != Node::kString) fail("numpy.dtype expects a string");
+      auto n = make(Node::kDtype);
+      n->s = a[0]->s;
+      return n;
+    }
+    if (is_numpy(name, "scalar")) return numpy_scalar(args_of(args, 2, name));
+    if (is_numpy(name, "_reconstruct")) return make(Node::kArray);
+    if (name == "_codecs.encode") return latin1(args_of(args, 1, name)[0]);
+    refuse("the pickle calls '" + name + "'");
   }
 
-  NodePtr rebuild_tensor(const NodePtr& storage, const NodePtr& offset, const NodePtr& size,
-                         const NodePtr& stride) {
+  // Protocol-2 pickles of bytes: _codecs.encode(text, 'latin1'), text decoded
+  // from UTF-8 code points below 256 back to one byte each.
+  Node* latin1(Node* text) {
+    if (text->kind != Node::kString) fail("_codecs.encode expects a string");
+    std::string out;
+    const std::string& u = text->s;
+    for (size_t k = 0; k < u.size(); ++k) {
+      const unsigned char c = u[k];
+      if (c < 0x80) {
+        out.push_back(static_cast<char>(c));
+      } else {
+        if (k + 1 >= u.size() || (c & 0xFE) != 0xC2) fail("bad latin-1 text in _codecs.encode");
+        out.push_back(static_cast<char>(((c & 0x1F) << 6) | (u[++k] & 0x3F)));
+      }
+    }
+    return str(std::move(out));
+  }
+
+  at::ScalarType numpy_type(const Node* dtype) {
+    if (dtype->kind != Node::kDtype) fail("numpy value without a dtype");
+    if (dtype->byte_order == '>') fail("big-endian numpy values are not supported");
+    bool ok = false;
+    const at::ScalarType type = numpy_scalar_type(dtype->s, &ok);
+    if (!ok) fail("unsupported numpy dtype '" + dtype->s + "'");
+    return type;
+  }
+
+  at::Tensor numpy_tensor(const Node* dtype, const Node* raw, const std::vector<int64_t>& shape) {
+    const at::ScalarType type = numpy_type(dtype);
+    if (raw->kind != Node::kString) fail("numpy array data is not bytes");
+    int64_t numel = 1;
+    for (const int64_t d : shape)
+      if (__builtin_mul_overflow(numel, d, &numel)) fail("numpy array shape overflows");
+    const uint64_t expected = static_cast<uint64_t>(numel) * c10::elementSize(type);
+    if (numel > static_cast<int64_t>(raw->s.size()) || raw->s.size() != expected)
+      fail("numpy array data has " + std::to_string(raw->s.size()) + " bytes for " +
+           std::to_string(numel) + " elements of " + dtype->s);
+    at::Tensor t = at::empty(shape, type);
+    if (!raw->s.empty()) std::memcpy(t.data_ptr(), raw->s.data(), raw->s.size());
+    return t;
+  }
+
+  Node* numpy_scalar(const std::vector<Node*>& a) {
+    const at::Tensor t = numpy_tensor(a[0], a[1], {});
+    if (t.is_complex()) fail("complex numpy scalars are not supported");
+    if (t.scalar_type() == at::kBool) {
+      auto n = make(Node::kBool);
+      n->b = t.item<bool>();
+      return n;
+    }
+    if (t.is_floating_point()) return real(t.item<double>());
+    return integer(t.item<int64_t>());
+  }
+
+  // numpy.ndarray state: (version, shape, dtype, is_fortran, data); data is
+  // bytes, or a list for object arrays.
+  void build_array(Node* target, Node* state) {
+    if (state->kind != Node::kTuple || state->items.size() != 5) fail("bad numpy array state");
+    const std::vector<int64_t> shape = int_tuple(state->items[1], "numpy array shape");
+    Node* dtype = state->items[2];
+    if (dtype->kind != Node::kDtype) fail("bad numpy array dtype");
+    Node* data = state->items[4];
+    if (dtype->s == "O8" || dtype->s == "O4" || dtype->s == "O") {
+      if (data->kind != Node::kList) fail("bad numpy object array data");
+      target->kind = Node::kList;
+      target->items = data->items;
+      return;
+    }
+    const bool fortran = state->items[3]->kind == Node::kBool && state->items[3]->b;
+    target->kind = Node::kTensor;
+    if (fortran && shape.size() > 1) {
+      const std::vector<int64_t> reversed(shape.rbegin(), shape.rend());
+      std::vector<int64_t> perm(shape.size());
+      for (size_t k = 0; k < perm.size(); ++k) perm[k] = static_cast<int64_t>(perm.size() - 1 - k);
+      target->tensor = numpy_tensor(dtype, data, reversed).permute(perm).contiguous();
+    } else {
+      target->tensor = numpy_tensor(dtype, data, shape);
+    }
+  }
+
+  Node* rebuild_tensor(Node* storage, Node* offset, Node* size, Node* stride) {
     if (storage->kind != Node::kStorage) fail("tensor without a storage");
     if (offset->kind != Node::kInt || offset->i < 0) fail("bad storage offset");
     const std::vector<int64_t> sizes = int_tuple(size, "tensor size");
@@ -324,7 +515,7 @@ class Unpickler {
     return n;
   }
 
-  NodePtr persistent(const NodePtr& pid) {
+  Node* persistent(Node* pid) {
     if (pid->kind != Node::kTuple || pid->items.size() < 5 || pid->items[0]->kind != Node::kString ||
         pid->items[0]->s != "storage")
       fail("unknown persistent id (expected ('storage', type, key, location, numel))");
@@ -339,6 +530,8 @@ class Unpickler {
     at::ScalarType dtype;
     if (a[1]->kind != Node::kGlobal || !storage_dtype(a[1]->s, &dtype))
       fail("unsupported storage type '" + (a[1]->kind == Node::kGlobal ? a[1]->s : std::string("?")) + "'");
+    if (static_cast<uint64_t>(a[4]->i) > (uint64_t(1) << 60) / c10::elementSize(dtype))
+      fail("storage '" + key + "' claims " + std::to_string(a[4]->i) + " elements");
     auto n = make(Node::kStorage);
     n->storage_dtype = dtype;
     n->storage = loader_(StorageRequest{key, dtype, a[4]->i, a[3]->s});
@@ -353,60 +546,85 @@ class Unpickler {
   size_t pos_ = 0;
   const StorageLoader& loader_;
   const std::string& what_;
-  std::vector<NodePtr> stack_;
+  const UnpickleOptions& options_;
+  std::vector<std::unique_ptr<Node>> arena_;
+  std::vector<Node*> stack_;
   std::vector<size_t> marks_;
-  std::map<uint64_t, NodePtr> memo_;
-  std::map<std::string, NodePtr> storages_;
+  std::map<uint64_t, Node*> memo_;
+  std::map<std::string, Node*> storages_;
 };
 
-// Node -> IValue. Depth-limited: a pickle can build cycles through the memo.
-c10::IValue to_ivalue(const NodePtr& n, int depth, const std::string& what) {
-  TORCH_CHECK(depth < 200, "'", what, "': object nesting deeper than 200 levels (or a cycle)");
-  switch (n->kind) {
-    case Node::kNone: return c10::IValue();
-    case Node::kBool: return c10::IValue(n->b);
-    case Node::kInt: return c10::IValue(n->i);
-    case Node::kFloat: return c10::IValue(n->f);
-    case Node::kString: return c10::IValue(n->s);
-    case Node::kTensor: return c10::IValue(n->tensor);
-    case Node::kGlobal: return c10::IValue("<class " + n->s + ">");
-    case Node::kOpaque: return c10::IValue("<object " + n->s + ">");
-    case Node::kStorage: return c10::IValue();
-    case Node::kList: {
-      c10::impl::GenericList list(c10::AnyType::get());
-      for (const auto& v : n->items) list.push_back(to_ivalue(v, depth + 1, what));
-      return list;
-    }
-    case Node::kTuple: {
-      std::vector<c10::IValue> items;
-      for (const auto& v : n->items) items.push_back(to_ivalue(v, depth + 1, what));
-      return c10::ivalue::Tuple::create(std::move(items));
-    }
-    case Node::kDict: {
-      bool all_strings = true;
-      for (const auto& [k, v] : n->entries) all_strings = all_strings && k->kind == Node::kString;
-      const c10::TypePtr key_type =
-          all_strings ? c10::TypePtr(c10::StringType::get()) : c10::TypePtr(c10::AnyType::get());
-      c10::impl::GenericDict dict(key_type, c10::AnyType::get());
-      for (const auto& [k, v] : n->entries) {
-        // Only keys IValue can hash; others (tuples, objects) are dropped.
-        if (k->kind != Node::kString && k->kind != Node::kInt && k->kind != Node::kFloat &&
-            k->kind != Node::kBool)
-          continue;
-        dict.insert_or_assign(to_ivalue(k, depth + 1, what), to_ivalue(v, depth + 1, what));
+// Node -> IValue. Nesting is limited (a pickle can build cycles through the
+// memo), and so is the number of values produced: a shared list reached
+// through n references is converted n times, so a few hundred bytes of
+// nested shared references would otherwise expand to billions of values.
+class Converter {
+ public:
+  Converter(const std::string& what, size_t pickle_size, bool tag_objects)
+      : what_(what), budget_((uint64_t(1) << 20) + 16 * uint64_t(pickle_size)), tag_objects_(tag_objects) {}
+
+  c10::IValue convert(const Node* n, int depth) {
+    TORCH_CHECK(depth < kMaxDepth, "'", what_, "': object nesting deeper than ", kMaxDepth,
+                " levels (or a cycle)");
+    TORCH_CHECK(++produced_ <= budget_, "'", what_, "': the pickle expands to more than ", budget_,
+                " values (shared references nested too deep for a file of its size)");
+    switch (n->kind) {
+      case Node::kNone: return c10::IValue();
+      case Node::kBool: return c10::IValue(n->b);
+      case Node::kInt: return c10::IValue(n->i);
+      case Node::kFloat: return c10::IValue(n->f);
+      case Node::kString: return c10::IValue(n->s);
+      case Node::kTensor: return c10::IValue(n->tensor);
+      case Node::kGlobal: return c10::IValue(n->s);  // torch.float32 and the like
+      case Node::kDtype: return c10::IValue("numpy.dtype " + n->s);
+      case Node::kStorage:
+      case Node::kArray: return c10::IValue();
+      case Node::kList: {
+        c10::impl::GenericList list(c10::AnyType::get());
+        for (const Node* v : n->items) list.push_back(convert(v, depth + 1));
+        return list;
       }
-      return dict;
+      case Node::kTuple: {
+        std::vector<c10::IValue> items;
+        for (const Node* v : n->items) items.push_back(convert(v, depth + 1));
+        return c10::ivalue::Tuple::create(std::move(items));
+      }
+      case Node::kDict:
+      case Node::kObject: {
+        const bool tagged = n->kind == Node::kObject && tag_objects_;
+        bool all_strings = true;
+        for (const auto& [k, v] : n->entries) all_strings = all_strings && k->kind == Node::kString;
+        const c10::TypePtr key_type =
+            all_strings ? c10::TypePtr(c10::StringType::get()) : c10::TypePtr(c10::AnyType::get());
+        c10::impl::GenericDict dict(key_type, c10::AnyType::get());
+        if (tagged) dict.insert_or_assign(c10::IValue("__class__"), c10::IValue(n->s));
+        for (const auto& [k, v] : n->entries) {
+          // Only keys IValue can hash; others (tuples, objects) are dropped.
+          if (k->kind != Node::kString && k->kind != Node::kInt && k->kind != Node::kFloat &&
+              k->kind != Node::kBool)
+            continue;
+          dict.insert_or_assign(convert(k, depth + 1), convert(v, depth + 1));
+        }
+        return dict;
+      }
     }
+    return c10::IValue();
   }
-  return c10::IValue();
-}
+
+ private:
+  const std::string& what_;
+  uint64_t budget_;
+  uint64_t produced_ = 0;
+  bool tag_objects_;
+};
 
 }  // namespace
 
 c10::IValue unpickle_torch(const char* data, size_t size, const StorageLoader& load_storage,
-                           const std::string& what, size_t* consumed) {
-  Unpickler unpickler(data, size, load_storage, what);
-  return to_ivalue(unpickler.run(consumed), 0, what);
+                           const std::string& what, size_t* consumed, const UnpickleOptions& options) {
+  Unpickler unpickler(data, size, load_storage, what, options);
+  const Node* root = unpickler.run(consumed);
+  return Converter(what, size, options.torchscript).convert(root, 0);
 }
 
 }  // namespace kinema::io

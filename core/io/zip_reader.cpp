@@ -22,6 +22,7 @@ ZipReader::ZipReader(const std::string& path, const std::string& op)
   }
   zip_error_fini(&err);
   const zip_int64_t n = zip_get_num_entries(archive_, 0);
+  uint64_t total = 0;
   for (zip_int64_t i = 0; i < n; ++i) {
     zip_stat_t st;
     zip_stat_init(&st);
@@ -33,6 +34,18 @@ ZipReader::ZipReader(const std::string& path, const std::string& op)
     }
     names_.emplace_back(st.name);
     sizes_.push_back(st.size);
+    total += st.size;
+  }
+  // Members may overlap in the file (a zip bomb): bound what the whole archive
+  // may inflate to by the file's size, not only each member.
+  const uint64_t limit = kMaxInflatedFloor + kMaxInflatedRatio * uint64_t(file_->size());
+  if (total > limit) {
+    zip_discard(archive_);
+    archive_ = nullptr;
+    TORCH_CHECK(false, "kinema::io::", op_, ": '", path_, "': members inflate to ", total,
+                " bytes, more than ", limit, " for a ", file_->size(),
+                "-byte archive (", kMaxInflatedFloor >> 20, " MiB + ", kMaxInflatedRatio,
+                " x its size); refusing a likely zip bomb");
   }
 }
 

@@ -15,6 +15,12 @@ namespace kinema::io {
 
 class ZipReader {
  public:
+  // The members together may inflate to at most this floor plus this many
+  // times the archive's size (numpy and torch data rarely compress beyond
+  // 10:1; deflate's physical limit is about 1032:1).
+  static constexpr uint64_t kMaxInflatedFloor = uint64_t(256) << 20;
+  static constexpr uint64_t kMaxInflatedRatio = 100;
+
   // `op` prefixes error messages (e.g. "load_npz").
   ZipReader(const std::string& path, const std::string& op);
   ~ZipReader();

@@ -19,6 +19,10 @@ data.dataset = native.dataset
 
 data.synth = native.synth
 
+-- The header of a video file: {width, height, fps, num_frames, duration_s, codec};
+-- raises naming the file when it is missing or unreadable.
+data.video_info = native.video_info
+
 -- The detection class vocabulary size of a dataset read with detections_root
 -- (batch-independent: classes [B,T,K] < data.num_classes(ds)).
 data.num_classes = native.num_classes
@@ -56,11 +60,14 @@ function Loader:skipped_errors() return self.native:skipped_errors() end
 function Loader:close() self.native:close() end
 function Loader:__len() return self.native:num_batches() end
 
-repl.document('data.read', 'data.read{format=, path=, video_root=, region_root=, detections_root=, meta=, split=, json_split=, ans2label=, on_error="raise"|"skip"} -> dataset, skipped')
+repl.document('data.read', 'data.read{format=, path=, video_root=, region_root=, detections_root=, meta=, split=, json_split=, ans2label=, on_error="raise"|"skip", allow_outside_root=false} -> dataset, skipped; ds:size(), ds:get(i), ds:column("id"|"video_path"|"boxes_path"|"region_path"|"captions")')
+repl.document('data.video_info', 'data.video_info(path) -> {width=, height=, fps=, num_frames=, duration_s=, codec=}')
 repl.document('data.Loader', [[data.Loader(dataset, {batch_size=8, num_workers=2, prefetch=4, shuffle=true, seed=0,
-  rank=0, world_size=1, drop_last=false, num_frames=8, sampling='uniform'|'rand'|'headtail'|'fps'|'times',
+  rank=0, world_size=1, drop_last=false, on_error='replace'|'raise'|'drop', num_frames=8, sampling='uniform'|'rand'|'headtail'|'fps'|'times',
   fps=1, size=224, short_side=0, random_crop=false, normalize='none'|'clip'|'imagenet', random_caption=true})
-loader:iter(epoch, start_batch) -> iterator of batches {video, caption, id, indices, epoch, index}]])
+loader:iter(epoch, start_batch) -> iterator of batches {video, caption, id, indices, epoch, index}
+on_error: an unreadable sample is replaced by the next one ('replace'), stops the loader naming it
+('raise'), or is left out of its batch and listed in batch.dropped_ids / batch.dropped_errors ('drop')]])
 repl.document('data.Loader.recipe', [[Recipe options of data.Loader (fields per batch, B = batch, T = num_frames, L = max_len):
   text = {tokenizer = tok, max_len = 32, mlm = true|{probability=0.15, mask_fraction=0.8, random_fraction=0.1},
           plm = true, parts = true, max_nouns = 8, max_verbs = 4, phrases = true|{max = 4, max_len = 16}}

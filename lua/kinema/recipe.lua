@@ -14,8 +14,8 @@
 -- The command line overrides any config key: `--tiny` (a preset), `--key value`,
 -- `--key=value`, dotted keys for nested tables (`--train.lr 1e-4`,
 -- `--weights.ota 0`), `--no-key` for false. Unknown keys are refused by name.
--- With no data given, the built-in synthetic benchmark (kinema synth) is used,
--- generated on first use under data.root.
+-- Data (docs/data.md): --data.root DIR --data.format webvid|msrvtt|...; the
+-- synthetic benchmark is generated only with --data.synth true.
 local torch = require 'torch'
 local json = require 'kinema.json'
 local sys = require 'kinema.sys'
@@ -53,13 +53,16 @@ local function convert(text, old, key)
     if text == 'true' or text == '1' then return true end
     if text == 'false' or text == '0' then return false end
     fail("--%s expects true or false, got '%s'", key, text)
-  elseif type(old) == 'table' then
+  elseif type(old) == 'table' or type(old) == 'string' or old == nil then
+    if text == 'false' or text == 'none' or text == 'nil' then return false end
+  end
+  if type(old) == 'table' then
     -- a list: comma separated values (numbers when they parse)
     local out = {}
     for item in text:gmatch('[^,]+') do out[#out + 1] = tonumber(item) or item end
     return out
   end
-  if text == 'nil' or text == 'none' then return false end
+  if type(old) == 'string' then return text end
   return tonumber(text) or text
 end
 
@@ -77,7 +80,8 @@ local function set_key(cfg, key, text, allow_new)
   end
   local leaf = parts[#parts]
   if node[leaf] == nil and not allow_new then fail('unknown option --%s', key) end
-  node[leaf] = text == true and true or convert(text, node[leaf], key)
+  -- --no-KEY (text false) is false for any key: off, or no file
+  if text == true or text == false then node[leaf] = text else node[leaf] = convert(text, node[leaf], key) end
 end
 
 -- parse_args(argv, defaults, presets) -> cfg. Presets apply first (in the order
@@ -100,7 +104,7 @@ function recipe.parse_args(argv, defaults, presets)
       merge_into(cfg, presets[key])
       cfg.preset = key
     elseif key:match('^no_') and value == nil then
-      pending[#pending + 1] = {key:sub(4), 'false'}
+      pending[#pending + 1] = {key:sub(4), false}
     else
       if value == nil then
         local nxt = argv[i + 1]
@@ -119,40 +123,123 @@ end
 
 -- ---- data -------------------------------------------------------------------------
 
--- Generates the synthetic benchmark under root unless it is there already.
+local function is_dir(p) local f = io.open(p .. '/.'); if f then f:close() end; return f ~= nil end
+local function is_file(p)
+  if is_dir(p) then return false end
+  local f = io.open(p, 'rb')
+  if f then f:close() end
+  return f ~= nil
+end
+local function read_all(p)
+  local f = io.open(p, 'rb')
+  if not f then return nil end
+  local text = f:read('*a')
+  f:close()
+  return text
+end
+-- A path option: false or '' is "none" ('' leaves the choice to kinema, see data_source).
+local function given(v) return v ~= nil and v ~= false and v ~= '' end
+recipe.is_file, recipe.is_dir = is_file, is_dir
+
+-- A complete kinema synth folder.
+function recipe.is_synth_root(root)
+  return is_file(root .. '/synth.json') and not is_file(root .. '/.kinema-synth-incomplete')
+end
+
+-- Generates the synthetic benchmark under root unless it is there already
+-- (data.synth asks for it; kinema synth refuses a folder it did not make).
 function recipe.ensure_synth(root, opts)
-  local marker = io.open(root .. '/synth.json')
-  if marker then marker:close(); return root end
+  if recipe.is_synth_root(root) then return root end
   local data = require 'kinema.data'
   io.stderr:write(string.format('kinema: generating the synthetic benchmark in %s ...\n', root))
-  local o = recipe.merge({out_dir = root}, opts or {})
-  data.synth(o)
+  data.synth(recipe.merge(type(opts) == 'table' and opts or {}, {out_dir = root}))
   return root
 end
 
--- The dataset of a split, from cfg.data: {root=, format=, train=, test=,
--- video_root=, synth = {...}} (paths relative to root).
+-- The synthetic benchmark's side files, used by default only in a kinema-made root.
+local synth_side_files = {detections_root = 'detections', region_root = 'regions', train_meta = 'train_meta.jsonl',
+                          test_meta = 'test_meta.jsonl', hard_negatives = 'test_hard_negatives.jsonl',
+                          vocab = 'vocab.txt'}
+
+-- Where the files of a split are, from cfg.data (paths relative to the split's
+-- root: data.test_root for the test split when given, else data.root):
+-- {format, path, split, video_root, region_root, detections_root, meta,
+-- allow_outside_root} for data.read, plus root and hard_negatives. A side
+-- option left '' takes the synthetic benchmark's file in a kinema-made root
+-- and is absent elsewhere; false (--no-data.KEY) is always absent.
+function recipe.data_source(cfg, split)
+  local d = cfg.data
+  local test = split == 'test'
+  local root = (test and given(d.test_root)) and d.test_root or d.root
+  local synth_root = recipe.is_synth_root(root)
+  local function path(p) return (p:sub(1, 1) == '/' or root == '') and p or (root .. '/' .. p) end
+  local function side(key)
+    local v = d[key]
+    if given(v) then return path(v) end
+    if v == '' and synth_root and synth_side_files[key] then return path(synth_side_files[key]) end
+    return nil
+  end
+  if not given(d[split]) then fail('--data.%s: the %s annotation file is required', split, split) end
+  local per_split = function(key) return test and given(d['test_' .. key]) and d['test_' .. key] or d[key] end
+  return {format = per_split('format'), path = path(d[split]),
+          split = given(d[split .. '_split']) and path(d[split .. '_split']) or nil,
+          video_root = path(per_split('video_root')), region_root = side('region_root'),
+          detections_root = side('detections_root'), meta = side(split .. '_meta'),
+          allow_outside_root = d.allow_outside_root == true,
+          hard_negatives = test and side('hard_negatives') or nil, root = root}
+end
+
+-- The dataset of a split (recipe.data_source).
 function recipe.dataset(cfg, split)
   local data = require 'kinema.data'
-  local d = cfg.data
-  if d.synth then recipe.ensure_synth(d.root, d.synth) end
-  local function path(p) return (p:sub(1, 1) == '/' or d.root == '') and p or (d.root .. '/' .. p) end
-  local ds = data.read{format = d.format, path = path(d[split]), video_root = path(d.video_root),
-                      region_root = d.region_root and path(d.region_root) or nil,
-                      detections_root = d.detections_root and path(d.detections_root) or nil,
-                      meta = d[split .. '_meta'] and path(d[split .. '_meta']) or nil}
-  return ds
+  local src = recipe.data_source(cfg, split)
+  return (data.read{format = src.format, path = src.path, split = src.split, video_root = src.video_root,
+                    region_root = src.region_root, detections_root = src.detections_root, meta = src.meta,
+                    allow_outside_root = src.allow_outside_root})
 end
 
-function recipe.tokenizer(cfg)
+-- The tokenizer: data.vocab when given; the synthetic benchmark's vocab.txt in
+-- a kinema-made root; else a WordPiece vocabulary of the training captions
+-- (train_ds) built into out_dir/vocab.txt, which a later evaluation of the run
+-- (no train_ds) reads.
+function recipe.tokenizer(cfg, train_ds)
   local data = require 'kinema.data'
   local d = cfg.data
-  local p = d.vocab
-  if p:sub(1, 1) ~= '/' then p = d.root .. '/' .. p end
-  return data.tokenizer{kind = d.tokenizer or 'wordpiece', path = p}
+  local kind = given(d.tokenizer) and d.tokenizer or 'wordpiece'
+  local p
+  if given(d.vocab) then
+    p = (d.vocab:sub(1, 1) == '/' or d.root == '') and d.vocab or (d.root .. '/' .. d.vocab)
+    if not is_file(p) then fail('--data.vocab %s: no such file', p) end
+  elseif d.vocab == '' and recipe.is_synth_root(d.root) then
+    p = d.root .. '/vocab.txt'
+  else
+    if kind ~= 'wordpiece' then fail("--data.tokenizer %s needs its vocabulary: give --data.vocab FILE", kind) end
+    p = cfg.out_dir .. '/vocab.txt'
+    if train_ds then
+      local captions = train_ds:column('captions')
+      if #captions == 0 then fail('the training split has no captions to build a vocabulary from') end
+      local tokens = data.build_vocab{texts = captions}
+      local old = read_all(p)
+      if old ~= table.concat(tokens, '\n') .. '\n' then
+        if old and (cfg.resume or not cfg.overwrite) then
+          fail("%s was built from other training captions: start over with --overwrite true, choose another "
+               .. "--out_dir, or give --data.vocab", p)
+        end
+        data.build_vocab{texts = captions, path = p}
+        io.stderr:write(string.format('kinema: no --data.vocab: built a %d-token WordPiece vocabulary from the %d '
+                                      .. 'training captions into %s\n', #tokens, #captions, p))
+      end
+    elseif not is_file(p) then
+      fail('no vocabulary: %s is absent (it is built when the run trains) and no --data.vocab was given', p)
+    end
+  end
+  return data.tokenizer{kind = kind, path = p}
 end
 
--- Loader options shared by every recipe plus the recipe's own fields.
+-- Loader options shared by every recipe plus the recipe's own fields. The
+-- training split replaces an unreadable sample by the next one; evaluation
+-- never substitutes: it stops naming the sample, or leaves it out with
+-- --eval.drop_unreadable (reported with the results).
 function recipe.loader(cfg, ds, split, own)
   local data = require 'kinema.data'
   local dist = require 'kinema.dist'
@@ -161,10 +248,120 @@ function recipe.loader(cfg, ds, split, own)
                 num_workers = cfg.train.num_workers, shuffle = train_split, seed = cfg.seed,
                 drop_last = train_split, num_frames = cfg.frames, size = cfg.image_size,
                 normalize = cfg.normalize, random_caption = train_split,
-                sampling = train_split and 'rand' or 'uniform'}
+                sampling = train_split and 'rand' or 'uniform',
+                on_error = train_split and 'replace' or (cfg.eval.drop_unreadable and 'drop' or 'raise')}
   if train_split then opts.rank, opts.world_size = dist.rank(), dist.world_size() end
   merge_into(opts, own or {})
   return data.Loader(ds, opts)
+end
+
+-- What an objective reads beyond video and captions, and the option giving it.
+recipe.objective_inputs = {
+  detections = {key = 'detections_root', column = 'boxes_path',
+                what = 'per-video detections ({id}.json, {id}.tsv or a folder {id}/ of .npz frames)'},
+  regions = {key = 'region_root', column = 'region_path', what = 'per-video region feature folders'},
+}
+
+-- Each weighted objective of spec.needs ({objective = input}) must find its
+-- input in the training data: an error now, not a silent zero loss later.
+local function check_objective_inputs(spec, cfg, ds, src)
+  for objective, input in pairs(spec.needs or {}) do
+    if (cfg.weights[objective] or 0) ~= 0 then
+      local need = recipe.objective_inputs[input]
+      local root = src[need.key]
+      if not root then
+        fail("objective '%s' needs %s and the training data has none: give --data.%s DIR, or turn it off with "
+             .. '--weights.%s 0', objective, need.what, need.key, objective)
+      end
+      local column, ids = ds:column(need.column), ds:column('id')
+      local missing = {}
+      for i, p in ipairs(column) do
+        if p == '' or (input == 'regions' and not is_dir(p)) then missing[#missing + 1] = ids[i] end
+      end
+      if #missing == #column then
+        fail("objective '%s' needs %s: none of the %d training videos has one under --data.%s %s", objective,
+             need.what, #column, need.key, root)
+      elseif #missing > 0 then
+        io.stderr:write(string.format("kinema: %d of %d training videos have no %s under %s (e.g. '%s'): objective "
+                                      .. "'%s' sees no boxes for them\n", #missing, #column, input, root,
+                                      missing[1], objective))
+      end
+    end
+  end
+end
+
+-- Every input of a run, read and checked before it trains: the splits, their
+-- videos, side folders, hard negatives, the objectives' inputs. Returns
+-- {train =, train_source =, test =, test_source =, dropped = {ids}} (train
+-- only when opts.train).
+function recipe.prepare_data(spec, cfg, opts)
+  local d = cfg.data
+  if d.synth then recipe.ensure_synth(d.root, recipe.merge(d.synth_options or {}, type(d.synth) == 'table' and d.synth or {})) end
+  local out = {}
+  local function read(split)
+    local src = recipe.data_source(cfg, split)
+    if not is_file(src.path) then
+      local hint = ''
+      if d[split] == recipe.common.data[split] then
+        hint = string.format(' (your own data: give --data.%s FILE and --data.format; kinema\'s synthetic benchmark: '
+                             .. 'run `kinema synth --out %s` or add --data.synth true)', split, src.root)
+      end
+      fail('--data.%s: %s: no such file%s', split, src.path, hint)
+    end
+    for _, key in ipairs({'region_root', 'detections_root'}) do
+      if src[key] and given(d[key]) and not is_dir(src[key]) then fail('--data.%s %s: no such folder', key, src[key]) end
+    end
+    if src.meta and not is_file(src.meta) then fail('--data.%s_meta %s: no such file', split, src.meta) end
+    local ds = recipe.dataset(cfg, split)
+    if ds:size() == 0 then fail('--data.%s %s holds no videos', split, src.path) end
+    return ds, src
+  end
+  local function missing_videos(ds, limit)
+    local ids, paths, missing = ds:column('id'), ds:column('video_path'), {}
+    for i = 1, math.min(#paths, limit or #paths) do
+      if not is_file(paths[i]) then missing[#missing + 1] = string.format("'%s' (%s)", ids[i], paths[i]) end
+    end
+    return missing, math.min(#paths, limit or #paths)
+  end
+  local function listing(list) return table.concat(list, ', ', 1, math.min(#list, 5)) .. (#list > 5 and ', ...' or '') end
+  if opts.train then
+    out.train, out.train_source = read('train')
+    local missing, checked = missing_videos(out.train, 1000)
+    if #missing == checked then
+      fail('none of the training videos exists under --data.video_root %s: %s', out.train_source.video_root,
+           listing(missing))
+    elseif #missing > 0 then
+      io.stderr:write(string.format('kinema: %d of the first %d training videos are missing (%s); training replaces '
+                                    .. 'them by the next readable ones\n', #missing, checked, listing(missing)))
+    end
+    check_objective_inputs(spec, cfg, out.train, out.train_source)
+  end
+  out.test, out.test_source = read('test')
+  -- every test video's header opens now, not after training
+  local data = require 'kinema.data'
+  local ids, paths, unreadable = out.test:column('id'), out.test:column('video_path'), {}
+  for i, p in ipairs(paths) do
+    local ok, err = pcall(data.video_info, p)
+    if not ok then
+      unreadable[#unreadable + 1] = string.format("'%s' (%s)", ids[i], is_file(p) and tostring(err) or (p .. ': missing'))
+    end
+  end
+  if #unreadable > 0 then
+    if not cfg.eval.drop_unreadable then
+      fail('%d of %d test videos cannot be read: %s; evaluation never substitutes videos: fix the data, or pass '
+           .. '--eval.drop_unreadable true to evaluate without them (they are listed with the results)', #unreadable,
+           #paths, listing(unreadable))
+    end
+    io.stderr:write(string.format('kinema: --eval.drop_unreadable: %d unreadable test videos will be left out: %s\n',
+                                  #unreadable, listing(unreadable)))
+  end
+  local hard = out.test_source.hard_negatives
+  if hard then
+    if not is_file(hard) then fail('--data.hard_negatives %s: no such file', hard) end
+    local found = recipe.read_hard_negatives(hard, out.test:column('id'))
+    if #found == 0 then fail('--data.hard_negatives %s: none of its videos is in the test split', hard) end
+  end
+  return out
 end
 
 -- ---- distributed columns ----------------------------------------------------------
@@ -215,33 +412,57 @@ end
 
 local function normalize(x) return x / x:norm(2, {-1}, true):clamp_min(1e-12) end
 
--- The hard-negative file (JSON Lines {videoid, positive, negatives = [{caption,
--- kind}]}) restricted to the videos in `ids`: rows (0-based gallery rows), the
--- positive captions, and per kind ('noun', 'verb') the negatives, the same
--- number for every video (per_video[kind]).
+-- The hard-negative pairs of the test videos in `ids`, from a JSON Lines file
+-- in either layout (any number of negatives of any kind per video):
+--   grouped:  {"videoid", "positive", "negatives": [{"caption", "kind"}, ...]}
+--   per pair: {"videoid", "caption", "negative", "kind"}
+-- -> a list of {row = 0-based gallery row, positive =, negative =, kind =};
+-- records of videos outside ids are skipped. A malformed line raises naming
+-- the file, line and field.
 function recipe.read_hard_negatives(path, ids)
   local row_of = {}
   for i, id in ipairs(ids) do row_of[id] = i - 1 end
-  local rows, positives, negatives, per_video = {}, {}, {noun = {}, verb = {}}, {}
-  for line_no, r in ipairs(json.read_lines(path)) do
-    if row_of[r.videoid] then
-      rows[#rows + 1] = row_of[r.videoid]
-      positives[#positives + 1] = r.positive
-      local mine = {noun = {}, verb = {}}
-      for _, n in ipairs(r.negatives or {}) do
-        if mine[n.kind] then mine[n.kind][#mine[n.kind] + 1] = n.caption end
-      end
-      for kind, list in pairs(mine) do
-        per_video[kind] = per_video[kind] or #list
-        if #list ~= per_video[kind] then
-          fail('%s:%d: video %s has %d %s negatives, the others %d', path, line_no, r.videoid, #list, kind,
-               per_video[kind])
+  local f = io.open(path, 'rb')
+  if not f then fail('hard negatives %s: cannot open', path) end
+  local out, line_no = {}, 0
+  local function text(r, key, where)
+    local v = r[key]
+    if type(v) ~= 'string' or v == '' then
+      f:close()
+      fail("%s:%d: %s'%s' must be a non-empty string, got %s", path, line_no, where or '', key,
+           v == nil and 'nothing' or type(v))
+    end
+    return v
+  end
+  for line in f:lines() do
+    line_no = line_no + 1
+    if line:match('%S') then
+      local ok, r = pcall(json.decode, line, path .. ':' .. line_no)
+      if not ok then f:close(); fail('%s', tostring(r)) end
+      if type(r) ~= 'table' then f:close(); fail('%s:%d: expected a JSON object', path, line_no) end
+      if type(r.videoid) == 'number' then r.videoid = string.format('%d', r.videoid) end
+      local row = row_of[text(r, 'videoid')]
+      if r.negatives ~= nil then
+        local positive = text(r, 'positive')
+        if type(r.negatives) ~= 'table' then f:close(); fail("%s:%d: 'negatives' must be a list", path, line_no) end
+        for k, n in ipairs(r.negatives) do
+          if type(n) ~= 'table' then f:close(); fail("%s:%d: negatives[%d] must be an object", path, line_no, k) end
+          local where = string.format('negatives[%d].', k)
+          local neg, kind = text(n, 'caption', where), text(n, 'kind', where)
+          if row then out[#out + 1] = {row = row, positive = positive, negative = neg, kind = kind} end
         end
-        for _, c in ipairs(list) do negatives[kind][#negatives[kind] + 1] = c end
+      elseif r.negative ~= nil then
+        local positive, neg, kind = text(r, 'caption'), text(r, 'negative'), text(r, 'kind')
+        if row then out[#out + 1] = {row = row, positive = positive, negative = neg, kind = kind} end
+      else
+        f:close()
+        fail("%s:%d: expected {videoid, positive, negatives = [{caption, kind}]} or {videoid, caption, negative, "
+             .. 'kind}', path, line_no)
       end
     end
   end
-  return rows, positives, negatives, per_video
+  f:close()
+  return out
 end
 
 -- The global embedding of embed's output: the tensor, or its .global field.
@@ -278,82 +499,117 @@ local function pair_scorers(model, cfg, spec, V, Vm)
   return scorers
 end
 
--- Per video, the share of its hard-negative pairs of each kind won (the
--- positive scores strictly higher), and of all its pairs: {noun = [N], verb =
--- [N], all = [N]} float64 in [0, 1].
-local function per_video_wins(pos, negs)
-  local out, won_all, count_all = {}, nil, 0
-  for kind, neg in pairs(negs) do
-    local won = pos:view({-1, 1}):gt(neg):to(torch.float64)
-    out[kind] = won:mean(1)
-    won_all = won_all and (won_all + won:sum(1)) or won:sum(1)
-    count_all = count_all + neg:size(1)
+-- Accuracy in percent per kind and over all pairs: {noun =, verb =, ..., all =}
+-- (won[k] = 1 when found[k]'s positive scored strictly higher).
+local function pair_accuracy(found, won)
+  local wins, totals, all = {}, {}, 0
+  for k, p in ipairs(found) do
+    wins[p.kind] = (wins[p.kind] or 0) + won[k]
+    totals[p.kind] = (totals[p.kind] or 0) + 1
+    all = all + won[k]
   end
-  if won_all then out.all = won_all / count_all end
+  local out = {all = 100 * all / #found}
+  for kind, n in pairs(totals) do out[kind] = 100 * wins[kind] / n end
+  return out
+end
+
+-- Per video, the share of its hard-negative pairs of each kind won, and of
+-- all its pairs: {noun = [N], verb = [N], all = [N]} float64 in [0, 1] (N: the
+-- videos with pairs of that kind, in gallery order).
+local function per_video_wins(found, won)
+  local sums, counts = {all = {}}, {all = {}}
+  for k, p in ipairs(found) do
+    for _, kind in ipairs({p.kind, 'all'}) do
+      sums[kind], counts[kind] = sums[kind] or {}, counts[kind] or {}
+      sums[kind][p.row] = (sums[kind][p.row] or 0) + won[k]
+      counts[kind][p.row] = (counts[kind][p.row] or 0) + 1
+    end
+  end
+  local out = {}
+  for kind, by_row in pairs(counts) do
+    local rows = {}
+    for row in pairs(by_row) do rows[#rows + 1] = row end
+    table.sort(rows)
+    local shares = {}
+    for i, row in ipairs(rows) do shares[i] = sums[kind][row] / by_row[row] end
+    out[kind] = torch.tensor(shares, {dtype = torch.float64})
+  end
   return out
 end
 
 -- Accuracy on the hard-negative caption pairs (the positive caption must score
--- above each one-noun / one-verb edit against the same video) under each
--- scoring of pair_scorers, or nil when the data has no hard-negative file.
--- Returns metrics {noun, verb, all [, match_noun, match_verb, match_all]} in
--- percent and the per-video outcomes behind them (same keys, [N] in [0, 1]).
+-- above its edited negative against the same video) under each scoring of
+-- pair_scorers, per kind and over all pairs, or nil when the test data has no
+-- hard-negative file. Returns metrics {noun, verb, ..., all [, match_noun,
+-- ..., match_all]} in percent and the per-video outcomes behind them (same
+-- keys, [N] in [0, 1]: the share of that video's pairs won).
 function recipe.hard_negatives(model, cfg, spec, tok, V, ids, Vm)
-  local path = cfg.data.hard_negatives
-  if not path or path == '' then return nil end
-  if path:sub(1, 1) ~= '/' then path = cfg.data.root .. '/' .. path end
-  local f = io.open(path)
-  if not f then return nil end
-  f:close()
-  local rows, positives, negatives, per_video = recipe.read_hard_negatives(path, ids)
-  if #rows == 0 then return nil end
-  local eval = require 'kinema.eval'
-  local videos = torch.tensor(rows, {dtype = torch.int64})
+  local path = recipe.data_source(cfg, 'test').hard_negatives
+  if not path then return nil end
+  local found = recipe.read_hard_negatives(path, ids)
+  if #found == 0 then return nil end
+  -- each distinct (video, positive) scored once
+  local key_of, positives, positive_rows, pos_index = {}, {}, {}, {}
+  local negatives, negative_rows = {}, {}
+  for k, p in ipairs(found) do
+    local key = p.row .. '\0' .. p.positive
+    if not key_of[key] then
+      positives[#positives + 1] = p.positive
+      positive_rows[#positive_rows + 1] = p.row
+      key_of[key] = #positives
+    end
+    pos_index[k] = key_of[key] - 1
+    negatives[k], negative_rows[k] = p.negative, p.row
+  end
+  local function rows(list) return torch.tensor(list, {dtype = torch.int64}) end
   return torch.no_grad(function()
     local metrics, items = {}, {}
     for scoring, fn in pairs(pair_scorers(model, cfg, spec, V, Vm)) do
       local prefix = scoring == 'cosine' and '' or (scoring .. '_')
-      local pos = score_captions(cfg, tok, positives, videos, fn)
-      local negs = {}
-      for kind, list in pairs(negatives) do
-        if #list > 0 then
-          negs[kind] = score_captions(cfg, tok, list, videos:repeat_interleave(per_video[kind]), fn)
-                         :view({#rows, per_video[kind]})
-        end
-      end
-      for k, v in pairs(eval.hard_negative_accuracy(pos, negs)) do metrics[prefix .. k] = v end
-      for k, v in pairs(per_video_wins(pos, negs)) do items[prefix .. k] = v end
+      local pos = score_captions(cfg, tok, positives, rows(positive_rows), fn):index_select(0, rows(pos_index))
+      local neg = score_captions(cfg, tok, negatives, rows(negative_rows), fn)
+      local won = pos:gt(neg):to(torch.int64):totable()
+      for k, v in pairs(pair_accuracy(found, won)) do metrics[prefix .. k] = v end
+      for k, v in pairs(per_video_wins(found, won)) do items[prefix .. k] = v end
     end
     return metrics, items
   end)
 end
 
--- Zero-shot retrieval on the test split, and hard-negative caption accuracy
--- when the data has a hard-negative file (data.hard_negatives). Returns flat
--- metrics (t2v_R1 ..., v2t_..., hard_noun, hard_verb, hard_all, with the
--- recipe's own matching hard_match_noun ..., num_test_videos) and the per-item
--- outcomes behind the R@K and hard-negative metrics ({metric = [N] float64}).
-function recipe.zero_shot(model, cfg, spec, tok)
+-- Zero-shot retrieval on the test split (test_ds: the dataset, read here when
+-- absent), and hard-negative caption accuracy when the data has a
+-- hard-negative file. Returns flat metrics (t2v_R1 ..., v2t_..., hard_noun,
+-- hard_verb, hard_all, with the recipe's own matching hard_match_noun ...,
+-- num_test_videos, dropped_test_videos), the per-item outcomes behind the R@K
+-- and hard-negative metrics ({metric = [N] float64}) and the test videos left
+-- out under --eval.drop_unreadable ({id =, error =}).
+function recipe.zero_shot(model, cfg, spec, tok, test_ds)
   local eval = require 'kinema.eval'
-  local ds = recipe.dataset(cfg, 'test')
+  local ds = test_ds or recipe.dataset(cfg, 'test')
   local loader = recipe.loader(cfg, ds, 'test', spec.loader_options(cfg, tok, 'test'))
-  local videos, texts, ids, match_videos = {}, {}, {}, {}
+  local videos, texts, ids, match_videos, dropped = {}, {}, {}, {}, {}
   model:eval()
-  torch.no_grad(function()
+  local ok, err = pcall(torch.no_grad, function()
     for batch in loader:iter(0) do
-      videos[#videos + 1] = spec.embed.video(model, batch, cfg)
-      texts[#texts + 1] = spec.embed.text(model, batch.ids, batch.mask, cfg)
-      if spec.match and spec.match.video then match_videos[#match_videos + 1] = spec.match.video(model, batch, cfg) end
-      for _, id in ipairs(batch.id) do ids[#ids + 1] = id end
+      for i, id in ipairs(batch.dropped_ids or {}) do dropped[#dropped + 1] = {id = id, error = batch.dropped_errors[i]} end
+      if #batch.indices > 0 then
+        videos[#videos + 1] = spec.embed.video(model, batch, cfg)
+        texts[#texts + 1] = spec.embed.text(model, batch.ids, batch.mask, cfg)
+        if spec.match and spec.match.video then match_videos[#match_videos + 1] = spec.match.video(model, batch, cfg) end
+        for _, id in ipairs(batch.id) do ids[#ids + 1] = id end
+      end
     end
   end)
   loader:close()
+  if not ok then model:train(); error(err, 0) end
+  if #ids == 0 then model:train(); fail('every test video was unreadable (%d dropped)', #dropped) end
   local V, Tt = recipe.cat_embeddings(videos), recipe.cat_embeddings(texts)
   local Vm = #match_videos > 0 and recipe.cat_embeddings(match_videos) or nil
   local score = spec.embed.score
   local sim = eval.similarity(Tt, V, {score_fn = score and function(q, g) return score(model, q, g, cfg) end})
   local metrics = eval.retrieval(sim)
   metrics.num_test_videos = #ids
+  metrics.dropped_test_videos = #dropped
   -- per-item outcomes for confidence intervals (kinema.eval.stats): hits of each query at K
   local items = {}
   local t2v_ranks, v2t_ranks = eval.ranks(sim)
@@ -365,7 +621,16 @@ function recipe.zero_shot(model, cfg, spec, tok)
   for k, v in pairs(hard or {}) do metrics['hard_' .. k] = v end
   for k, v in pairs(hard_items or {}) do items['hard_' .. k] = v end
   model:train()
-  return metrics, items
+  return metrics, items, dropped
+end
+
+-- The line under a results table naming the test videos evaluation left out.
+function recipe.dropped_note(dropped)
+  if not dropped or #dropped == 0 then return nil end
+  local names = {}
+  for i = 1, math.min(#dropped, 10) do names[i] = string.format("'%s' (%s)", dropped[i].id, dropped[i].error) end
+  return string.format('%d unreadable test video(s) left out (--eval.drop_unreadable): %s%s', #dropped,
+                       table.concat(names, '; '), #dropped > 10 and '; ...' or '')
 end
 
 -- Captioning on the test split for a recipe with spec.caption (STOA's PLM
@@ -380,11 +645,13 @@ function recipe.captioning(model, cfg, spec, tok, opts)
   model:eval()
   torch.no_grad(function()
     for batch in loader:iter(0) do
+      if #batch.indices == 0 then goto continue end
       local caps = spec.caption(model, batch, cfg, tok, opts)
       for i, id in ipairs(batch.id) do
         candidates[id] = caps[i]
         references[id] = {batch.caption[i]}
       end
+      ::continue::
     end
   end)
   loader:close()
@@ -421,14 +688,17 @@ recipe.normalize = normalize
 recipe.common = {
   seed = 0, frames = 8, image_size = 224, normalize = 'clip', text_len = 32,
   out_dir = 'runs/recipe', resume = false, overwrite = false, device = 'cpu', threads = 0, init = '', init_layout = '',
+  -- data: docs/data.md. Side paths left '' take the synthetic benchmark's files in a kinema-made root
+  -- and are absent elsewhere (vocab: built from the training captions); the synthetic benchmark is
+  -- generated only with --data.synth true, and only into an empty folder or one kinema made.
   data = {root = 'data/synth', format = 'webvid', train = 'train.csv', test = 'test.csv', video_root = 'videos',
-          region_root = 'regions', detections_root = 'detections', train_meta = 'train_meta.jsonl',
-          test_meta = 'test_meta.jsonl', vocab = 'vocab.txt', tokenizer = 'wordpiece',
-          hard_negatives = 'test_hard_negatives.jsonl',
-          synth = {num_train = 200, num_test = 50, negatives_per_kind = 2}},
+          train_split = '', test_split = '', test_root = '', test_format = '', test_video_root = '',
+          region_root = '', detections_root = '', train_meta = '', test_meta = '', vocab = '', tokenizer = 'wordpiece',
+          hard_negatives = '', allow_outside_root = false, synth = false,
+          synth_options = {num_train = 200, num_test = 50, negatives_per_kind = 2}},
   train = {batch_size = 64, max_steps = 10000, lr = 1e-4, weight_decay = 0.02, warmup = 1000, clip_grad = 1.0,
            accumulate = 1, num_workers = 2, amp = 'bf16', checkpoint_every = 1000, log_every = 10},
-  eval = {batch_size = 64, every = 0},
+  eval = {batch_size = 64, every = 0, drop_unreadable = false},
   -- kinema.diagnostics: every N steps the gradient each objective sends to each
   -- parameter group (one extra backward per objective on those steps; 0 = off)
   diagnostics = {every = 0, share_threshold = 0.01, share_after = 3, dead_after = 20, trivial_tolerance = 0.02},
@@ -441,9 +711,9 @@ recipe.common = {
 -- by rank), AdamW, the warm-up + cosine schedule, and the loss function
 -- (batch -> total, parts) combining the recipe's weighted objectives, with
 -- gathered columns across ranks.
-function recipe.training_parts(spec, cfg, model, tok)
+function recipe.training_parts(spec, cfg, model, tok, train_ds)
   local kinema = require 'kinema'
-  local ds = recipe.dataset(cfg, 'train')
+  local ds = train_ds or recipe.dataset(cfg, 'train')
   local loader = recipe.loader(cfg, ds, 'train', spec.loader_options(cfg, tok, 'train'))
   local opt = kinema.optim.AdamW(model, {lr = cfg.train.lr, weight_decay = cfg.train.weight_decay})
   local sched = kinema.optim.lr_scheduler.WarmupCosine(opt, {warmup_steps = cfg.train.warmup,
@@ -471,12 +741,16 @@ function recipe.main(spec, argv)
   local dist = kinema.dist
   dist.init()
   torch.manual_seed(cfg.seed + 1)
-  local tok = recipe.tokenizer_or_synth(cfg)
+  -- every input checked before any training (rank 0 builds the vocabulary the others read)
+  local prepared = recipe.prepare_data(spec, cfg, {train = true})
+  local tok = dist.is_main() and recipe.tokenizer(cfg, prepared.train) or nil
+  if dist.is_initialized() then dist.barrier() end
+  tok = tok or recipe.tokenizer(cfg)
   local model = spec.build(cfg, tok)
   if cfg.init and cfg.init ~= '' then recipe.load_init(model, cfg.init, cfg.init_layout) end
   if cfg.device ~= 'cpu' then model:to(cfg.device) end
   if dist.is_initialized() then dist.broadcast_parameters(model) end
-  local parts = recipe.training_parts(spec, cfg, model, tok)
+  local parts = recipe.training_parts(spec, cfg, model, tok, prepared.train)
   local loader = parts.loader
   local trainer = kinema.train.Trainer{
     model = model, optimizer = parts.optimizer, scheduler = parts.scheduler, loader = loader, loss = parts.loss,
@@ -484,7 +758,8 @@ function recipe.main(spec, argv)
     device = cfg.device, amp = cfg.train.amp, out_dir = cfg.out_dir, checkpoint_every = cfg.train.checkpoint_every,
     resume = cfg.resume, overwrite = cfg.overwrite, log_every = cfg.train.log_every,
     eval_every = cfg.eval.every > 0 and cfg.eval.every or nil, grad_diagnostics = cfg.diagnostics,
-    evaluate = cfg.eval.every > 0 and function() return recipe.zero_shot(model, cfg, spec, tok) end or nil,
+    evaluate = cfg.eval.every > 0 and function() return (recipe.zero_shot(model, cfg, spec, tok, prepared.test)) end
+               or nil,
   }
   local t0 = sys.clock()
   local summary = trainer:fit()
@@ -499,20 +774,38 @@ function recipe.main(spec, argv)
                                   100 * tm.data / total, 100 * tm.forward / total, 100 * tm.backward / total,
                                   100 * tm.optimizer / total))
   end
-  if dist.is_main() then
-    metrics = recipe.zero_shot(model, cfg, spec, tok)
-    metrics.train_minutes = summary.seconds / 60
-    metrics.clips_per_s = summary.clips_per_s
-    metrics.final_loss = summary.last_loss
-    if summary.diagnostics then metrics.dead_objectives = #summary.diagnostics.warnings end
-    local eval = kinema.eval
+  local results_path = cfg.out_dir .. '/results.json'
+  if dist.is_main() and summary.steps == 0 and sys.is_file(results_path) then
+    -- a finished run resumed: nothing was trained, so its results stand as written
+    io.stderr:write(string.format("kinema: the run in '%s' had already finished at step %d; '%s' left as it was\n",
+                                  cfg.out_dir, trainer.step, results_path))
+    local f = assert(io.open(results_path, 'rb'))
+    metrics = json.decode(f:read('*a'), results_path).metrics or {}
+    f:close()
+  elseif dist.is_main() then
+    local trained = {train_minutes = summary.seconds / 60, clips_per_s = summary.clips_per_s,
+                     final_loss = summary.last_loss}
+    if summary.diagnostics then trained.dead_objectives = #summary.diagnostics.warnings end
+    local function write_results(m, extra)
+      json.write(results_path, recipe.merge({recipe = spec.name, preset = cfg.preset, metrics = m,
+                                             config = cfg, seconds = sys.clock() - t0,
+                                             diagnostics = summary.diagnostics}, extra or {}))
+    end
+    local ok, m, _, dropped = pcall(recipe.zero_shot, model, cfg, spec, tok, prepared.test)
+    if not ok then
+      -- the trained run stays usable: its checkpoints are written; record why evaluation failed
+      write_results(trained, {eval_error = tostring(m)})
+      fail('training finished (checkpoints and %s/results.json kept) but the evaluation failed: %s', cfg.out_dir,
+           tostring(m))
+    end
+    metrics = recipe.merge(m, trained)
     print(string.format('\n## %s%s on %s: zero-shot retrieval (chance R@1 = %.1f%%)\n', spec.name,
-                        cfg.preset and (' (' .. cfg.preset .. ')') or '', cfg.data.root,
+                        cfg.preset and (' (' .. cfg.preset .. ')') or '', prepared.test_source.root,
                         100 / metrics.num_test_videos))
     print(recipe.results_table({[spec.name] = metrics}, {spec.name}))
-    json.write(cfg.out_dir .. '/results.json', {recipe = spec.name, preset = cfg.preset, metrics = metrics,
-                                                config = cfg, seconds = sys.clock() - t0,
-                                                diagnostics = summary.diagnostics})
+    local note = recipe.dropped_note(dropped)
+    if note then print('\n' .. note) end
+    write_results(metrics, #dropped > 0 and {dropped_test_videos = dropped} or nil)
   end
   if dist.is_initialized() then dist.barrier() end
   return metrics, cfg, model
@@ -541,9 +834,11 @@ function recipe.load_init(model, path, layout)
                                 #(report.missing or {}), #(report.unused or {})))
 end
 
+-- The tokenizer of a run outside recipe.main (benchmarks): the synthetic
+-- benchmark generated first when data.synth asks for it.
 function recipe.tokenizer_or_synth(cfg)
   if cfg.data.synth then recipe.ensure_synth(cfg.data.root, cfg.data.synth) end
-  return recipe.tokenizer(cfg)
+  return recipe.tokenizer(cfg, recipe.dataset(cfg, 'train'))
 end
 
 -- Zero-shot evaluation of a trained model outside its training run: the
@@ -556,7 +851,8 @@ end
 function recipe.evaluate(name, argv, checkpoint, what)
   local spec = require('kinema.recipes.' .. name)
   local cfg = recipe.parse_args(argv or {}, recipe.merge(recipe.common, spec.defaults or {}), spec.presets)
-  local tok = recipe.tokenizer_or_synth(cfg)
+  local prepared = recipe.prepare_data(spec, cfg, {train = false})
+  local tok = recipe.tokenizer(cfg)
   torch.manual_seed(cfg.seed + 1)
   local model = spec.build(cfg, tok)
   checkpoint = checkpoint or require('kinema.train').latest_checkpoint(cfg.out_dir)
@@ -567,8 +863,8 @@ function recipe.evaluate(name, argv, checkpoint, what)
     local metrics, captions = recipe.captioning(model, cfg, spec, tok, what.captioning)
     return metrics, cfg, captions
   end
-  local metrics, items = recipe.zero_shot(model, cfg, spec, tok)
-  return metrics, cfg, items
+  local metrics, items, dropped = recipe.zero_shot(model, cfg, spec, tok, prepared.test)
+  return metrics, cfg, items, dropped
 end
 
 -- One row per recipe: R@1/5/10 both directions, MedR, hard-negative accuracy.

@@ -168,6 +168,8 @@ at::Tensor roi_align_cpu(const at::Tensor& input, const at::Tensor& boxes, int64
                          int64_t pooled_width, double spatial_scale, int64_t sampling_ratio,
                          bool aligned) {
   detail::check_roi_align(input, boxes, pooled_height, pooled_width);
+  detail::check_roi_boxes("roi_align", boxes, input.size(2), input.size(3), pooled_height,
+                          pooled_width, spatial_scale, sampling_ratio, aligned);
   const at::Tensor input_cl = input.contiguous(at::MemoryFormat::ChannelsLast);
   const at::Tensor boxes_c = boxes.contiguous();
   at::Tensor output =
@@ -184,6 +186,8 @@ at::Tensor roi_align_backward_cpu(const at::Tensor& grad_output, const at::Tenso
                                   int64_t batch_size, int64_t height, int64_t width,
                                   double spatial_scale, int64_t sampling_ratio, bool aligned) {
   detail::check_roi_align_backward(grad_output, boxes, batch_size, height, width);
+  detail::check_roi_boxes("_roi_align_backward", boxes, height, width, grad_output.size(2),
+                          grad_output.size(3), spatial_scale, sampling_ratio, aligned);
   const int64_t channels = grad_output.size(1);
   const at::Tensor grad = grad_output.contiguous();
   const at::Tensor boxes_c = boxes.contiguous();

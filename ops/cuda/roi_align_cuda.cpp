@@ -27,6 +27,8 @@ at::Tensor roi_align_cuda(const at::Tensor& input, const at::Tensor& boxes, int6
                           int64_t pooled_width, double spatial_scale, int64_t sampling_ratio,
                           bool aligned) {
   detail::check_roi_align(input, boxes, pooled_height, pooled_width);
+  detail::check_roi_boxes("roi_align", boxes, input.size(2), input.size(3), pooled_height,
+                          pooled_width, spatial_scale, sampling_ratio, aligned);
   const c10::cuda::CUDAGuard guard(input.device());
   check_batch_indices(boxes, input.size(0));
   const at::Tensor input_cl = input.contiguous(at::MemoryFormat::ChannelsLast);
@@ -50,6 +52,8 @@ at::Tensor roi_align_backward_cuda(const at::Tensor& grad_output, const at::Tens
                                    int64_t batch_size, int64_t height, int64_t width,
                                    double spatial_scale, int64_t sampling_ratio, bool aligned) {
   detail::check_roi_align_backward(grad_output, boxes, batch_size, height, width);
+  detail::check_roi_boxes("_roi_align_backward", boxes, height, width, grad_output.size(2),
+                          grad_output.size(3), spatial_scale, sampling_ratio, aligned);
   const c10::cuda::CUDAGuard guard(grad_output.device());
   const int64_t channels = grad_output.size(1);
   const at::Tensor grad_cl = grad_output.permute({0, 2, 3, 1}).contiguous();

@@ -10,6 +10,7 @@ local eval = require 'kinema.eval'
 local demovlp = require 'kinema.models.demovlp'
 
 local spec = {name = 'demovlp'}
+spec.needs = {rwa = 'regions'}
 
 spec.defaults = {
   out_dir = 'runs/demovlp', frames = 8, regions = 10, region_dim = 2048, text_len = 32,

@@ -10,6 +10,7 @@ local recipe = require 'kinema.recipe'
 local oatrans = require 'kinema.models.oatrans'
 
 local spec = {name = 'oatrans'}
+spec.needs = {oac = 'detections'}  -- the anchor's object mask and tags
 
 spec.defaults = {
   out_dir = 'runs/oatrans', frames = 8, image_size = 224, text_len = 32,

@@ -14,6 +14,7 @@ local recipe = require 'kinema.recipe'
 local stoa = require 'kinema.models.stoa'
 
 local spec = {name = 'stoa', min_batch = 2, min_batch_reason = 'VTM draws a hard negative from the batch'}
+spec.needs = {ota = 'detections'}  -- objective -> input it reads (recipe.objective_inputs)
 
 spec.defaults = {
   out_dir = 'runs/stoa', frames = 12, image_size = 224, text_len = 32, boxes = 10,

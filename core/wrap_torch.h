@@ -1,6 +1,6 @@
 #pragma once
-// Shared by wrap_tensor.cpp (the Tensor metatable, kinema._torch) and
-// wrap_torch.cpp (the torch.* functions).
+// The torch.* functions, defined in wrap_torch.cpp; wrap_tensor.cpp (the Tensor
+// metatable and the kinema._torch module) installs them.
 #include "core/runtime.h"
 
 namespace kinema::lua {
