@@ -226,12 +226,28 @@ struct LuaFunction : public torch::autograd::Function<LuaFunction> {
     lua_getfield(L, ctx_pos, "__num_inputs");
     int num_inputs = static_cast<int>(lua_tonumber(L, -1));
     lua_pop(L, 1);
+    // As PyTorch: extra results are accepted only when they are all nil.
+    const int returned = lua_gettop(L) - ctx_pos;
+    for (int i = num_inputs + 1; i <= returned; ++i) {
+      const int idx = ctx_pos + i;
+      if (!lua_isnil(L, idx) && !(lua_isboolean(L, idx) && !lua_toboolean(L, idx))) {
+        lua_settop(L, top);
+        throw std::runtime_error("custom function backward returned " + std::to_string(returned) +
+                                 " gradients for " + std::to_string(num_inputs) +
+                                 " Tensor argument(s) of forward (one gradient or nil per Tensor argument)");
+      }
+    }
     variable_list grads;
     for (int i = 0; i < num_inputs; ++i) {
       int idx = ctx_pos + 1 + i;
       if (idx <= lua_gettop(L)) {
         at::Tensor* t = test_tensor(L, idx);
         if (t) {
+          if (!t->defined()) {
+            lua_settop(L, top);
+            throw std::runtime_error("custom function backward: result " + std::to_string(i + 1) +
+                                     " is a freed Tensor (t:free() was called on it)");
+          }
           grads.push_back(*t);
           continue;
         }

@@ -8,6 +8,9 @@
 #include "core/data/prompts.h"
 #include "core/data/vocab_builder.h"
 
+#include <cmath>
+#include <sstream>
+
 namespace kinema::lua {
 
 void push_string_list(lua_State* L, const std::vector<std::string>& items) {
@@ -59,11 +62,34 @@ int tokenizer_new(lua_State* L) {
   });
 }
 
-// tok:encode(text, {max_len=}) -> list of ids (framed).
+// A length or id given as a Lua number: an integer in [lo, 2^53] (a fraction
+// would otherwise be truncated silently).
+constexpr double kMaxExactInteger = 9007199254740992.0;
+int64_t check_integer(lua_State* L, double v, double lo, const std::string& what) {
+  if (!(v >= lo && v <= kMaxExactInteger && v == std::floor(v))) {
+    std::ostringstream msg;
+    msg.precision(17);
+    msg << what << " must be an integer";
+    if (lo > -kMaxExactInteger) msg << " >= " << lo;
+    msg << ", got " << v;
+    raise(L, msg.str());
+  }
+  return static_cast<int64_t>(v);
+}
+
+// tok:encode(text, {max_len=}) -> list of ids (framed; no max_len: no limit).
 int tok_encode(lua_State* L) {
   const data::Tokenizer& tok = self(L);
   const std::string text = luaL_checkstring(L, 2);
-  const auto max_len = static_cast<int64_t>(opt_field_number(L, 3, "max_len", 0));
+  int64_t max_len = 0;
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "max_len");
+    if (!lua_isnil(L, -1)) {
+      if (lua_type(L, -1) != LUA_TNUMBER) raise(L, "tok:encode: option 'max_len' must be a number");
+      max_len = check_integer(L, lua_tonumber(L, -1), 2, "tok:encode: option 'max_len'");
+    }
+    lua_pop(L, 1);
+  }
   return protect(L, [&] {
     const std::vector<int64_t> ids = tok.encode(text, true, max_len);
     lua_createtable(L, static_cast<int>(ids.size()), 0);
@@ -79,8 +105,7 @@ int tok_encode(lua_State* L) {
 int tok_encode_batch(lua_State* L) {
   const data::Tokenizer& tok = self(L);
   const std::vector<std::string> texts = check_string_list(L, 2, "tok:encode_batch: argument 'texts'");
-  const auto max_len = static_cast<int64_t>(luaL_checknumber(L, 3));
-  if (max_len < 2) raise(L, "tok:encode_batch: argument 'max_len' must be >= 2");
+  const int64_t max_len = check_integer(L, luaL_checknumber(L, 3), 2, "tok:encode_batch: argument 'max_len'");
   return protect(L, [&] {
     const data::BatchEncoding enc = tok.encode_batch(texts, max_len);
     push_tensor(L, enc.input_ids);
@@ -95,6 +120,9 @@ int tok_decode(lua_State* L) {
   std::vector<int64_t> ids;
   if (at::Tensor* t = test_tensor(L, 2)) {
     if (t->dim() != 1) raise(L, "tok:decode: argument 'ids' must be a 1-d tensor or a list");
+    if (at::isFloatingType(t->scalar_type()) && !t->eq(t->floor()).all().item<bool>()) {
+      raise(L, "tok:decode: argument 'ids' holds non-integral values");
+    }
     const at::Tensor c = t->to(at::kLong).contiguous();
     ids.assign(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
   } else {
@@ -102,7 +130,8 @@ int tok_decode(lua_State* L) {
     const int n = static_cast<int>(lua_objlen(L, 2));
     for (int i = 1; i <= n; ++i) {
       lua_rawgeti(L, 2, i);
-      ids.push_back(static_cast<int64_t>(luaL_checknumber(L, -1)));
+      ids.push_back(check_integer(L, luaL_checknumber(L, -1), -kMaxExactInteger,
+                                  "tok:decode: argument 'ids', element " + std::to_string(i) + ","));
       lua_pop(L, 1);
     }
   }

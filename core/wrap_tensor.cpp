@@ -31,12 +31,21 @@ bool is_identifier(const char* s) {
 
 // ---- index keys -------------------------------------------------------------------
 
+// A number used as an index or slice bound: integral and in int64 range (t[1.7]
+// would otherwise act as t[1], as a C cast truncates).
+int64_t integral_index(lua_State* L, int idx, const char* what) {
+  const double v = lua_tonumber(L, idx);
+  TORCH_CHECK(std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.2e18, "bad index: ", what, " ",
+              lua_tostring(L, idx), " is not an integer");
+  return static_cast<int64_t>(v);
+}
+
 std::vector<at::indexing::TensorIndex> index_from_lua(lua_State* L, int key) {
   using namespace at::indexing;
   std::vector<TensorIndex> out;
   switch (lua_type(L, key)) {
     case LUA_TNUMBER:
-      out.emplace_back(static_cast<int64_t>(lua_tonumber(L, key)));
+      out.emplace_back(integral_index(L, key, "the number"));
       return out;
     case LUA_TSTRING:
       return parse_index_string(lua_tostring(L, key));
@@ -53,7 +62,7 @@ std::vector<at::indexing::TensorIndex> index_from_lua(lua_State* L, int key) {
         lua_rawgeti(L, key, i);
         int item = lua_gettop(L);
         if (lua_type(L, item) == LUA_TNUMBER) {
-          out.emplace_back(static_cast<int64_t>(lua_tonumber(L, item)));
+          out.emplace_back(integral_index(L, item, ("element " + std::to_string(i) + " of the index table,").c_str()));
         } else if (lua_type(L, item) == LUA_TSTRING) {
           auto parsed = parse_index_string(lua_tostring(L, item));
           out.insert(out.end(), parsed.begin(), parsed.end());
@@ -63,7 +72,7 @@ std::vector<at::indexing::TensorIndex> index_from_lua(lua_State* L, int key) {
           c10::optional<int64_t> b[3];
           for (int j = 1; j <= 3; ++j) {
             lua_rawgeti(L, item, j);
-            if (lua_isnumber(L, -1)) b[j - 1] = static_cast<int64_t>(lua_tonumber(L, -1));
+            if (lua_isnumber(L, -1)) b[j - 1] = integral_index(L, -1, "a slice bound,");
             lua_pop(L, 1);
           }
           out.emplace_back(Slice(b[0], b[1], b[2]));
@@ -516,6 +525,15 @@ int set_grad(lua_State* L) {
   at::Tensor& t = check_tensor(L, 1);
   at::Tensor g = opt_tensor(L, 2);
   return protect(L, [&] {
+    // As PyTorch: a gradient must match its tensor (the optimizer would otherwise broadcast or fail later).
+    if (g.defined()) {
+      TORCH_CHECK(g.sizes() == t.sizes(), "t.grad = g: argument 'g' has shape ", g.sizes(),
+                  ", the tensor has shape ", t.sizes());
+      TORCH_CHECK(g.scalar_type() == t.scalar_type(), "t.grad = g: argument 'g' has dtype ", g.scalar_type(),
+                  ", the tensor has dtype ", t.scalar_type());
+      TORCH_CHECK(g.device() == t.device(), "t.grad = g: argument 'g' is on ", g.device(), ", the tensor on ",
+                  t.device());
+    }
     t.mutable_grad() = g;
     return 0;
   });

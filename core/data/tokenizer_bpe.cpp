@@ -67,6 +67,9 @@ ClipBpeTokenizer::ClipBpeTokenizer(const std::string& merges_path) {
     ranks_.emplace(std::make_pair(left, right), static_cast<int64_t>(ranks_.size()));
     vocab_.push_back(left + right);
   }
+  // An empty (or header-only) file would give a byte-level tokenizer that looks like it works.
+  TORCH_CHECK(!ranks_.empty(), "kinema::ClipBpeTokenizer: merges file '", merges_path,
+              "' holds no merges (expected a '#version' header line and one 'a b' merge per line)");
   vocab_.push_back(kStartOfText);
   vocab_.push_back(kEndOfText);
   for (size_t i = 0; i < vocab_.size(); ++i) ids_.emplace(vocab_[i], static_cast<int64_t>(i));

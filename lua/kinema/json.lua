@@ -217,7 +217,8 @@ function json.write(path, value)
   local f, err = io.open(tmp, 'wb')
   check(f ~= nil, "write: cannot open '%s': %s", tmp, tostring(err))
   local ok, werr = f:write(text)
-  f:close()
+  local closed, cerr = f:close()  -- a full disk shows up here, when the buffer is flushed
+  ok, werr = ok and closed, werr or cerr
   if not ok then os.remove(tmp) end
   check(ok, "write: cannot write '%s': %s", tmp, tostring(werr))
   local renamed, rerr = os.rename(tmp, path)

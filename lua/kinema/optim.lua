@@ -320,6 +320,13 @@ end
 function optim.clip_grad_norm(params, max_norm, norm_type)
   if is_module(params) then params = params:parameters() end
   norm_type = norm_type or 2
+  -- a negative max_norm would flip every gradient's sign, NaN would disable clipping silently
+  if type(max_norm) ~= 'number' or not (max_norm >= 0) then
+    error(string.format('optim.clip_grad_norm: argument max_norm must be a number >= 0, got %s', tostring(max_norm)), 2)
+  end
+  if type(norm_type) ~= 'number' or not (norm_type > 0) then
+    error(string.format('optim.clip_grad_norm: argument norm_type must be a number > 0, got %s', tostring(norm_type)), 2)
+  end
   local grads = {}
   for _, p in ipairs(params) do
     if p.grad then grads[#grads + 1] = p.grad end

@@ -774,14 +774,22 @@ function recipe.main(spec, argv)
                                   100 * tm.data / total, 100 * tm.forward / total, 100 * tm.backward / total,
                                   100 * tm.optimizer / total))
   end
-  if dist.is_main() then
+  local results_path = cfg.out_dir .. '/results.json'
+  if dist.is_main() and summary.steps == 0 and sys.is_file(results_path) then
+    -- a finished run resumed: nothing was trained, so its results stand as written
+    io.stderr:write(string.format("kinema: the run in '%s' had already finished at step %d; '%s' left as it was\n",
+                                  cfg.out_dir, trainer.step, results_path))
+    local f = assert(io.open(results_path, 'rb'))
+    metrics = json.decode(f:read('*a'), results_path).metrics or {}
+    f:close()
+  elseif dist.is_main() then
     local trained = {train_minutes = summary.seconds / 60, clips_per_s = summary.clips_per_s,
                      final_loss = summary.last_loss}
     if summary.diagnostics then trained.dead_objectives = #summary.diagnostics.warnings end
     local function write_results(m, extra)
-      json.write(cfg.out_dir .. '/results.json', recipe.merge({recipe = spec.name, preset = cfg.preset, metrics = m,
-                                                              config = cfg, seconds = sys.clock() - t0,
-                                                              diagnostics = summary.diagnostics}, extra or {}))
+      json.write(results_path, recipe.merge({recipe = spec.name, preset = cfg.preset, metrics = m,
+                                             config = cfg, seconds = sys.clock() - t0,
+                                             diagnostics = summary.diagnostics}, extra or {}))
     end
     local ok, m, _, dropped = pcall(recipe.zero_shot, model, cfg, spec, tok, prepared.test)
     if not ok then

@@ -1,6 +1,18 @@
 -- kinema.sys: wall clock, terminal and memory queries for training loops and
--- benchmarks (LuaJIT FFI over libc; os.clock is CPU time, not wall time).
+-- benchmarks (LuaJIT FFI over libc; os.clock is CPU time, not wall time), and
+-- the file-system and process operations of the Lua layer (C++, kinema._sys).
+-- Nothing in kinema goes through a shell: io.popen and os.execute would hand
+-- a path such as 'runs/x$(cmd)' to /bin/sh. Use these instead:
+--   sys.mkdir(path)            mkdir -p
+--   sys.list_dir(path)         sorted entry names
+--   sys.exists / is_dir / is_file / is_symlink(path), sys.file_size(path)
+--   sys.remove(path)           a file or empty directory; false when absent
+--   sys.remove_tree(path)      rm -r, never following symlinks
+--   sys.rename(from, to), sys.truncate(path, size), sys.fsync(path)
+--   sys.spawn(argv[, {stdin=, stdout=, stderr=}]) -> exit status (argv, no shell)
+--   sys.find_files(dir, lua_pattern) -> sorted paths of matching files below dir
 local ffi = require 'ffi'
+local native = require 'kinema._sys'
 
 ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } kinema_sys_timespec;
@@ -9,6 +21,26 @@ int isatty(int fd);
 ]]
 
 local sys = {}
+for name, fn in pairs(native) do sys[name] = fn end
+
+-- Paths of the regular files below dir (recursively, symlinked directories not
+-- followed) whose name matches the Lua pattern, sorted.
+function sys.find_files(dir, pattern)
+  local out = {}
+  local function walk(d)
+    for _, name in ipairs(native.list_dir(d)) do
+      local path = d .. '/' .. name
+      if native.is_dir(path) then
+        if not native.is_symlink(path) then walk(path) end
+      elseif name:match(pattern) and native.is_file(path) then
+        out[#out + 1] = path
+      end
+    end
+  end
+  walk(dir)
+  table.sort(out)
+  return out
+end
 local CLOCK_MONOTONIC, CLOCK_PROCESS_CPUTIME_ID = 1, 2
 local ts = ffi.new('kinema_sys_timespec')
 

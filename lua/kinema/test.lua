@@ -4,6 +4,7 @@
 -- Assertions raise errors with a description of the mismatch; every test of a
 -- file runs even after a failure; the summary line is "N passed, M failed".
 local torch = require 'torch'
+local sys = require 'kinema.sys'
 
 local T = {}
 local current  -- tests registered by the file being loaded
@@ -154,11 +155,8 @@ end
 
 local function list_files(path)
   if path:match('%.lua$') then return {path} end
-  local files = {}
-  local p = io.popen('find "' .. path .. '" -name "test_*.lua" -type f 2>/dev/null | sort')
-  for line in p:lines() do files[#files + 1] = line end
-  p:close()
-  return files
+  if not sys.is_dir(path) then return {} end
+  return sys.find_files(path, '^test_.*%.lua$')
 end
 
 -- Runs every test of every file; prints one line per test and a summary.

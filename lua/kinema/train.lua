@@ -17,6 +17,7 @@
 --     resume = true | 'path',           -- true: the newest checkpoint in out_dir
 --     overwrite = false,                -- a fresh run may replace an earlier one in out_dir
 --     log_every = 1, progress = true, plot = 'svg' | 'png' | false,
+--     nonfinite_grad = 'stop' | 'skip', -- a NaN/Inf gradient norm with a finite loss
 --     grad_diagnostics = {every = 25, ...},   -- kinema.diagnostics.GradientMonitor options
 --   }
 --   trainer:fit()
@@ -28,8 +29,14 @@
 -- atomically after a step; resuming from it continues the same run: the next
 -- batches, random draws and losses are those the unbroken run would have had.
 -- A non-finite loss stops training with an error naming the step, the
--- objective(s) and the batch's sample ids. Only rank 0 logs (losses averaged
--- over the ranks), plots and writes checkpoints.
+-- objective(s) and the batch's sample ids; a non-finite gradient norm (checked
+-- every step) stops it too, or skips that step's update (nonfinite_grad =
+-- 'skip'); a checkpoint holding a non-finite tensor is never written. A log
+-- write that fails (full disk) stops training with a checkpoint when one can
+-- still be written; log.jsonl only ever holds whole records, and resuming cuts
+-- it back to the checkpoint's step (no checkpoint: an empty log). Leftover
+-- temporary files of killed writes are removed at start. Only rank 0 logs
+-- (losses averaged over the ranks), plots and writes checkpoints.
 -- With grad_diagnostics.every > 0 and a loss function that returns the
 -- weighted terms third (as losses.combine does), every that many steps the
 -- gradient norm each objective sends to each parameter group is logged
@@ -97,13 +104,10 @@ local CHECKPOINT_PATTERN = '^step%-(%d+)%.safetensors$'
 
 local function list_checkpoints(dir)
   local found = {}
-  local p = io.popen('ls -1 "' .. dir .. '" 2>/dev/null')
-  if p then
-    for name in p:lines() do
-      local step = name:match(CHECKPOINT_PATTERN)
-      if step then found[#found + 1] = {step = tonumber(step), path = dir .. '/' .. name} end
-    end
-    p:close()
+  if not sys.is_dir(dir) then return found end
+  for _, name in ipairs(sys.list_dir(dir)) do
+    local step = name:match(CHECKPOINT_PATTERN)
+    if step then found[#found + 1] = {step = tonumber(step), path = dir .. '/' .. name} end
   end
   table.sort(found, function(a, b) return a.step < b.step end)
   return found
@@ -131,6 +135,18 @@ function train.save_checkpoint(path, state)
     local ot, om = state.optimizer:state_dict()
     for k, t in pairs(ot) do tensors['optim.' .. k] = t:to('cpu') end
     for k, v in pairs(om) do meta['optim.' .. k] = v end
+  end
+  -- a poisoned checkpoint would replace a good one and resume into NaN
+  local bad = {}
+  for name, t in pairs(tensors) do
+    if t:is_floating_point() and not t:isfinite():all():item() then bad[#bad + 1] = name end
+  end
+  if #bad > 0 then
+    table.sort(bad)
+    local n = 0
+    for _ in pairs(tensors) do n = n + 1 end
+    error(string.format("kinema.train: refusing to write checkpoint '%s': %d of %d tensors hold NaN/Inf (%s%s)",
+                        path, #bad, n, table.concat(bad, ', ', 1, math.min(#bad, 5)), #bad > 5 and ', ...' or ''), 2)
   end
   if state.scheduler then meta['scheduler'] = json.encode(state.scheduler:state_dict()) end
   for _, dev in ipairs(rng_devices(state.device)) do tensors['rng.' .. dev] = torch.get_device_rng_state(dev) end
@@ -210,6 +226,10 @@ function train.Trainer(cfg)
   self.log_every = cfg.log_every or 1
   self.progress = cfg.progress ~= false
   self.plot = cfg.plot == nil and 'svg' or cfg.plot
+  self.nonfinite_grad = cfg.nonfinite_grad or 'stop'
+  check(self.nonfinite_grad == 'stop' or self.nonfinite_grad == 'skip',
+        "option 'nonfinite_grad' must be 'stop' or 'skip', got %s", tostring(self.nonfinite_grad))
+  self.skipped_steps = 0
   self.print = cfg.print or function(s) io.stderr:write(s) end
   self.dist = dist_module()
   self.is_main = self.dist == nil or self.dist.is_main()
@@ -233,12 +253,34 @@ end
 
 function Trainer:log_path() return self.out_dir and (self.out_dir .. '/log.jsonl') end
 
+-- Appends one record; a failed write (full disk, I/O error) is cut back off
+-- the file (the log stays whole records) and stops training, after writing a
+-- checkpoint of the current step when that still works.
 function Trainer:_append_log(record)
   if not (self.is_main and self.out_dir) then return end
-  local f = io.open(self:log_path(), 'ab')
-  check(f ~= nil, "cannot append to '%s'", self:log_path())
-  f:write(json.encode(record), '\n')
-  f:close()
+  local path = self:log_path()
+  local line = json.encode(record) .. '\n'
+  local f, err = io.open(path, 'ab')
+  local size = f and f:seek('end')
+  if f then
+    local wrote, werr = f:write(line)
+    local closed, cerr = f:close()  -- the buffered record reaches the file here
+    if wrote and closed then return end
+    err = werr or cerr
+    if size then pcall(sys.truncate, path, size) end
+  end
+  local saved = 'no checkpoint written: checkpoints are off (checkpoint_every)'
+  if self.checkpoint_every then
+    if self.checkpoint_step == self.step then
+      saved = 'the checkpoint of this step was already written'
+    else
+      local ok, cerr = pcall(self._write_checkpoint, self)
+      saved = ok and string.format("checkpoint '%s' written", self.last_checkpoint)
+              or 'no checkpoint written: ' .. tostring(cerr)
+    end
+  end
+  error(string.format("kinema.train: cannot write the training log '%s' at step %d: %s; training stopped (%s)",
+                      path, self.step, tostring(err), saved), 0)
 end
 
 function Trainer:_state()
@@ -251,21 +293,29 @@ end
 -- Writes out_dir/step-N.safetensors (rank 0), keeping the newest keep_checkpoints.
 function Trainer:save_checkpoint()
   check(self.out_dir ~= nil, "save_checkpoint needs 'out_dir'")
-  if self.is_main then
-    local path = string.format('%s/step-%08d.safetensors', self.out_dir, self.step)
-    train.save_checkpoint(path, self:_state())
-    local all = list_checkpoints(self.out_dir)
-    for i = 1, #all - self.keep_checkpoints do os.remove(all[i].path) end
-    self.last_checkpoint = path
-  end
+  if self.is_main then self:_write_checkpoint() end
   self.checkpoint_step = self.step
   if self.dist then self.dist.barrier() end
+end
+
+-- Rank 0's part of save_checkpoint (no collective: also used when rank 0 alone must stop).
+function Trainer:_write_checkpoint()
+  local path = string.format('%s/step-%08d.safetensors', self.out_dir, self.step)
+  train.save_checkpoint(path, self:_state())
+  local all = list_checkpoints(self.out_dir)
+  for i = 1, #all - self.keep_checkpoints do sys.remove(all[i].path) end
+  self.last_checkpoint = path
+  self.checkpoint_step = self.step
 end
 
 -- Loads a checkpoint (path, or the newest in out_dir) and positions the run after it.
 function Trainer:load_checkpoint(path)
   path = path or (self.out_dir and train.latest_checkpoint(self.out_dir))
-  if not path then return false end
+  if not path then
+    -- nothing to resume: the run starts at step 0, so an earlier log is stale
+    if self.is_main and self.out_dir then self:_truncate_log(0) end
+    return false
+  end
   local pos, extra = train.load_checkpoint(path, self:_state())
   self.step, self.epoch, self.batch_index = pos.step, pos.epoch, pos.batch
   self.samples_seen = pos.samples_seen or 0
@@ -285,25 +335,50 @@ function Trainer:_start_fresh()
   if #old == 0 and not log then return end
   check(self.overwrite, "'%s' holds an earlier run (%d checkpoint(s)%s): resume it (resume = true) or "
           .. "start over (overwrite = true), or choose another out_dir", self.out_dir, #old, log and ', log.jsonl' or '')
-  for _, c in ipairs(old) do os.remove(c.path) end
-  os.remove(self:log_path())
+  for _, c in ipairs(old) do sys.remove(c.path) end
+  sys.remove(self:log_path())
 end
 
+-- Keeps the log's whole records of steps <= step (dropping a record cut by a
+-- crash and those of steps after the checkpoint), replacing the file atomically.
 function Trainer:_truncate_log(step)
   local path = self:log_path()
   local f = io.open(path, 'rb')
   if not f then return end
   local kept = {}
   for line in f:lines() do
-    local s = line:match('"step":(%d+)')
-    if s == nil or tonumber(s) <= step then kept[#kept + 1] = line end
+    local ok, record = pcall(json.decode, line)
+    if ok and type(record) == 'table' and type(record.step) == 'number' and record.step <= step then
+      kept[#kept + 1] = line
+    end
   end
   f:close()
   local tmp = path .. '.tmp'
-  local out = assert(io.open(tmp, 'wb'))
-  for _, line in ipairs(kept) do out:write(line, '\n') end
-  out:close()
-  assert(os.rename(tmp, path))
+  local out, err = io.open(tmp, 'wb')
+  local ok = out ~= nil
+  if out then
+    if #kept > 0 then ok, err = out:write(table.concat(kept, '\n'), '\n') end
+    local closed, cerr = out:close()
+    ok, err = ok and closed, err or cerr
+  end
+  if ok then ok, err = pcall(sys.fsync, tmp) end
+  if ok then ok, err = pcall(sys.rename, tmp, path) end
+  if not ok then pcall(sys.remove, tmp) end
+  check(ok, "cannot cut the training log '%s' back to step %d: %s", path, step, tostring(err))
+end
+
+-- Temporary files of writes that a kill interrupted: `NAME.tmp` (kinema.json,
+-- the log) and `NAME.tmp.PID.N.R` (checkpoints) whose process is gone.
+function Trainer:_remove_stale_temporaries()
+  for _, name in ipairs(sys.list_dir(self.out_dir)) do
+    local pid = name:match('%.tmp%.(%d+)%.%d+%.%d+$')
+    local stale = name:match('.%.tmp$') or (pid and not sys.exists('/proc/' .. pid))
+    local path = self.out_dir .. '/' .. name
+    if stale and sys.is_file(path) then
+      sys.remove(path)
+      if self.progress then self.print(string.format("removed '%s', left by an interrupted write\n", path)) end
+    end
+  end
 end
 
 local function timed(self, key, fn, ...)
@@ -334,6 +409,29 @@ function Trainer:_check_finite(total, parts, batch)
                       describe_ids(batch)), 0)
 end
 
+-- A NaN/Inf gradient norm: raises naming the step, the first parameters with
+-- non-finite gradients and the sample ids, or (nonfinite_grad = 'skip') leaves
+-- the weights and optimizer state as they are for this step.
+function Trainer:_nonfinite_gradient(norm, loss, ids)
+  local names = {}
+  if self.model.named_parameters then
+    for _, pair in ipairs(self.model:named_parameters()) do
+      local g = pair[2].grad
+      if g and not g:isfinite():all():item() then names[#names + 1] = pair[1] end
+    end
+  end
+  local where = string.format('non-finite gradient norm (%s) with a finite loss (%.6g) at step %d (epoch %d, batch %d); '
+                                .. 'parameters: %s; sample ids: %s', norm ~= norm and 'nan' or tostring(norm), loss, self.step + 1, self.epoch,
+                              self.batch_index, #names > 0 and table.concat(names, ', ', 1, math.min(#names, 8))
+                                .. (#names > 8 and string.format(' ... (%d in all)', #names) or '') or '?',
+                              table.concat(ids, '; '))
+  if self.nonfinite_grad == 'stop' then
+    error('kinema.train: ' .. where .. " (nonfinite_grad = 'skip' skips such steps)", 0)
+  end
+  self.skipped_steps = self.skipped_steps + 1
+  if self.is_main and self.progress then self.print('\nkinema.train: skipped the update: ' .. where .. '\n') end
+end
+
 -- The next micro-batch, moving to the next epoch at the end of one.
 function Trainer:_next_batch()
   while true do
@@ -354,7 +452,7 @@ end
 -- loss and the mean of each part.
 function Trainer:train_step()
   self.model:train()
-  local sums, total_sum, samples = {}, 0, 0
+  local sums, total_sum, samples, ids = {}, 0, 0, {}
   -- an epoch ends on a step boundary: leftover micro-batches (fewer than accumulate) are skipped
   if self.batch_index >= self.steps_per_epoch * self.accumulate then
     self.iterator = nil
@@ -366,6 +464,7 @@ function Trainer:train_step()
     local batch = timed(self, 'data', self._next_batch, self)
     batch = train.to_device(batch, self.device)
     samples = samples + batch_size(batch)
+    ids[#ids + 1] = describe_ids(batch)
     local total, parts, terms = timed(self, 'forward', function()
       if self.autocast then return self.autocast(self.loss_fn, batch, self) end
       return self.loss_fn(batch, self)
@@ -390,8 +489,13 @@ function Trainer:train_step()
   local grad_norm
   timed(self, 'optimizer', function()
     if self.dist then self.dist.average_gradients(self.params) end
-    if self.clip_grad then grad_norm = scalar(optim.clip_grad_norm(self.params, self.clip_grad)) end
-    self.optimizer:step()
+    -- the norm is checked every step (clipping or not): a finite loss can still give NaN/Inf gradients
+    grad_norm = scalar(optim.clip_grad_norm(self.params, self.clip_grad or math.huge))
+    if is_finite(grad_norm) then
+      self.optimizer:step()
+    else
+      self:_nonfinite_gradient(grad_norm, total_sum / self.accumulate, ids)
+    end
     self.optimizer:zero_grad()
     if self.scheduler then self.scheduler:step() end
   end)
@@ -455,7 +559,10 @@ end
 
 -- Trains until max_steps. Returns a summary {steps, last_loss, seconds, clips_per_s, timing}.
 function Trainer:fit()
-  if self.out_dir and self.is_main then os.execute('mkdir -p "' .. self.out_dir .. '"') end
+  if self.out_dir and self.is_main then
+    sys.mkdir(self.out_dir)
+    self:_remove_stale_temporaries()
+  end
   if not self.resume and self.out_dir and self.is_main then self:_start_fresh() end
   if self.resume then
     local from = self:load_checkpoint(self.resume ~= true and self.resume or nil)
@@ -480,7 +587,8 @@ function Trainer:fit()
       local record = {kind = 'train', step = self.step, epoch = self.epoch, loss = loss,
                       lr = self.optimizer.groups[1].lr, clips_per_s = rate, time = now - t_start,
                       samples_seen = self.samples_seen}
-      if grad_norm then record.grad_norm = grad_norm end
+      if is_finite(grad_norm) then record.grad_norm = grad_norm end
+      if self.skipped_steps > 0 then record.skipped_steps = self.skipped_steps end
       for k, v in pairs(parts) do record[k] = v end
       for k, v in pairs(self.grad_record or {}) do record[k] = v end
       if self.diagnostics then self.diagnostics:observe(record) end
@@ -522,14 +630,35 @@ end
 
 -- Plots the training losses of a JSONL log (total and every objective) against
 -- the step with gnuplot, to out_path (.svg or .png). Raises when gnuplot is
--- missing or fails.
+-- missing or fails. gnuplot is started with an argument vector and gets the
+-- paths as ARG1/ARG2 (never spliced into its script or a shell command line).
+-- The log's train records in step order, one per step (the last one written
+-- wins), skipping lines that do not parse: a log left by a crash still plots.
+local function train_records(log_path)
+  local f, err = io.open(log_path, 'rb')
+  check(f ~= nil, "cannot read the training log '%s': %s", log_path, tostring(err))
+  local by_step, steps = {}, {}
+  for line in f:lines() do
+    local ok, r = pcall(json.decode, line)
+    if ok and type(r) == 'table' and r.kind == 'train' and type(r.step) == 'number' then
+      if not by_step[r.step] then steps[#steps + 1] = r.step end
+      by_step[r.step] = r
+    end
+  end
+  f:close()
+  table.sort(steps)
+  local out = {}
+  for i, step in ipairs(steps) do out[i] = by_step[step] end
+  return out
+end
+
 function train.plot(log_path, out_path)
-  local records = json.read_lines(log_path)
+  local records = train_records(log_path)
   local names, seen = {'loss'}, {loss = true}
   for _, r in ipairs(records) do
     if r.kind == 'train' then
       for k, v in pairs(r) do
-        if type(v) == 'number' and not seen[k] and not k:find('.', 1, true) and
+        if type(v) == 'number' and not seen[k] and k:match('^[%a_][%w_]*$') and
            not ({step = 1, epoch = 1, lr = 1, clips_per_s = 1, time = 1, samples_seen = 1, grad_norm = 1})[k] then
           seen[k] = true
           names[#names + 1] = k
@@ -552,11 +681,11 @@ function train.plot(log_path, out_path)
   local terminal = out_path:match('%.png$') and 'pngcairo size 900,540' or 'svg size 900,540'
   local plots = {}
   for i, k in ipairs(names) do
-    plots[i] = string.format("'%s' using 1:%d with lines title '%s'", data_path, i + 1, k)
+    plots[i] = string.format("ARG2 using 1:%d with lines title '%s'", i + 1, k)
   end
   local script = table.concat({
-    'set terminal ' .. terminal,
-    string.format("set output '%s'", out_path),
+    'set terminal ' .. terminal .. ' noenhanced',
+    'set output ARG1',
     "set xlabel 'step'", "set ylabel 'loss'", 'set key outside right', 'set grid',
     'plot ' .. table.concat(plots, ', '),
   }, '\n')
@@ -564,10 +693,13 @@ function train.plot(log_path, out_path)
   local s = assert(io.open(script_path, 'wb'))
   s:write(script, '\n')
   s:close()
-  local ok = os.execute('gnuplot "' .. script_path .. '" 2>/dev/null')
-  os.remove(script_path)
-  os.remove(data_path)
-  check(ok == 0 or ok == true, "gnuplot failed (is gnuplot installed?) writing '%s'", out_path)
+  local ran, status = pcall(sys.spawn, {'gnuplot', '-c', script_path, out_path, data_path},
+                            {stdin = '/dev/null', stdout = '/dev/null', stderr = '/dev/null'})
+  sys.remove(script_path)
+  sys.remove(data_path)
+  check(ran and status == 0, "gnuplot failed (%s) writing '%s'",
+        not ran and tostring(status) .. '; is gnuplot installed?' or 'exit status ' .. status,
+        out_path)
   return out_path
 end
 

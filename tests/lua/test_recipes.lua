@@ -51,6 +51,15 @@ for _, name in ipairs({'baseline', 'stoa', 'svilm', 'oatrans', 'demovlp'}) do
   end)
 end
 
+T.test('resuming a finished run leaves its results.json as it was', function()
+  local path = runs .. '/baseline/results.json'
+  local before = io.open(path, 'rb'):read('*a')
+  local m = run('baseline', {'--resume', 'true'})
+  T.eq(io.open(path, 'rb'):read('*a'), before)
+  T.eq(m.t2v_R1, json.decode(before).metrics.t2v_R1)
+  T.is_true(type(m.final_loss) == 'number', 'final_loss lost')
+end)
+
 T.test('the evaluation of a saved run reproduces the run\'s own numbers', function()
   local m = recipe.evaluate('baseline', {'--tiny', '--data.root', data_dir, '--eval.batch_size', '4',
                                          '--image_size', '32', '--out_dir', runs .. '/baseline'})

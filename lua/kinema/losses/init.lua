@@ -16,6 +16,7 @@
 -- header lists the input keys it reads. Exact definitions and options:
 -- docs/objectives.md.
 local torch = require 'torch'
+local sys = require 'kinema.sys'
 
 local losses = {}
 local registry = {}   -- name -> fn
@@ -45,14 +46,10 @@ function losses.names()
   local seen, out = {}, {}
   for name in pairs(registry) do seen[name] = true end
   local dir = losses_dir()
-  if dir then
-    local p = io.popen('ls "' .. dir .. '" 2>/dev/null')
-    if p then
-      for file in p:lines() do
-        local name = file:match('^([%a][%w_]*)%.lua$')
-        if name and name ~= 'init' then seen[name] = true end
-      end
-      p:close()
+  if dir and sys.is_dir(dir) then
+    for _, file in ipairs(sys.list_dir(dir)) do
+      local name = file:match('^([%a][%w_]*)%.lua$')
+      if name and name ~= 'init' then seen[name] = true end
     end
   end
   for name in pairs(seen) do out[#out + 1] = name end
