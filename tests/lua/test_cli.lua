@@ -20,11 +20,7 @@ local function run(args)
   return tonumber(read(code)), read(out), read(err)
 end
 
-local function write(path, text)
-  local f = assert(io.open(path, 'wb'))
-  f:write(text)
-  f:close()
-end
+local write = T.write_file
 
 local recipes = {'baseline', 'stoa', 'svilm', 'oatrans', 'demovlp'}
 

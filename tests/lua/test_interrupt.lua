@@ -16,13 +16,7 @@ kinema.data.synth{out_dir = data_dir, num_train = 8, num_test = 4, width = 64, h
                   max_duration_s = 3, region_frames = 4, region_dim = 32, threads = 2}
 local exe = kinema.executable()
 
-local function read(p)
-  local f = io.open(p)
-  if not f then return nil end
-  local s = f:read('*a')
-  f:close()
-  return s
-end
+local read = T.read_file
 
 local function sleep(s) os.execute('sleep ' .. s) end
 

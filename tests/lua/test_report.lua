@@ -20,13 +20,7 @@ local exe = kinema.executable()
 local artifacts = os.getenv('KINEMA_TEST_ARTIFACTS') or 'build/test-artifacts'
 os.execute('mkdir -p "' .. artifacts .. '"')
 
-local function read(p)
-  local f = io.open(p, 'rb')
-  if not f then return nil end
-  local s = f:read('*a')
-  f:close()
-  return s
-end
+local read = T.read_file
 
 local function sh(cmd)
   local out = root .. '/sh.out'

@@ -17,18 +17,7 @@ local hostile = {
   '-starts-with-dash',
 }
 
-local function read(path)
-  local f = assert(io.open(path, 'rb'))
-  local s = f:read('*a')
-  f:close()
-  return s
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, 'wb'))
-  f:write(text)
-  f:close()
-end
+local read, write = T.read_file, T.write_file
 
 T.test('mkdir, list_dir, exists, is_dir, is_file, rename, remove, remove_tree on hostile names', function()
   for _, hostile_name in ipairs(hostile) do

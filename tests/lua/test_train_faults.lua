@@ -24,18 +24,8 @@ local function tmpdir()
   return p
 end
 
-local function read(path)
-  local f = assert(io.open(path, 'rb'))
-  local s = f:read('*a')
-  f:close()
-  return s
-end
-
-local function append(path, text)
-  local f = assert(io.open(path, 'ab'))
-  f:write(text)
-  f:close()
-end
+local read = T.read_file
+local function append(path, text) T.write_file(path, text, 'ab') end
 
 -- Every line of the log parses; returns the train records' steps in file order.
 local function logged_steps(path)
