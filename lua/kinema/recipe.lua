@@ -167,13 +167,6 @@ local function is_file(p)
   if f then f:close() end
   return f ~= nil
 end
-local function read_all(p)
-  local f = io.open(p, 'rb')
-  if not f then return nil end
-  local text = f:read('*a')
-  f:close()
-  return text
-end
 -- A path option: false or '' is "none" ('' leaves the choice to kinema, see data_source).
 local function given(v) return v ~= nil and v ~= false and v ~= '' end
 recipe.is_file, recipe.is_dir = is_file, is_dir
@@ -256,7 +249,7 @@ function recipe.tokenizer(cfg, train_ds)
       local captions = train_ds:column('captions')
       if #captions == 0 then fail('the training split has no captions to build a vocabulary from') end
       local tokens = data.build_vocab{texts = captions}
-      local old = read_all(p)
+      local old = sys.read_file(p)
       if old ~= table.concat(tokens, '\n') .. '\n' then
         if old and (cfg.resume or not cfg.overwrite) then
           fail("%s was built from other training captions: start over with --overwrite true, choose another "

@@ -12,6 +12,7 @@
 local torch = require 'torch'
 local json = require 'kinema.json'
 local cli = require 'kinema.cli'
+local read_file = require('kinema.sys').read_file
 
 local report = {}
 
@@ -36,13 +37,6 @@ function report.base64(data)
   return table.concat(out)
 end
 
-local function read_file(path)
-  local f = io.open(path, 'rb')
-  if not f then return nil end
-  local s = f:read('*a')
-  f:close()
-  return s
-end
 
 local function fmt(v)
   if type(v) ~= 'number' then return tostring(v) end

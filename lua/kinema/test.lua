@@ -95,13 +95,7 @@ function T.is_true(v, msg)
 end
 
 -- A whole file's bytes, or nil when it cannot be opened (tests compare it).
-function T.read_file(path)
-  local f = io.open(path, 'rb')
-  if not f then return nil end
-  local s = f:read('*a')
-  f:close()
-  return s
-end
+T.read_file = sys.read_file
 
 -- Writes (mode 'wb', default) or appends ('ab') text; raises when it cannot.
 function T.write_file(path, text, mode)
