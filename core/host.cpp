@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "core/runtime.h"
+#include "host_paths.h"
 
 extern "C" {
 #include <luajit.h>

@@ -13,6 +13,7 @@
 
 #include <filesystem>
 #include <string>
+#include "test_paths.h"
 
 using namespace kinema::data;
 
