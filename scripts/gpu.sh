@@ -29,16 +29,22 @@ scripts/dev.sh gpu-check OUT_DIR [--dry-run] [--torch PYTHON]
   Exit status: 0 when the build, every CUDA test and every benchmark ran.
 
   --dry-run  everything that works without a GPU: the machine record, the
-             build, the CUDA tests (they report "skipped: no CUDA device"),
+             build (an existing one is reused: KINEMA_BUILD_DIR=build-torch2
+             as CI does), the CUDA tests (they report "skipped: no CUDA device"),
              the benchmark script on the CPU at tiny sizes (exercised, not
              figures); the report lists each part that needs a GPU.
 
 scripts/dev.sh gpu-bundle
   On this (Debian 12) machine: downloads the Debian packages kinema builds
   against that a GPU machine with only a CUDA PyTorch lacks (LuaJIT, libzip,
-  readline, Gloo/cxxopts/nlohmann-json/doctest/SentencePiece headers, FFmpeg,
-  OpenCV) and unpacks them into .gpu-bundle/prefix (ignored by git), with
-  their shared-library dependencies that are not part of a base system.
+  readline, protobuf, pkg-config, Gloo/cxxopts/nlohmann-json/doctest/
+  SentencePiece headers) and unpacks them into .gpu-bundle/prefix (ignored by
+  git), with their shared-library dependencies that are not part of a base
+  system. FFmpeg and OpenCV do not fit (with their codec and BLAS libraries
+  ~260 MiB): with the bundle, gpu-check builds with -DKINEMA_WITH_MEDIA=OFF
+  (no video decoding, no PNG encoding), says so in its report, and the tests
+  that train on the synthetic videos (bf16 steps) report themselves skipped.
+  The machine must bring a C++ compiler and CMake.
   Copy the checkout with .gpu-bundle/ to the GPU machine. The bundle records
   the newest glibc symbol version its libraries need; gpu-check compares it
   with the machine's and stops with the reason when the machine is older.
