@@ -24,7 +24,7 @@ c10::OperatorHandle kinema_op(const std::string& name) {
 TEST_CASE("the CUDA kernels are registered for the CUDA dispatch key exactly on a CUDA LibTorch") {
   const bool cuda = cuda_libtorch_loaded();
   MESSAGE("LibTorch with CUDA (libtorch_cuda.so loaded): ", cuda);
-  for (const char* name : {"roi_align", "_roi_align_backward", "linear_assignment", "adamw_", "sgd_"}) {
+  for (const std::string name : {"roi_align", "_roi_align_backward", "linear_assignment", "adamw_", "sgd_"}) {
     const c10::OperatorHandle op = kinema_op(name);
     MESSAGE("kinema::", name, ": CPU kernel ", op.hasKernelForDispatchKey(c10::DispatchKey::CPU), ", CUDA kernel ",
             op.hasKernelForDispatchKey(c10::DispatchKey::CUDA));
@@ -35,7 +35,7 @@ TEST_CASE("the CUDA kernels are registered for the CUDA dispatch key exactly on 
 }
 
 TEST_CASE("the autocast kernels are registered for AutocastCPU and AutocastCUDA") {
-  for (const char* name : {"roi_align", "linear_assignment", "rwa_similarity", "grounding_similarity"}) {
+  for (const std::string name : {"roi_align", "linear_assignment", "rwa_similarity", "grounding_similarity"}) {
     const c10::OperatorHandle op = kinema_op(name);
     CHECK_MESSAGE(op.hasKernelForDispatchKey(c10::DispatchKey::AutocastCPU), "kinema::", name);
     CHECK_MESSAGE(op.hasKernelForDispatchKey(c10::DispatchKey::AutocastCUDA), "kinema::", name);
