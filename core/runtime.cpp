@@ -567,7 +567,8 @@ int64_t Options::integer(const char* key, int64_t fallback) {
   const int type = push(key);
   const double v = type == LUA_TNUMBER ? lua_tonumber(L_, -1) : static_cast<double>(fallback);
   lua_pop(L_, 1);
-  if (type != LUA_TNIL && !(type == LUA_TNUMBER && is_integer(v))) fail(key, "must be an integer");
+  if (type != LUA_TNIL && type != LUA_TNUMBER) fail(key, "must be a number");
+  if (type == LUA_TNUMBER && !is_integer(v)) fail(key, "must be an integer");
   return type == LUA_TNIL ? fallback : static_cast<int64_t>(v);
 }
 

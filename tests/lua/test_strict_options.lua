@@ -21,7 +21,8 @@ T.test('data.Loader: a misspelled option or group option is refused with the clo
   T.raises(function() data.Loader(ds, {num_workers = 0, detections = {kk = 3}}) end,
            "data.Loader: unknown option 'detections.kk' (did you mean 'detections.k'?)")
   T.raises(function() data.Loader(ds, {zzz = 1}) end, "data.Loader: unknown option 'zzz' (known: anchor, batch_size")
-  T.raises(function() data.Loader(ds, {size = 'big'}) end, "data.Loader: option 'size' must be an integer")
+  T.raises(function() data.Loader(ds, {size = 'big'}) end, "data.Loader: option 'size' must be a number")
+  T.raises(function() data.Loader(ds, {size = 112.5}) end, "data.Loader: option 'size' must be an integer")
   T.raises(function() data.Loader(ds, {shuffle = 'yes'}) end, "data.Loader: option 'shuffle' must be a boolean")
   T.raises(function() data.dataset{{id = 'a', vidoe_path = 'x.mp4'}} end,
            "data.dataset: element 1: unknown option 'vidoe_path' (did you mean 'video_path'?)")
