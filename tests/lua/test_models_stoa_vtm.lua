@@ -5,6 +5,9 @@
 -- init ('clip', the default) the loss falls well below the label-prior entropy
 -- (0.6365) within 150 steps; with the generic normal(0.02) init ('bert') it stays
 -- at the prior, which is what the STOA tiny demo showed for 300 steps.
+-- Mined negatives: drawn from an informative similarity, nearly every negative
+-- carries the positive's colour and the loss stays at the prior; with half the
+-- negatives drawn uniformly (the tiny preset's vtm.uniform) it learns.
 local T = require 'kinema.test'
 local kinema = require 'kinema'
 local stoa = require 'kinema.models.stoa'
@@ -68,10 +71,10 @@ T.test('the head can read the fused text [CLS] instead; a bad fusion_init is nam
 end)
 
 T.test('mined negatives alone leave VTM at the prior; mixing in uniform draws (the tiny preset) makes it learn', function()
-  local mined = train_vtm('clip', 'video_cls', 150, {mined = true})
+  local mined = train_vtm('clip', 'video_cls', 250, {mined = true})
   T.is_true(mined > PRIOR - 0.04, string.format('pure mining: %.4f, expected near the prior %.4f', mined, PRIOR))
-  local mixed = train_vtm('clip', 'video_cls', 150, {mined = true, uniform = 0.5})
-  T.is_true(mixed < 0.55, string.format('uniform = 0.5: mean VTM loss of the last 25 steps %.4f (prior %.4f)', mixed, PRIOR))
+  local mixed = train_vtm('clip', 'video_cls', 250, {mined = true, uniform = 0.5})
+  T.is_true(mixed < 0.56, string.format('uniform = 0.5: mean VTM loss of the last 25 steps %.4f (prior %.4f)', mixed, PRIOR))
   local spec = require 'kinema.recipes.stoa'
   T.eq(spec.presets.tiny.vtm.uniform, 0.5, 'the tiny STOA preset mixes uniform negatives')
   T.eq(spec.defaults.vtm.uniform, 0, "the paper's preset mines only (its encoders start from CLIP)")
