@@ -4,7 +4,7 @@
 -- colour; the caption carries the colour word). With the width-scaled fusion
 -- init ('clip', the default) the loss falls well below the label-prior entropy
 -- (0.6365) within 150 steps; with the generic normal(0.02) init ('bert') it stays
--- at the prior, which is what the STOA tiny demo showed for 300 steps.
+-- at the prior.
 -- Mined negatives: drawn from an informative similarity, nearly every negative
 -- carries the positive's colour and the loss stays at the prior; with half the
 -- negatives drawn uniformly (the tiny preset's vtm.uniform) it learns.
