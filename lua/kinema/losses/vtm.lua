@@ -78,7 +78,7 @@ function M.sample_negatives(sim, uniform)
 end
 
 function M.vtm(inputs, opts)
-  opts = U.options('vtm', opts, {'fuse', 'negatives', 'tau', 'tau_min', 'tau_max'})
+  opts = U.options('vtm', opts, {'fuse', 'negatives', 'uniform', 'tau', 'tau_min', 'tau_max'})
   local fuse = inputs.fuse or opts.fuse
   U.check(type(fuse) == 'function' or (type(fuse) == 'table' and getmetatable(fuse) and getmetatable(fuse).__call),
           'vtm', "input 'fuse' (function(video, text, masks, index) -> logits [3B, 2]) is required")
