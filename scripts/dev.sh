@@ -98,8 +98,9 @@ fuzz() {
   local seconds=20
   while [ $# -gt 0 ]; do
     case "$1" in
-      --seconds) [ $# -ge 2 ] && [[ $2 =~ ^[0-9]+$ ]] ||
-                   { echo "scripts/dev.sh fuzz: --seconds needs a whole number" >&2; exit 2; }
+      --seconds) if [ $# -lt 2 ] || ! [[ $2 =~ ^[0-9]+$ ]]; then
+                   echo "scripts/dev.sh fuzz: --seconds needs a whole number" >&2; exit 2
+                 fi
                  seconds=$2; shift 2 ;;
       *) echo "scripts/dev.sh fuzz: unknown argument '$1' (usage: fuzz [--seconds N])" >&2; exit 2 ;;
     esac
@@ -118,13 +119,15 @@ fuzz() {
     [annotations]="$fx/formats_*.csv $fx/formats_*.tsv $fx/formats_*.json $fx/formats_*.jsonl $fx/formats_*.txt")
   # Scratch inputs of the targets stay in the build folder.
   mkdir -p "$dir/tmp" "$dir/findings"
+  local scratch
+  scratch=$(cd "$dir/tmp" && pwd)
   for target in pickle safetensors npz detections annotations; do
     local corpus="$dir/corpus/$target"
     mkdir -p "$corpus"
     # shellcheck disable=SC2086  # the globs expand here
     cp ${seeds[$target]} "$corpus/"
     echo "kinema: fuzzing $target for $seconds s"
-    TMPDIR="$PWD/$dir/tmp" "$dir/fuzz_$target" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=3072 \
+    TMPDIR="$scratch" "$dir/fuzz_$target" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=3072 \
       -artifact_prefix="$dir/findings/$target-" -print_final_stats=1 "$corpus" 2>&1 | grep -v '^#[0-9]'
   done
   rm -rf "$dir/tmp"
