@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "core/runtime.h"
+#include "host_paths.h"
 
 extern "C" {
 #include <luajit.h>
@@ -92,6 +93,15 @@ void Host::set_args(const std::string& script, const std::vector<std::string>& a
 
 int Host::report(int status) {
   if (status == 0) return 0;
+  if (lua::is_usage_error(L_, -1)) {  // one line, no traceback; status 2 unless given
+    lua_getfield(L_, -1, "usage_error");
+    std::fprintf(stderr, "%s\n", lua_tostring(L_, -1));
+    std::fflush(stderr);
+    lua_getfield(L_, -2, "status");
+    const int exit_status = lua_isnumber(L_, -1) ? static_cast<int>(lua_tointeger(L_, -1)) : 2;
+    lua_pop(L_, 3);
+    return exit_status;
+  }
   const char* msg = lua_tostring(L_, -1);
   std::fprintf(stderr, "%s\n", msg ? msg : "(error object is not a string)");
   std::fflush(stderr);

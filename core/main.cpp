@@ -19,6 +19,9 @@ const char* kUsage =
     "  kinema repl                     interactive REPL\n"
     "  kinema test [FILES|DIRS...]     run Lua test files (default: tests/lua)\n"
     "  kinema launch --nproc N FILE.lua [ARGS...]   N ranks of `kinema run` (torchrun's variables)\n"
+    "  kinema inspect FILE...          tensors, metadata and optimizer state of a checkpoint or weight\n"
+    "                                  file (.safetensors, .pt, .npz)\n"
+    "  kinema report RUN_DIR [--out FILE.html]   one self-contained HTML page about a training run\n"
     "  kinema COMMAND --help           tools: launch, synth, extract-regions\n"
     "  kinema --version                versions of kinema, LibTorch and LuaJIT\n";
 
@@ -47,6 +50,12 @@ int run_main(int argc, char** argv) {
     std::vector<std::string> paths(rest.begin() + 1, rest.end());
     if (paths.empty()) paths.push_back("tests/lua");
     return host.run_tests(paths);
+  }
+  if (first == "inspect" || first == "report") {
+    kinema::Host host;
+    const char* chunk = first == "inspect" ? "require('kinema.cli').inspect_main(arg)"
+                                           : "require('kinema.report').main(arg)";
+    return host.run_chunk(chunk, {rest.begin() + 1, rest.end()});
   }
   if (const kinema::Command* cmd = kinema::find_command(first)) return cmd->run(argc - 1, argv + 1);
 

@@ -1,6 +1,8 @@
 // The interactive REPL: readline editing with a persistent history, multi-line
 // input, results printed without `return`, completion and :help through the
-// Lua side (lua/kinema/repl.lua), errors reported without leaving.
+// Lua side (lua/kinema/repl.lua), errors reported without leaving (located at
+// stdin:LINE), `_` holding the last value, Ctrl-C interrupting the running
+// command (core/signals.h) or emptying the input line.
 #include <readline/history.h>
 #include <readline/readline.h>
 #include <unistd.h>
@@ -12,12 +14,14 @@
 #include <string>
 
 #include "core/runtime.h"
+#include "core/signals.h"
 
 namespace kinema {
 
 namespace {
 
 lua_State* g_repl_state = nullptr;
+bool g_prompt_cancelled = false;
 std::vector<std::string> g_matches;
 
 // Calls require('kinema.repl')[fn](arg) leaving its single result on the stack.
@@ -84,6 +88,67 @@ int compile(lua_State* L, const std::string& code) {
   return 2;
 }
 
+// The traceback handler of typed commands: an error raised inside a C function
+// carries no position, so the innermost line of the typed chunk is put first.
+int repl_traceback_handler(lua_State* L) {
+  const char* raw = lua_tostring(L, 1);
+  std::string msg = raw ? raw : "(error object is not a string)";
+  if (msg.rfind("stdin:", 0) != 0) {
+    lua_Debug ar;
+    for (int level = 1; lua_getstack(L, level, &ar); ++level) {
+      if (lua_getinfo(L, "Sl", &ar) && std::strcmp(ar.source, "=stdin") == 0 && ar.currentline > 0) {
+        msg = "stdin:" + std::to_string(ar.currentline) + ": " + msg;
+        break;
+      }
+    }
+  }
+  lua_getglobal(L, "debug");
+  lua_getfield(L, -1, "traceback");
+  lua_pushstring(L, msg.c_str());
+  lua_pushinteger(L, 2);
+  lua_call(L, 2, 1);
+  return 1;
+}
+
+// Runs the compiled chunk on top of the stack; Ctrl-C interrupts it. The
+// chunk (and every function it defines) runs in LuaJIT's interpreter: compiled
+// traces never look at the hook, so a typed `while true do end` could not be
+// interrupted otherwise.
+int run_command(lua_State* L) {
+  lua_getglobal(L, "jit");
+  if (lua_istable(L, -1)) {
+    lua_getfield(L, -1, "off");
+    lua_pushvalue(L, -3);
+    lua_pushboolean(L, 1);
+    if (lua_pcall(L, 2, 0, 0) != 0) lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  int base = lua_gettop(L);
+  lua_pushcfunction(L, repl_traceback_handler);
+  lua_insert(L, base);
+  signals::set_evaluating(L);
+  int status = lua_pcall(L, 0, LUA_MULTRET, base);
+  signals::set_evaluating(nullptr);
+  signals::release_all_stops();
+  lua_sethook(L, nullptr, 0, 0);  // a Ctrl-C that came after the last instruction
+  lua_remove(L, base);
+  return status;
+}
+
+// At the prompt, Ctrl-C ends the line being typed (readline calls this when
+// the signal interrupts its read).
+int prompt_signal_hook() {
+  if (signals::take_prompt_interrupt()) {
+    g_prompt_cancelled = true;
+    rl_replace_line("", 0);
+    rl_crlf();
+    rl_set_prompt("kinema> ");
+    rl_on_new_line();
+    rl_redisplay();
+  }
+  return 0;
+}
+
 std::string history_path() {
   const char* home = std::getenv("HOME");
   return std::string(home ? home : ".") + "/.kinema_history";
@@ -102,10 +167,17 @@ int run_repl(lua_State* L) {
     using_history();
     stifle_history(2000);
     read_history(history.c_str());
-    std::printf("kinema REPL — :help NAME for help, Ctrl-D to quit\n");
+    rl_catch_signals = 0;  // SIGINT is ours (below); readline only restarts its read
+    rl_signal_event_hook = prompt_signal_hook;
+    std::printf("kinema REPL — :help NAME for help, Ctrl-C interrupts, Ctrl-D quits\n");
   }
+  signals::install_repl_handler();
   std::string buffer, line;
   while (read_line(buffer.empty() ? "kinema> " : "     >> ", line, interactive)) {
+    if (g_prompt_cancelled) {  // Ctrl-C at the prompt dropped the lines typed before
+      g_prompt_cancelled = false;
+      buffer.clear();
+    }
     if (buffer.empty() && line.empty()) continue;
     if (buffer.empty() && line.rfind(":help", 0) == 0) {
       std::string name = line.substr(5);
@@ -130,13 +202,15 @@ int run_repl(lua_State* L) {
       continue;
     }
     int base = lua_gettop(L) - 1;
-    if (lua::pcall_traceback(L, 0, LUA_MULTRET) != 0) {
+    if (run_command(L) != 0) {
       std::fprintf(stderr, "%s\n", lua_tostring(L, -1));
       lua_settop(L, 0);
       continue;
     }
     int nresults = lua_gettop(L) - base;
     if (nresults > 0) {
+      lua_pushvalue(L, base + 1);  // `_` holds the last value
+      lua_setglobal(L, "_");
       // Print through kinema.repl.show(...), which formats tables and tensors.
       lua_getglobal(L, "require");
       lua_pushstring(L, "kinema.repl");

@@ -408,11 +408,24 @@ int push_ivalue(lua_State* L, const c10::IValue& v) {
 
 // ---- calling Lua ------------------------------------------------------------------------
 
+// A user mistake raised by kinema.cli.usage_error (a table with a string field
+// usage_error) travels on unchanged: the host prints its one line, no traceback.
+bool is_usage_error(lua_State* L, int idx) {
+  if (!lua_istable(L, idx)) return false;
+  lua_getfield(L, idx, "usage_error");
+  bool yes = lua_type(L, -1) == LUA_TSTRING;
+  lua_pop(L, 1);
+  return yes;
+}
 // Lua -> C++ -> Lua nesting allowed through pcall_traceback (LuaJIT's own
 // limit for nested C calls is of the same order).
 constexpr int kMaxNestedCalls = 200;
 
 static int traceback_handler(lua_State* L) {
+  if (is_usage_error(L, 1)) {
+    lua_pushvalue(L, 1);
+    return 1;
+  }
   const char* msg = lua_tostring(L, 1);
   // An error passing back out through nested calls (torch.no_grad(f), a
   // custom Function, a module calling itself) already carries the innermost

@@ -74,8 +74,11 @@ int push_ivalue(lua_State* L, const c10::IValue& v);
 void push_ivalue_single(lua_State* L, const c10::IValue& v);
 
 // ---- calling Lua ---------------------------------------------------------------
-// lua_pcall with a traceback handler; on error the message+traceback is on top.
+// lua_pcall with a traceback handler; on error the message+traceback is on top
+// (a usage error, see is_usage_error, is left as it was raised).
 int pcall_traceback(lua_State* L, int nargs, int nresults);
+// Whether the value at idx is a user mistake raised by kinema.cli.usage_error.
+bool is_usage_error(lua_State* L, int idx);
 
 // The host's main state (Lua is single-threaded; C++ threads never touch it).
 lua_State* main_state();

@@ -14,6 +14,7 @@ local t0 = sys.clock()
 local argv = {'--tiny', '--overwrite', 'true', '--data.synth', 'true'}
 for _, a in ipairs(arg or {}) do argv[#argv + 1] = a end
 local metrics, cfg = kinema.recipe.main(require 'kinema.recipes.stoa', argv)
+if not metrics then return end  -- --help
 local chance = 100 / metrics.num_test_videos
 print(string.format('\ntext-to-video R@1 %.1f%% = %.1fx chance (%.1f%%); main job took %s; loss plot: %s/loss.svg',
                     metrics.t2v_R1, metrics.t2v_R1 / chance, chance, sys.format_duration(sys.clock() - t0),

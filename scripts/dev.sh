@@ -32,10 +32,12 @@ PACKAGES=(build-essential cmake pkg-config ccache git
   libtorch-dev libgloo-dev libluajit-5.1-dev luajit
   libavformat-dev libavcodec-dev libswscale-dev libavutil-dev
   libopencv-dev libcxxopts-dev doctest-dev nlohmann-json3-dev libsentencepiece-dev
-  libreadline-dev libzip-dev libgoogle-perftools-dev libopenblas0-openmp gnuplot-nox wordnet-base)
+  libreadline-dev libzip-dev libgoogle-perftools-dev libopenblas0-openmp gnuplot-nox wordnet-base
+  libprotobuf-dev)
 # Peers used only by tests' fixture scripts and benchmarks, never at run time.
 PEERS=(python3-torch python3-torchvision python3-scipy python3-opencv python3-av python3-numpy
-  python3-sentencepiece python3-regex)
+  python3-sentencepiece python3-regex
+  tmux chromium python3-venv)
 
 install_missing() {
   local missing=()

@@ -17,25 +17,41 @@ local recipe = kinema.recipe
 local report = kinema.eval.modules.report
 local stats = kinema.eval.stats
 
+local cli = require 'kinema.cli'
+
+local usage = [[
+usage: kinema run scripts/eval_suite.lua [--suite FILE.lua] [--out FILE.json] [--continue] [OPTIONS...]
+Runs the evaluations of a suite file and prints the retrieval table and every metric.
+  --suite      string  scripts/suites/synth_recipes.lua  the suite: a Lua file returning {name =, fn = function(ctx)}
+  --out        string  eval_results.json                 results as JSON
+  --continue   bool    false                             keep going after a failed evaluation (its row is marked)
+  --baseline   string  (the suite's)                     entry the seeded entries are compared against
+  --resamples  number  2000                              bootstrap resamples of the intervals and tests
+  OPTIONS      recipe options passed on to every evaluation (ctx.args), e.g. --data.root DIR]]
+
 local suite_path, out_path, keep_going, baseline, resamples, rest =
   'scripts/suites/synth_recipes.lua', 'eval_results.json', false, nil, 2000, {}
 local i = 1
 while i <= #arg do
   local a = arg[i]
+  if a == '--help' or a == '-h' then print(usage); return end
+  if (a == '--suite' or a == '--out' or a == '--baseline') and arg[i + 1] == nil then
+    cli.usage_error('eval_suite: %s expects a value', a)
+  end
   if a == '--suite' then suite_path = arg[i + 1]; i = i + 1
   elseif a == '--out' then out_path = arg[i + 1]; i = i + 1
   elseif a == '--continue' then keep_going = true
   elseif a == '--baseline' then baseline = arg[i + 1]; i = i + 1
   elseif a == '--resamples' then
     resamples = tonumber(arg[i + 1])
-    if not resamples or resamples < 10 then error('eval_suite: --resamples expects a number >= 10', 0) end
+    if not resamples or resamples < 10 then cli.usage_error('eval_suite: --resamples expects a number >= 10') end
     i = i + 1
   else rest[#rest + 1] = a end
   i = i + 1
 end
 
 local chunk, err = loadfile(suite_path)
-if not chunk then error('eval_suite: cannot load suite ' .. tostring(suite_path) .. ': ' .. tostring(err), 0) end
+if not chunk then cli.usage_error('eval_suite: cannot load suite %s: %s', tostring(suite_path), tostring(err)) end
 local evals = chunk()
 baseline = baseline or evals.baseline
 
@@ -53,11 +69,15 @@ for _, e in ipairs(evals) do
     runs[#runs + 1] = {entry = e.name, seeded = seed ~= false, label = label}
   end
 end
-local results = report.run_suite(expanded, {args = rest}, {continue_on_error = keep_going})
+-- A failure stops the suite unless --continue; either way the tables show what ran.
+local results = report.run_suite(expanded, {args = rest}, {continue_on_error = true, stop_after_error = not keep_going})
 
-local by_name, order, seeded_runs = {}, {}, {}
+local by_name, order, seeded_runs, failed = {}, {}, {}, {}
 for k, r in ipairs(results) do
-  if r.error then io.stderr:write(string.format('eval %s failed: %s\n', r.name, r.error)) end
+  if r.error then
+    failed[#failed + 1] = r.name
+    io.stderr:write(string.format('eval %s failed: %s\n', r.name, r.error))
+  end
   local run = runs[k]
   if run.seeded then
     if not r.error then
@@ -65,8 +85,9 @@ for k, r in ipairs(results) do
       table.insert(seeded_runs[run.entry], {metrics = r.metrics, items = items_of[run.label]})
     end
   else
-    by_name[r.name] = r.metrics
-    order[#order + 1] = r.name
+    local row = r.error and (r.name .. ' (FAILED)') or r.name
+    by_name[row] = r.metrics
+    order[#order + 1] = row
   end
 end
 
@@ -145,3 +166,7 @@ end
 print(report.markdown_table(results))
 report.write_json(out_path, {suite = suite_path, results = results, seeded = summary, baseline = baseline})
 print('\nwrote ' .. out_path)
+if #failed > 0 and not keep_going then
+  cli.exit_error(1, 'eval_suite: %s failed; %d of %d evaluations ran (--continue runs the rest)',
+                 table.concat(failed, ', '), #results, #expanded)
+end

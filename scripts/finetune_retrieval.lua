@@ -3,6 +3,9 @@
 -- --recipe is one of baseline, stoa, svilm, oatrans, demovlp; every other key as in the recipes.
 local ft = require 'kinema.recipes.finetune_retrieval'
 local name, rest = ft.take_recipe_arg(arg)
-local ok, base = pcall(require, 'kinema.recipes.' .. name)
-if not ok then error("finetune_retrieval: unknown --recipe '" .. tostring(name) .. "': " .. tostring(base), 0) end
+if not name or not package.searchpath('kinema.recipes.' .. name, package.path) then
+  require('kinema.cli').usage_error("finetune_retrieval: unknown --recipe '%s' (one of baseline, stoa, svilm, oatrans, "
+                                    .. 'demovlp)', tostring(name))
+end
+local base = require('kinema.recipes.' .. name)
 require('kinema.recipe').main(ft.spec(base), rest)

@@ -19,6 +19,7 @@
 local torch = require 'torch'
 local json = require 'kinema.json'
 local sys = require 'kinema.sys'
+local cli = require 'kinema.cli'
 
 local recipe = {}
 
@@ -66,7 +67,7 @@ local function convert(text, old, key)
   return tonumber(text) or text
 end
 
-local function set_key(cfg, key, text, allow_new)
+local function set_key(cfg, key, text, allow_new, typed)
   local node, parts = cfg, {}
   for part in key:gmatch('[^%.]+') do parts[#parts + 1] = part end
   for i = 1, #parts - 1 do
@@ -80,6 +81,15 @@ local function set_key(cfg, key, text, allow_new)
   end
   local leaf = parts[#parts]
   if node[leaf] == nil and not allow_new then fail('unknown option --%s', key) end
+  if typed then
+    -- a value of a config file: its type must be the default's
+    local old = node[leaf]
+    if old ~= nil and type(old) ~= type(text) and not (type(old) == 'string' and text == false) then
+      fail('%s: %s expects a %s, got %s', typed, key, type(old), type(text))
+    end
+    node[leaf] = text
+    return
+  end
   -- --no-KEY (text false) is false for any key: off, or no file
   if text == true or text == false then node[leaf] = text else node[leaf] = convert(text, node[leaf], key) end
 end
@@ -103,6 +113,33 @@ function recipe.parse_args(argv, defaults, presets)
     if presets and presets[key] then
       merge_into(cfg, presets[key])
       cfg.preset = key
+    elseif key == 'config' then
+      -- a config file's keys, applied where the flag stands among the explicit keys
+      if value == nil then value = argv[i + 1]; i = i + 1 end
+      if value == nil then fail('--config expects a file (.lua or .json)') end
+      local file = cli.read_config(value)
+      if type(file.preset) == 'string' and presets and presets[file.preset] then  -- a run's resolved config
+        merge_into(cfg, presets[file.preset])
+        cfg.preset = file.preset
+      end
+      for _, kv in ipairs(cli.flatten(file)) do
+        local is_empty = type(kv[2]) == 'table' and next(kv[2]) == nil
+        if kv[1] ~= 'preset' and kv[1] ~= 'open_keys' and not is_empty then
+          pending[#pending + 1] = {kv[1], kv[2], typed = '--config ' .. value}
+        end
+      end
+    elseif key == 'model.preset' then
+      if value == nil then value = argv[i + 1]; i = i + 1 end
+      local preset = recipe.model_presets[value or '']
+      if not preset then
+        local names = {}
+        for k in pairs(recipe.model_presets) do names[#names + 1] = k end
+        table.sort(names)
+        fail("--model.preset '%s' is not a preset (known: %s)", tostring(value), table.concat(names, ', '))
+      end
+      cfg.model = cfg.model or {}
+      merge_into(cfg.model, preset.model)
+      cfg.model.preset = value
     elseif key:match('^no_') and value == nil then
       pending[#pending + 1] = {key:sub(4), false}
     else
@@ -116,7 +153,7 @@ function recipe.parse_args(argv, defaults, presets)
   end
   for _, kv in ipairs(pending) do
     local top = kv[1]:match('^([^%.]+)')
-    set_key(cfg, kv[1], kv[2], open[top])
+    set_key(cfg, kv[1], kv[2], open[top], kv.typed)
   end
   return cfg
 end
@@ -129,13 +166,6 @@ local function is_file(p)
   local f = io.open(p, 'rb')
   if f then f:close() end
   return f ~= nil
-end
-local function read_all(p)
-  local f = io.open(p, 'rb')
-  if not f then return nil end
-  local text = f:read('*a')
-  f:close()
-  return text
 end
 -- A path option: false or '' is "none" ('' leaves the choice to kinema, see data_source).
 local function given(v) return v ~= nil and v ~= false and v ~= '' end
@@ -219,7 +249,7 @@ function recipe.tokenizer(cfg, train_ds)
       local captions = train_ds:column('captions')
       if #captions == 0 then fail('the training split has no captions to build a vocabulary from') end
       local tokens = data.build_vocab{texts = captions}
-      local old = read_all(p)
+      local old = sys.read_file(p)
       if old ~= table.concat(tokens, '\n') .. '\n' then
         if old and (cfg.resume or not cfg.overwrite) then
           fail("%s was built from other training captions: start over with --overwrite true, choose another "
@@ -537,6 +567,12 @@ local function per_video_wins(found, won)
   return out
 end
 
+-- Embedding-cosine scores of captions against their own gallery rows (the run report's hard-negative pairs).
+function recipe.pair_scores(model, cfg, spec, tok, V, captions, rows)
+  local ids, mask = tok:encode_batch(captions, cfg.text_len)
+  return pair_scorers(model, cfg, spec, V).cosine(ids, mask, rows)
+end
+
 -- Accuracy on the hard-negative caption pairs (the positive caption must score
 -- above its edited negative against the same video) under each scoring of
 -- pair_scorers, per kind and over all pairs, or nil when the test data has no
@@ -688,6 +724,7 @@ recipe.normalize = normalize
 recipe.common = {
   seed = 0, frames = 8, image_size = 224, normalize = 'clip', text_len = 32,
   out_dir = 'runs/recipe', resume = false, overwrite = false, device = 'cpu', threads = 0, init = '', init_layout = '',
+  init_strict = true,
   -- data: docs/data.md. Side paths left '' take the synthetic benchmark's files in a kinema-made root
   -- and are absent elsewhere (vocab: built from the training captions); the synthetic benchmark is
   -- generated only with --data.synth true, and only into an empty folder or one kinema made.
@@ -706,6 +743,133 @@ recipe.common = {
   weights = {},
   open_keys = {'weights', 'model'},
 }
+
+-- One line of meaning per config key, and its --help group. 'model.*.KEY' is
+-- an option of any model block (model.video.depth, model.text.depth, ...).
+-- Recipes document their own keys in spec.docs.
+recipe.help_groups = {'data', 'model', 'train', 'eval', 'weights'}
+recipe.docs = {
+  seed = {'train', 'random seed of the initialisation, data order and augmentation'},
+  frames = {'data', 'frames sampled per clip'},
+  image_size = {'data', 'frame side in pixels after resizing and cropping'},
+  normalize = {'data', "pixel normalisation: 'clip', 'imagenet' or 'none'"},
+  text_len = {'data', 'caption length in tokens (padded / truncated)'},
+  out_dir = {'train', 'run folder: config.json, log.jsonl, checkpoints, loss plot, results.json'},
+  resume = {'train', 'continue the run in out_dir from its newest checkpoint'},
+  overwrite = {'train', 'a fresh run may delete the earlier run in out_dir'},
+  device = {'train', "'cpu', 'cuda' or 'cuda:N'"},
+  threads = {'train', 'intra-op CPU threads (0: LibTorch default)'},
+  init = {'model', 'initial weights: a kinema checkpoint, or published files (comma-separated) read by init_layout'},
+  init_layout = {'model', 'layouts of the --init files: clip, clip_visual, clip_text, timm_vit, bert, distilbert'},
+  init_strict = {'model', 'stop when --init leaves parameters missing or checkpoint tensors unused'},
+  ['data.root'] = {'data', 'dataset folder; other data paths are relative to it'},
+  ['data.format'] = {'data', 'annotation format: webvid, msrvtt, alpro, ...'},
+  ['data.train'] = {'data', 'training annotations'},
+  ['data.test'] = {'data', 'test annotations (zero-shot evaluation)'},
+  ['data.video_root'] = {'data', 'folder of the video files'},
+  ['data.region_root'] = {'data', 'folder of region-feature .npz files (DemoVLP)'},
+  ['data.detections_root'] = {'data', 'folder of per-video detection files (STOA, OA-Trans)'},
+  ['data.train_meta'] = {'data', 'per-video metadata of the training split (JSON Lines)'},
+  ['data.test_meta'] = {'data', 'per-video metadata of the test split (JSON Lines)'},
+  ['data.vocab'] = {'data', 'tokenizer vocabulary file'},
+  ['data.tokenizer'] = {'data', "tokenizer kind: 'wordpiece', 'clip_bpe' or 'sentencepiece'"},
+  ['data.hard_negatives'] = {'data', 'hard-negative captions of the test split (JSON Lines; evaluation)'},
+  ['data.synth'] = {'data', 'generate the synthetic benchmark into data.root (an empty or kinema-made folder)'},
+  ['data.synth_options.num_train'] = {'data', 'synthetic benchmark: training videos'},
+  ['data.synth_options.num_test'] = {'data', 'synthetic benchmark: test videos'},
+  ['data.synth_options.negatives_per_kind'] = {'data', 'synthetic benchmark: hard-negative captions per kind (noun, verb)'},
+  ['data.train_split'] = {'data', 'split file selecting the training videos (docs/data.md)'},
+  ['data.test_split'] = {'data', 'split file selecting the test videos'},
+  ['data.test_root'] = {'data', "the test split's root when it differs from data.root"},
+  ['data.test_format'] = {'data', "the test split's annotation format when it differs"},
+  ['data.test_video_root'] = {'data', "the test split's video folder when it differs"},
+  ['data.allow_outside_root'] = {'data', 'annotation paths may point outside data.root'},
+  ['eval.drop_unreadable'] = {'eval', 'leave out unreadable test videos (reported) instead of stopping'},
+  ['diagnostics.every'] = {'train', 'steps between per-objective gradient measurements (0: off)'},
+  ['diagnostics.share_threshold'] = {'train', 'warn when an objective\'s gradient share of every backbone group stays below'},
+  ['diagnostics.share_after'] = {'train', '... for this many measured steps'},
+  ['diagnostics.dead_after'] = {'train', 'warn when an objective stays at its trivial loss this many logged steps'},
+  ['diagnostics.trivial_tolerance'] = {'train', 'how close to the trivial loss counts as trivial'},
+  ['train.batch_size'] = {'train', 'clips per step and rank'},
+  ['train.max_steps'] = {'train', 'optimizer steps'},
+  ['train.lr'] = {'train', 'peak learning rate (AdamW)'},
+  ['train.weight_decay'] = {'train', 'AdamW weight decay'},
+  ['train.warmup'] = {'train', 'linear warm-up steps before the cosine decay'},
+  ['train.clip_grad'] = {'train', 'maximum global gradient norm'},
+  ['train.accumulate'] = {'train', 'micro-batches per optimizer step'},
+  ['train.num_workers'] = {'train', 'data loader threads'},
+  ['train.amp'] = {'train', "autocast dtype on CUDA: 'bf16', 'fp16' or none"},
+  ['train.checkpoint_every'] = {'train', 'steps between checkpoints'},
+  ['train.log_every'] = {'train', 'steps between log.jsonl records'},
+  ['eval.batch_size'] = {'eval', 'clips per evaluation batch'},
+  ['eval.every'] = {'eval', 'steps between zero-shot evaluations during training (0: only at the end)'},
+  ['model.preset'] = {'model', 'published tower sizes: clip-vit-b32, clip-vit-b16, vit-b16-bert-base'},
+  ['model.embed'] = {'model', 'width of the joint video-text space'},
+  ['model.temperature'] = {'model', 'initial contrastive temperature'},
+  ['model.frames'] = {'model', '(set from --frames)'},
+  ['model.image_size'] = {'model', '(set from --image_size)'},
+  ['model.fusion_init'] = {'model', "initialisation of the fusion encoder's weights: 'clip' or 'bert'"},
+  ['model.vtm_token'] = {'model', "fused token the VTM head reads: 'video_cls' or 'text_cls'"},
+  ['model.object_layer'] = {'model', 'video layer (1-based) feeding the trajectory encoder'},
+  ['model.action_layer'] = {'model', 'video layer (1-based) feeding the action encoder'},
+  ['model.*.patch_size'] = {'model', 'patch side in pixels'},
+  ['model.*.tubelet'] = {'model', 'frames per patch (3-D patch embedding when > 1)'},
+  ['model.*.embed_dim'] = {'model', 'block width'},
+  ['model.*.depth'] = {'model', 'transformer layers'},
+  ['model.*.num_heads'] = {'model', 'attention heads'},
+  ['model.*.act'] = {'model', "MLP activation: 'gelu' or 'quick_gelu'"},
+  ['model.*.layer_norm_eps'] = {'model', 'LayerNorm epsilon'},
+  ['model.*.patch_bias'] = {'model', 'bias in the patch embedding (false: CLIP)'},
+  ['model.*.norm_pre'] = {'model', "LayerNorm before the transformer (CLIP's ln_pre)"},
+  ['model.*.pre_norm'] = {'model', 'pre-norm layers (ViT, CLIP) or post-norm (BERT)'},
+  ['model.*.attention'] = {'model', "space-time attention: 'frame', 'joint' or 'divided'"},
+  ['model.*.grouping_layers'] = {'model', 'layers (1-based) followed by a grouping block (S-ViLM)'},
+  ['model.*.num_groups'] = {'model', 'learnable group tokens (S-ViLM)'},
+  ['model.*.style'] = {'model', "text encoder style: 'bert' or 'clip'"},
+  ['model.*.vocab_size'] = {'model', '(set from the tokenizer)'},
+  ['model.*.max_len'] = {'model', 'text positions'},
+  ['model.*.type_vocab_size'] = {'model', 'BERT token types (0: none, DistilBERT)'},
+  ['model.*.num_trajectories'] = {'model', 'object trajectories (STOA)'},
+  ['model.*.num_queries'] = {'model', 'action queries (STOA)'},
+  ['model.*.feat_dim'] = {'model', 'region feature width (DemoVLP)'},
+  ['weights.*'] = {'weights', 'weight of the objective (0: off)'},
+  ['loss.*'] = {'weights', 'option of an objective'},
+}
+
+-- The --help text of a recipe: usage, presets, every config key (with the
+-- values of cfg, so `--tiny --help` shows the tiny preset) grouped, with type,
+-- default and meaning.
+function recipe.help(spec, cfg)
+  local docs = recipe.merge(recipe.docs, spec.docs or {})
+  local shown = deep_copy(cfg)
+  shown.open_keys, shown.preset = nil, nil
+  shown.model = merge_into(deep_copy(spec.model_defaults or {}), cfg.model or {})
+  shown.model.frames, shown.model.image_size = nil, nil
+  if shown.model.preset == nil then shown.model.preset = '' end
+  for _, kv in ipairs(cli.flatten(shown)) do
+    local key = kv[1]
+    if not cli.doc_of(docs, key) then
+      local group = key:match('^(%a+)%.')
+      if group == 'weights' or group == 'loss' then docs[key] = docs[group .. '.*'] end
+    end
+  end
+  local presets = {}
+  for name in pairs(spec.presets or {}) do presets[#presets + 1] = '--' .. name end
+  table.sort(presets)
+  local model_presets = {}
+  for name in pairs(recipe.model_presets) do model_presets[#model_presets + 1] = name end
+  table.sort(model_presets)
+  local script = (arg and arg[0]) or ('scripts/pretrain_' .. spec.name .. '.lua')
+  return cli.help_text{
+    usage = string.format('usage: kinema run %s [%s] [--config FILE.lua|json] [--KEY VALUE | --KEY=VALUE | --no-KEY ...]',
+                          script, #presets > 0 and table.concat(presets, '|') or 'PRESET'),
+    about = {(spec.about or ("recipe '" .. spec.name .. "'")),
+             'presets: ' .. (#presets > 0 and table.concat(presets, ', ') or '(none)')
+               .. '; model presets (--model.preset NAME): ' .. table.concat(model_presets, ', '),
+             'Flags apply in order: presets and --config where they stand, then the keys. Columns: key, type, value, meaning.'},
+    cfg = shown, docs = docs, groups = recipe.help_groups,
+  }
+end
 
 -- The pieces of a training run of `spec` under cfg: the train loader (sharded
 -- by rank), AdamW, the warm-up + cosine schedule, and the loss function
@@ -729,14 +893,29 @@ end
 
 -- Runs a recipe: parse the command line, build, train, evaluate zero-shot,
 -- print the table, write out_dir/results.json. Returns the metrics.
+-- A user mistake on the command line raises a usage error (one line, exit
+-- status 2); --help prints recipe.help and returns nothing.
 function recipe.main(spec, argv)
   local kinema = require 'kinema'
+  argv = argv or arg
   local defaults = recipe.merge(recipe.common, spec.defaults or {})
-  local cfg = recipe.parse_args(argv or arg, defaults, spec.presets)
+  if cli.wants_help(argv) then
+    local rest = {}
+    for _, a in ipairs(argv) do if a ~= '--help' and a ~= '-h' then rest[#rest + 1] = a end end
+    print(recipe.help(spec, cli.as_usage(recipe.parse_args, rest, defaults, spec.presets)))
+    return
+  end
+  local cfg = cli.as_usage(recipe.parse_args, argv, defaults, spec.presets)
   if cfg.threads and cfg.threads > 0 then torch.set_num_threads(cfg.threads) end
   if spec.min_batch and cfg.train.batch_size < spec.min_batch then
-    fail("recipe '%s' needs --train.batch_size >= %d per rank (%s), got %d", spec.name, spec.min_batch,
-         spec.min_batch_reason or 'its objectives compare samples within a batch', cfg.train.batch_size)
+    cli.usage_error("kinema.recipe: recipe '%s' needs --train.batch_size >= %d per rank (%s), got %d", spec.name,
+                    spec.min_batch, spec.min_batch_reason or 'its objectives compare samples within a batch',
+                    cfg.train.batch_size)
+  end
+  local earlier = not cfg.resume and not cfg.overwrite and kinema.train.earlier_run(cfg.out_dir)
+  if earlier then
+    cli.usage_error('kinema.recipe: --out_dir %s holds an earlier run (%s): resume it (--resume true), start over '
+                    .. '(--overwrite true) or choose another --out_dir', cfg.out_dir, earlier)
   end
   local dist = kinema.dist
   dist.init()
@@ -747,7 +926,7 @@ function recipe.main(spec, argv)
   if dist.is_initialized() then dist.barrier() end
   tok = tok or recipe.tokenizer(cfg)
   local model = spec.build(cfg, tok)
-  if cfg.init and cfg.init ~= '' then recipe.load_init(model, cfg.init, cfg.init_layout) end
+  cli.as_usage(recipe.init_model, model, cfg, spec)
   if cfg.device ~= 'cpu' then model:to(cfg.device) end
   if dist.is_initialized() then dist.broadcast_parameters(model) end
   local parts = recipe.training_parts(spec, cfg, model, tok, prepared.train)
@@ -757,6 +936,7 @@ function recipe.main(spec, argv)
     max_steps = cfg.train.max_steps, accumulate = cfg.train.accumulate, clip_grad = cfg.train.clip_grad,
     device = cfg.device, amp = cfg.train.amp, out_dir = cfg.out_dir, checkpoint_every = cfg.train.checkpoint_every,
     resume = cfg.resume, overwrite = cfg.overwrite, log_every = cfg.train.log_every,
+    config = cfg, metadata = {recipe = spec.name},
     eval_every = cfg.eval.every > 0 and cfg.eval.every or nil, grad_diagnostics = cfg.diagnostics,
     evaluate = cfg.eval.every > 0 and function() return (recipe.zero_shot(model, cfg, spec, tok, prepared.test)) end
                or nil,
@@ -764,6 +944,12 @@ function recipe.main(spec, argv)
   local t0 = sys.clock()
   local summary = trainer:fit()
   loader:close()
+  if summary.interrupted then
+    if dist.is_initialized() then dist.barrier() end
+    cli.exit_error(summary.interrupted == 'SIGINT' and 130 or 143, 'kinema: %s at step %d%s; resume with: %s',
+                   summary.interrupted, trainer.step,
+                   summary.checkpoint and (', checkpoint ' .. summary.checkpoint) or '', cli.resume_command())
+  end
   local metrics = {}
   if dist.is_main() and summary.steps > 0 then
     local tm, total = summary.timing, 0
@@ -811,10 +997,127 @@ function recipe.main(spec, argv)
   return metrics, cfg, model
 end
 
--- Initial weights: a kinema training checkpoint (its model.* tensors, every
--- parameter required), or a published checkpoint through a name mapping of
--- kinema.models.weights (layout, e.g. 'clip_visual'; partial loads reported).
-function recipe.load_init(model, path, layout)
+-- ---- initial weights --------------------------------------------------------------------
+
+-- Published checkpoint layouts mapped onto a recipe model's sub-modules by name:
+-- targets are {model field, kinema.models.weights rules}; scope (a pattern)
+-- limits the checkpoint keys a layout is expected to use; allow_missing (model
+-- names, with the field prefix) and allow_unused (checkpoint keys) are the
+-- gaps that do not stop a run. A recipe may add layouts or extend the lists in
+-- spec.init_layouts.
+recipe.init_layouts = {
+  clip = {targets = {{'video', 'clip_visual'}, {'text', 'clip_text'}, {'temperature', 'clip_temperature'}},
+          allow_missing = {'^video%.time_embed$'},
+          allow_unused = {'^input_resolution$', '^context_length$', '^vocab_size$'}},
+  clip_visual = {targets = {{'video', 'clip_visual'}}, scope = '^visual%.', allow_missing = {'^video%.time_embed$'}},
+  clip_text = {targets = {{'text', 'clip_text'}},
+               allow_unused = {'^visual%.', '^logit_scale$', '^input_resolution$', '^context_length$', '^vocab_size$'}},
+  -- unimodal checkpoints have no projection into the joint space: it starts random
+  timm_vit = {targets = {{'video', 'timm_vit'}}, allow_missing = {'^video%.time_embed$', '^video%.proj$'},
+              allow_unused = {'^head%.'}},
+  bert = {targets = {{'text', 'bert'}}, allow_missing = {'^text%.proj$'},
+          allow_unused = {'^bert%.pooler%.', '^cls%.', '^bert%.embeddings%.position_ids$'}},
+  distilbert = {targets = {{'text', 'distilbert'}}, allow_missing = {'^text%.proj$'},
+                allow_unused = {'^vocab_transform%.', '^vocab_layer_norm%.', '^vocab_projector%.',
+                                '^distilbert%.embeddings%.position_ids$'}},
+}
+
+-- Published tower sizes for --model.preset NAME (applied where the flag
+-- stands, so later --model.* flags override them), and the --init_layout they
+-- load. Sizes: OpenAI CLIP (Radford et al. 2021, ViT-B/32 and ViT-B/16 image
+-- towers, 12-layer 512-wide causal text tower, 512-d joint space) and timm's
+-- vit_base_patch16_224 with HuggingFace bert-base-uncased.
+local clip_text_tower = {style = 'clip', vocab_size = 49408, max_len = 77, embed_dim = 512, depth = 12, num_heads = 8,
+                         act = 'quick_gelu', pre_norm = true, layer_norm_eps = 1e-5}
+local function clip_image_tower(patch)
+  return {patch_size = patch, tubelet = 1, embed_dim = 768, depth = 12, num_heads = 12, act = 'quick_gelu',
+          layer_norm_eps = 1e-5, patch_bias = false, norm_pre = true}
+end
+recipe.model_presets = {
+  ['clip-vit-b32'] = {init_layout = 'clip', model = {embed = 512, video = clip_image_tower(32), text = clip_text_tower}},
+  ['clip-vit-b16'] = {init_layout = 'clip', model = {embed = 512, video = clip_image_tower(16), text = clip_text_tower}},
+  ['vit-b16-bert-base'] = {init_layout = 'timm_vit,bert', model = {
+    video = {patch_size = 16, tubelet = 1, embed_dim = 768, depth = 12, num_heads = 12, act = 'gelu',
+             layer_norm_eps = 1e-6, patch_bias = true, norm_pre = false},
+    text = {style = 'bert', vocab_size = 30522, max_len = 512, embed_dim = 768, depth = 12, num_heads = 12,
+            act = 'gelu', pre_norm = false, layer_norm_eps = 1e-12}}},
+}
+
+local function list_names(names, limit)
+  local shown = {}
+  for i = 1, math.min(#names, limit) do shown[i] = names[i] end
+  local text = table.concat(shown, ', ')
+  if #names > limit then text = text .. string.format(', ... (%d in all)', #names) end
+  return text
+end
+
+local function matches_any(name, patterns)
+  for _, p in ipairs(patterns or {}) do if name:match(p) then return true end end
+  return false
+end
+
+-- Loads one published checkpoint into the model's sub-modules by layout name.
+-- Returns the report {loaded = n, missing = {...}, unused = {...},
+-- mismatched = {...}, zeroed = {...}} where missing/unused/mismatched are
+-- the gaps outside the layout's allow-lists (strict: a non-empty one stops).
+function recipe.load_layout(model, path, layout_name, opts)
+  opts = opts or {}
+  local W = require 'kinema.models.weights'
+  local layouts = opts.layouts or recipe.init_layouts
+  local layout = layouts[layout_name]
+  if not layout then
+    local names = {}
+    for k in pairs(layouts) do names[#names + 1] = k end
+    table.sort(names)
+    fail("--init_layout '%s' is not a layout (known: %s)", layout_name, table.concat(names, ', '))
+  end
+  local state = W.read(path)
+  local used, out = {}, {loaded = 0, missing = {}, unused = {}, mismatched = {}, zeroed = {}, allowed = {}}
+  for _, target in ipairs(layout.targets) do
+    local field, rules = target[1], target[2]
+    local sub = model[field]
+    if sub == nil then fail("--init_layout %s: the model has no sub-module '%s'", layout_name, field) end
+    local report = W.load(sub, state, rules, target[3])
+    local unused_here = {}
+    for _, k in ipairs(report.unused) do unused_here[k] = true end
+    for k in pairs(state) do if not unused_here[k] then used[k] = true end end
+    out.loaded = out.loaded + #report.loaded
+    for _, name in ipairs(report.missing) do
+      local full = field .. '.' .. name
+      if matches_any(full, layout.allow_missing) then
+        out.allowed[#out.allowed + 1] = full
+        -- a video tower from image weights: zero time embedding, so each frame
+        -- starts out exactly as the image model sees it
+        if name:match('time_embed$') then
+          for _, pair in ipairs(sub:named_parameters()) do
+            if pair[1] == name then torch.no_grad(function() pair[2]:zero_() end) end
+          end
+          out.zeroed[#out.zeroed + 1] = full
+        end
+      else
+        out.missing[#out.missing + 1] = full
+      end
+    end
+    for _, m in ipairs(report.mismatched) do out.mismatched[#out.mismatched + 1] = field .. '.' .. m end
+  end
+  for k in pairs(state) do
+    if not used[k] and (not layout.scope or k:match(layout.scope)) and not matches_any(k, layout.allow_unused) then
+      out.unused[#out.unused + 1] = k
+    end
+  end
+  table.sort(out.unused)
+  return out
+end
+
+-- Initial weights (--init): a kinema training checkpoint (its model.* tensors,
+-- every parameter required), or published checkpoints mapped onto the model's
+-- sub-modules by --init_layout (comma-separated paths pair with
+-- comma-separated layouts: --init vit.pt,bert.bin --init_layout timm_vit,bert).
+-- A published load that leaves model parameters missing, checkpoint tensors
+-- unused or shapes mismatched beyond the layout's allow-lists stops with their
+-- names unless opts.strict is false (--init_strict false).
+function recipe.load_init(model, path, layout, opts)
+  opts = opts or {}
   local ok, tensors, meta = pcall(torch.load_safetensors, path)
   if ok and meta['kinema.checkpoint'] == '1' then
     local sd = {}
@@ -827,11 +1130,45 @@ function recipe.load_init(model, path, layout)
     return
   end
   if not layout or layout == '' then
-    fail("--init %s is not a kinema training checkpoint: give --init_layout (a kinema.models.weights layout)", path)
+    fail("--init %s is not a kinema training checkpoint: give --init_layout (one of the layouts of "
+         .. "kinema.recipe.init_layouts, e.g. clip, clip_visual, timm_vit, bert)", path)
   end
-  local report = require('kinema.models.weights').load(model, path, layout, {strict = false})
-  io.stderr:write(string.format('kinema: loaded %s (%s): %d missing, %d unused\n', path, layout,
-                                #(report.missing or {}), #(report.unused or {})))
+  local paths, layouts = {}, {}
+  for p in path:gmatch('[^,]+') do paths[#paths + 1] = p end
+  for l in layout:gmatch('[^,]+') do layouts[#layouts + 1] = l end
+  if #paths ~= #layouts then
+    fail('--init names %d file(s) but --init_layout %d layout(s); give one layout per file', #paths, #layouts)
+  end
+  for i, p in ipairs(paths) do
+    local r = recipe.load_layout(model, p, layouts[i], {layouts = opts.layouts})
+    local gaps = {}
+    if #r.missing > 0 then gaps[#gaps + 1] = string.format('%d model parameter(s) not in the checkpoint: %s',
+                                                           #r.missing, list_names(r.missing, 12)) end
+    if #r.unused > 0 then gaps[#gaps + 1] = string.format('%d checkpoint tensor(s) unused: %s', #r.unused,
+                                                          list_names(r.unused, 12)) end
+    if #r.mismatched > 0 then gaps[#gaps + 1] = string.format('%d shape mismatch(es): %s', #r.mismatched,
+                                                              list_names(r.mismatched, 6)) end
+    if #gaps > 0 and opts.strict ~= false then
+      fail('--init %s (layout %s) does not fit the model: %s (check --model sizes, e.g. --model.preset; '
+           .. '--init_strict false loads what fits)', p, layouts[i], table.concat(gaps, '; '))
+    end
+    io.stderr:write(string.format('kinema: --init %s (%s): %d tensors loaded%s%s\n', p, layouts[i], r.loaded,
+                                  #r.zeroed > 0 and ('; set to zero: ' .. table.concat(r.zeroed, ', ')) or '',
+                                  #gaps > 0 and ('; NOT loaded (--init_strict false): ' .. table.concat(gaps, '; ')) or ''))
+  end
+end
+
+-- The --init / --init_layout / --init_strict of cfg applied to a built model
+-- (the layout defaults to the --model.preset's).
+function recipe.init_model(model, cfg, spec)
+  if not cfg.init or cfg.init == '' then return end
+  local layout = cfg.init_layout
+  if (not layout or layout == '') and cfg.model and cfg.model.preset then
+    layout = (recipe.model_presets[cfg.model.preset] or {}).init_layout
+  end
+  local layouts = recipe.init_layouts
+  if spec and spec.init_layouts then layouts = recipe.merge(recipe.init_layouts, spec.init_layouts) end
+  recipe.load_init(model, cfg.init, layout, {strict = cfg.init_strict, layouts = layouts})
 end
 
 -- The tokenizer of a run outside recipe.main (benchmarks): the synthetic

@@ -95,7 +95,57 @@ function repl.complete(text)
   return list
 end
 
--- :help NAME — a registered doc text, a block's doc, or an operator's schemas.
+local function read_lines(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local lines = {}
+  for l in f:lines() do lines[#lines + 1] = l end
+  f:close()
+  return lines
+end
+
+-- The comment that documents a Lua name under kinema: for a module
+-- (kinema.train) its header comment; for a member (kinema.train.Trainer,
+-- kinema.recipe.main) the comment block above its definition, or else the
+-- module header when that mentions the member. nil when there is none.
+function repl.source_doc(name)
+  local path_name = name:match('^kinema%.') and name or ('kinema.' .. name)
+  local parts = {}
+  for p in path_name:gmatch('[^%.:]+') do parts[#parts + 1] = p end
+  for cut = #parts, 2, -1 do
+    local module = table.concat(parts, '.', 1, cut)
+    local file = package.searchpath(module, package.path)
+    if file then
+      local lines = read_lines(file) or {}
+      local header = {}
+      for _, l in ipairs(lines) do
+        local c = l:match('^%-%-%s?(.*)$')
+        if not c then break end
+        header[#header + 1] = c
+      end
+      if cut == #parts then return #header > 0 and (module .. '\n' .. table.concat(header, '\n')) or nil end
+      local member = parts[#parts]
+      for i, l in ipairs(lines) do
+        local defines = l:match('^function [%w_%.:]*[%.:]' .. member .. '%(') or l:match('^local function ' .. member .. '%(')
+                        or l:match('^[%w_]+%.' .. member .. '%s*=')
+        if defines then
+          local above = {}
+          local j = i - 1
+          while j >= 1 and lines[j]:match('^%-%-') do table.insert(above, 1, (lines[j]:gsub('^%-%-%s?', ''))); j = j - 1 end
+          if #above > 0 then return l .. '\n' .. table.concat(above, '\n') end
+          break
+        end
+      end
+      local text = table.concat(header, '\n')
+      if text:find(member, 1, true) then return module .. ' (' .. member .. ')\n' .. text end
+      return nil
+    end
+  end
+  return nil
+end
+
+-- :help NAME — a registered doc text, a block's doc, the comment documenting
+-- a Lua name in its source, or an operator's schemas.
 function repl.help(name)
   name = name:gsub('^%s+', ''):gsub('%s+$', '')
   if name == '' then
@@ -119,6 +169,14 @@ function repl.help(name)
     node = value
   end
   if doc() then return doc() end
+  -- a model block by its path under kinema.models (documented as nn.NAME)
+  local block = short_name:match('^models%.([%w_]+)$') or short_name:match('^nn%.([%w_]+)$')
+  if block then
+    local text = require('kinema._models').doc(block)
+    if text then return block .. ': ' .. text end
+  end
+  local from_source = repl.source_doc(name)
+  if from_source then return from_source end
   local op = name:match('^torch%.ops%.(%w+)%.([%w_]+)$')
   if op then
     local ns, opname = name:match('^torch%.ops%.(%w+)%.([%w_]+)$')

@@ -11,6 +11,7 @@
 --   sys.rename(from, to), sys.truncate(path, size), sys.fsync(path)
 --   sys.spawn(argv[, {stdin=, stdout=, stderr=}]) -> exit status (argv, no shell)
 --   sys.find_files(dir, lua_pattern) -> sorted paths of matching files below dir
+--   sys.read_file(path)        the file's bytes, or nil when it cannot be opened
 local ffi = require 'ffi'
 local native = require 'kinema._sys'
 
@@ -22,6 +23,14 @@ int isatty(int fd);
 
 local sys = {}
 for name, fn in pairs(native) do sys[name] = fn end
+
+function sys.read_file(path)
+  local f = io.open(path, 'rb')
+  if not f then return nil end
+  local s = f:read('*a')
+  f:close()
+  return s
+end
 
 -- Paths of the regular files below dir (recursively, symlinked directories not
 -- followed) whose name matches the Lua pattern, sorted.

@@ -94,6 +94,16 @@ function T.is_true(v, msg)
   if not v then fail(msg or 'expected a true value') end
 end
 
+-- A whole file's bytes, or nil when it cannot be opened (tests compare it).
+T.read_file = sys.read_file
+
+-- Writes (mode 'wb', default) or appends ('ab') text; raises when it cannot.
+function T.write_file(path, text, mode)
+  local f = assert(io.open(path, mode or 'wb'))
+  assert(f:write(text))
+  assert(f:close())
+end
+
 -- fn must raise an error whose message contains `fragment` (plain text).
 function T.raises(fn, fragment, msg)
   local ok, err = pcall(fn)

@@ -17,6 +17,10 @@
 --     resume = true | 'path',           -- true: the newest checkpoint in out_dir
 --     overwrite = false,                -- a fresh run may replace an earlier one in out_dir
 --     log_every = 1, progress = true, plot = 'svg' | 'png' | false,
+--     config = {...},                   -- the run's resolved configuration: out_dir/config.json at
+--                                       -- the start, and the metadata 'config' of every checkpoint
+--     metadata = {recipe = 'stoa'},     -- more string metadata of every checkpoint
+--     tensorboard = true,               -- scalar event file beside log.jsonl (false: none)
 --     nonfinite_grad = 'stop' | 'skip', -- a NaN/Inf gradient norm with a finite loss
 --     grad_diagnostics = {every = 25, ...},   -- kinema.diagnostics.GradientMonitor options
 --   }
@@ -46,6 +50,7 @@ local torch = require 'torch'
 local json = require 'kinema.json'
 local sys = require 'kinema.sys'
 local optim = require 'kinema.optim'
+local signals = require 'kinema._signals'
 
 local train = {}
 
@@ -150,6 +155,8 @@ function train.save_checkpoint(path, state)
   end
   if state.scheduler then meta['scheduler'] = json.encode(state.scheduler:state_dict()) end
   for _, dev in ipairs(rng_devices(state.device)) do tensors['rng.' .. dev] = torch.get_device_rng_state(dev) end
+  if state.config then meta['config'] = json.encode(state.config) end
+  for k, v in pairs(state.metadata or {}) do meta[k] = tostring(v) end
   meta['position'] = json.encode(state.position or {})
   meta['extra'] = json.encode(state.extra or {})
   torch.save_safetensors(path, tensors, meta)
@@ -223,6 +230,8 @@ function train.Trainer(cfg)
   self.keep_checkpoints = cfg.keep_checkpoints or 2
   self.resume = cfg.resume
   self.overwrite = cfg.overwrite
+  self.config, self.metadata = cfg.config, cfg.metadata
+  self.tensorboard = cfg.tensorboard
   self.log_every = cfg.log_every or 1
   self.progress = cfg.progress ~= false
   self.plot = cfg.plot == nil and 'svg' or cfg.plot
@@ -253,6 +262,21 @@ end
 
 function Trainer:log_path() return self.out_dir and (self.out_dir .. '/log.jsonl') end
 
+-- The TensorBoard event file beside log.jsonl (one name, so a run resumed
+-- appends to it and an overwritten run removes it).
+train.tensorboard_file = 'events.out.tfevents.kinema'
+
+-- The record's numbers as TensorBoard scalars (train/... or eval/...).
+function Trainer:_append_tensorboard(record)
+  if self.tensorboard == false then return end
+  local scalars, group = {}, record.kind == 'eval' and 'eval/' or 'train/'
+  for k, v in pairs(record) do
+    if type(v) == 'number' and k ~= 'step' and k ~= 'epoch' then scalars[group .. k] = v end
+  end
+  require('kinema._report').tensorboard_scalars(self.out_dir .. '/' .. train.tensorboard_file, record.step or self.step,
+                                                scalars)
+end
+
 -- Appends one record; a failed write (full disk, I/O error) is cut back off
 -- the file (the log stays whole records) and stops training, after writing a
 -- checkpoint of the current step when that still works.
@@ -265,7 +289,7 @@ function Trainer:_append_log(record)
   if f then
     local wrote, werr = f:write(line)
     local closed, cerr = f:close()  -- the buffered record reaches the file here
-    if wrote and closed then return end
+    if wrote and closed then return self:_append_tensorboard(record) end
     err = werr or cerr
     if size then pcall(sys.truncate, path, size) end
   end
@@ -287,7 +311,7 @@ function Trainer:_state()
   return {model = self.model, optimizer = self.optimizer, scheduler = self.scheduler, device = self.device,
           position = {step = self.step, epoch = self.epoch, batch = self.batch_index,
                       samples_seen = self.samples_seen},
-          extra = self.extra}
+          extra = self.extra, config = self.config, metadata = self.metadata}
 end
 
 -- Writes out_dir/step-N.safetensors (rank 0), keeping the newest keep_checkpoints.
@@ -328,15 +352,24 @@ end
 -- A run that does not resume must not mix with an earlier one in out_dir:
 -- refuse (nothing is lost) unless overwrite is set, which removes the earlier
 -- run's checkpoints and log.
-function Trainer:_start_fresh()
-  local old = list_checkpoints(self.out_dir)
-  local log = io.open(self:log_path())
+-- What an earlier run left in out_dir ('2 checkpoint(s), log.jsonl'), or nil.
+function train.earlier_run(out_dir)
+  local old = list_checkpoints(out_dir)
+  local log = io.open(out_dir .. '/log.jsonl')
   if log then log:close() end
-  if #old == 0 and not log then return end
-  check(self.overwrite, "'%s' holds an earlier run (%d checkpoint(s)%s): resume it (resume = true) or "
-          .. "start over (overwrite = true), or choose another out_dir", self.out_dir, #old, log and ', log.jsonl' or '')
+  if #old == 0 and not log then return nil end
+  return string.format('%d checkpoint(s)%s', #old, log and ', log.jsonl' or '')
+end
+
+function Trainer:_start_fresh()
+  local earlier = train.earlier_run(self.out_dir)
+  if not earlier then return end
+  check(self.overwrite, "'%s' holds an earlier run (%s): resume it (resume = true) or "
+          .. "start over (overwrite = true), or choose another out_dir", self.out_dir, earlier)
+  local old = list_checkpoints(self.out_dir)
   for _, c in ipairs(old) do sys.remove(c.path) end
   sys.remove(self:log_path())
+  sys.remove(self.out_dir .. '/' .. train.tensorboard_file)
 end
 
 -- Keeps the log's whole records of steps <= step (dropping a record cut by a
@@ -557,13 +590,28 @@ function Trainer:run_evaluation()
   return metrics
 end
 
--- Trains until max_steps. Returns a summary {steps, last_loss, seconds, clips_per_s, timing}.
+-- The signal every rank received since the loop began ('SIGINT', 'SIGTERM'),
+-- or nil; with several ranks, any rank's signal stops all of them at this step.
+function Trainer:_stop_requested()
+  local sig = signals.pending()
+  if not self.dist then return sig end
+  local code = sig == 'SIGINT' and 2 or sig and 15 or 0
+  local any = self.dist.all_reduce_numbers({code = code}, 'max').code
+  return any == 2 and 'SIGINT' or any == 15 and 'SIGTERM' or nil
+end
+
+-- Trains until max_steps, or until SIGINT / SIGTERM: then the step under way
+-- finishes, a checkpoint is written and the summary says interrupted =
+-- 'SIGINT' | 'SIGTERM' (a second signal goes to the previous handler: the
+-- REPL's interrupt, or the default end of the process). Returns a summary
+-- {steps, last_loss, seconds, clips_per_s, timing, interrupted, checkpoint}.
 function Trainer:fit()
   if self.out_dir and self.is_main then
     sys.mkdir(self.out_dir)
     self:_remove_stale_temporaries()
   end
   if not self.resume and self.out_dir and self.is_main then self:_start_fresh() end
+  if self.config and self.out_dir and self.is_main then json.write(self.out_dir .. '/config.json', self.config) end
   if self.resume then
     local from = self:load_checkpoint(self.resume ~= true and self.resume or nil)
     if from and self.is_main and self.progress then
@@ -572,6 +620,9 @@ function Trainer:fit()
     end
   end
   self.start_step = self.step
+  -- SIGINT / SIGTERM (SLURM's pre-emption notice): finish the step, checkpoint, return
+  signals.catch()
+  local interrupted
   local tty = sys.isatty(2)
   local t_start = sys.clock()
   local window_t, window_samples = t_start, 0
@@ -604,7 +655,10 @@ function Trainer:fit()
     if self.out_dir and self.checkpoint_every and self.step % self.checkpoint_every == 0 then
       self:save_checkpoint()
     end
+    interrupted = self:_stop_requested()
+    if interrupted then break end
   end
+  signals.release()
   if self.is_main and self.progress and tty then self.print('\n') end
   local seconds = sys.clock() - t_start
   -- the final weights are always in a checkpoint when checkpoints are on
@@ -621,7 +675,13 @@ function Trainer:fit()
     self.print(diag:summary() .. string.format('\n(measuring took %.0f%% of the training time)\n',
                                                100 * diag.seconds / math.max(1e-9, seconds)))
   end
-  return {steps = steps, last_loss = last_loss, seconds = seconds,
+  if interrupted and self.is_main then
+    self.print(string.format('kinema.train: %s: stopped after step %d of %d%s\n', interrupted, self.step,
+                             self.max_steps, self.out_dir and self.checkpoint_every and
+                             ('; checkpoint ' .. tostring(self.last_checkpoint)) or ' (no checkpoint: no out_dir)'))
+  end
+  return {steps = steps, last_loss = last_loss, seconds = seconds, interrupted = interrupted,
+          checkpoint = self.last_checkpoint,
           clips_per_s = (self.samples_this_fit or 0) / math.max(1e-9, seconds), timing = self.timing,
           diagnostics = diag and diag:state() or nil}
 end

@@ -23,11 +23,7 @@ local function backward_of(fn)
   fn(x, y):sum():backward()
 end
 
-local function write(path, text)
-  local f = assert(io.open(path, 'wb'))
-  f:write(text)
-  f:close()
-end
+local write = T.write_file
 
 local tmp = os.tmpname()
 os.remove(tmp)

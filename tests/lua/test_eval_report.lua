@@ -42,9 +42,16 @@ T.test('run_suite names the failing eval; continue_on_error records it', functio
   T.raises(function() eval.run_suite({{name = 'x', fn = function() return {} end}, {name = 'x', fn = function() return {} end}}) end,
            "duplicate eval name 'x'")
   T.raises(function() eval.run_suite({{name = 'x'}}) end, 'must be {name = string, fn = function(ctx)}')
+  -- stop_after_error: the evals after the failed one do not run
+  local ran_after = false
+  results = eval.run_suite({evals[1], evals[2], {name = 'after', fn = function() ran_after = true; return {} end}}, {},
+                           {continue_on_error = true, stop_after_error = true})
+  T.eq(#results, 2)
+  T.is_true(results[2].error:find('boom', 1, true) ~= nil)
+  T.eq(ran_after, false)
 end)
 
-T.test('markdown_table: one row per metric, sorted, errors shown', function()
+T.test('markdown_table: one row per metric, sorted, a failed eval marked with its first line', function()
   local md = eval.markdown_table({
     {name = 'msrvtt', metrics = {t2v_R1 = 43.21, MedR = 2}},
     {name = 'cap|x', metrics = {}, error = 'bad\nthing'},
@@ -54,7 +61,7 @@ T.test('markdown_table: one row per metric, sorted, errors shown', function()
     '| --- | --- | ---: |',
     '| msrvtt | MedR | 2.00 |',
     '| msrvtt | t2v_R1 | 43.21 |',
-    '| cap\\|x | error | bad thing |',
+    '| cap\\|x | FAILED | bad |',
   }, '\n') .. '\n')
   T.eq(eval.markdown_table({{name = 'a', metrics = {x = 1 / 3}}}, {precision = 4}):match('0%.3333') ~= nil, true)
 end)

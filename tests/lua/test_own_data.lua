@@ -22,19 +22,7 @@ assert(made == 0 or made == true, 'tests/fixtures/make_public_dataset.py failed 
        .. 'installed by scripts/dev.sh test):\n' .. gen_log)
 local manifest = json.decode(io.open(data_dir .. '/manifest.json'):read('*a'))
 
-local function read(path)
-  local f = io.open(path, 'rb')
-  if not f then return nil end
-  local s = f:read('*a')
-  f:close()
-  return s
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, 'wb'))
-  f:write(text)
-  f:close()
-end
+local read, write = T.read_file, T.write_file
 
 -- Every file below dir with its size: what "nothing written there" compares.
 local function listing(dir)

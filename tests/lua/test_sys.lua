@@ -17,18 +17,7 @@ local hostile = {
   '-starts-with-dash',
 }
 
-local function read(path)
-  local f = assert(io.open(path, 'rb'))
-  local s = f:read('*a')
-  f:close()
-  return s
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, 'wb'))
-  f:write(text)
-  f:close()
-end
+local read, write = T.read_file, T.write_file
 
 T.test('mkdir, list_dir, exists, is_dir, is_file, rename, remove, remove_tree on hostile names', function()
   for _, hostile_name in ipairs(hostile) do
@@ -153,7 +142,7 @@ T.test('a training run in an out_dir named like a shell command runs nothing and
     local svg = read(dir .. '/loss.svg')
     T.is_true(svg:find('<svg', 1, true) ~= nil, 'loss.svg is not an SVG')
     -- the plot's helper files are gone
-    T.eq(sys.list_dir(dir), {'log.jsonl', 'loss.svg', 'step-00000002.safetensors', 'step-00000003.safetensors'})
+    T.eq(sys.list_dir(dir), {'events.out.tfevents.kinema', 'log.jsonl', 'loss.svg', 'step-00000002.safetensors', 'step-00000003.safetensors'})
   end
   T.is_true(not sys.exists(canary), 'a shell ran the out_dir')
   sys.remove_tree(base)

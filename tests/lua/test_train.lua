@@ -103,7 +103,7 @@ T.test('checkpoints: newest kept, atomic names only, foreign files rejected by n
   for n in p:lines() do names[#names + 1] = n end
   p:close()
   table.sort(names)
-  T.eq(names, {'log.jsonl', 'step-00000004.safetensors', 'step-00000006.safetensors'})
+  T.eq(names, {'events.out.tfevents.kinema', 'log.jsonl', 'step-00000004.safetensors', 'step-00000006.safetensors'})
   -- the last step gets a checkpoint even off the cadence
   local odd = make{max_steps = 5, out_dir = dir .. '/odd', checkpoint_every = 2}
   odd:fit()

@@ -24,18 +24,8 @@ local function tmpdir()
   return p
 end
 
-local function read(path)
-  local f = assert(io.open(path, 'rb'))
-  local s = f:read('*a')
-  f:close()
-  return s
-end
-
-local function append(path, text)
-  local f = assert(io.open(path, 'ab'))
-  f:write(text)
-  f:close()
-end
+local read = T.read_file
+local function append(path, text) T.write_file(path, text, 'ab') end
 
 -- Every line of the log parses; returns the train records' steps in file order.
 local function logged_steps(path)
@@ -149,7 +139,7 @@ T.test('a size-limited disk: the cut record is removed, and a checkpoint that do
             msg)
   -- the checkpoint did not fit either: said so, and no file or temporary left behind
   T.is_true(msg:find('training stopped (no checkpoint written: ', 1, true) ~= nil, msg)
-  T.eq(sys.list_dir(dir), {'log.jsonl'})
+  T.eq(sys.list_dir(dir), {'events.out.tfevents.kinema', 'log.jsonl'})
   T.eq(logged_steps(dir .. '/log.jsonl'), {1, 2})  -- whole records only
   T.eq(read(dir .. '/log.jsonl'):sub(-1), '\n')
   sys.remove_tree(dir)
@@ -196,7 +186,7 @@ T.test('a NaN gradient with a finite loss stops, naming the step, the parameters
     T.is_true(msg:find("nonfinite_grad = 'skip'", 1, true) ~= nil, msg)
     -- no update happened and nothing poisoned was saved
     for _, p in ipairs(model:parameters()) do T.is_true(p:isfinite():all():item()) end
-    T.eq(sys.list_dir(dir), {'log.jsonl', 'step-00000001.safetensors'})
+    T.eq(sys.list_dir(dir), {'events.out.tfevents.kinema', 'log.jsonl', 'step-00000001.safetensors'})
   end
   sys.remove_tree(dir)
 end)
@@ -250,7 +240,7 @@ T.test('temporary files of killed writes are removed at start and resume, others
   for _, name in ipairs(left) do append(dir .. '/' .. name, 'partial') end
   for _, name in ipairs(kept) do append(dir .. '/' .. name, 'keep') end
   make{max_steps = 3, out_dir = dir, checkpoint_every = 2, resume = true}:fit()
-  T.eq(sys.list_dir(dir), {'log.jsonl', 'notes.tmp.txt', 'other.safetensors.tmp.1.0.7', 'step-00000002.safetensors',
+  T.eq(sys.list_dir(dir), {'events.out.tfevents.kinema', 'log.jsonl', 'notes.tmp.txt', 'other.safetensors.tmp.1.0.7', 'step-00000002.safetensors',
                            'step-00000003.safetensors'})
   T.eq(logged_steps(dir .. '/log.jsonl'), {1, 2, 3})
   sys.remove_tree(dir)

@@ -19,10 +19,11 @@ local function as_number(v, where)
   return v
 end
 
--- run_suite(evals, ctx, {continue_on_error = false}) -> results: an array, in the order of evals,
--- of {name =, metrics = {metric = number}, seconds =, cpu_seconds =} (wall and CPU time; and
--- error = message for a failed eval when continue_on_error is set; otherwise the first failure
--- is raised naming the eval). Evals run without autograd.
+-- run_suite(evals, ctx, {continue_on_error = false, stop_after_error = false}) -> results: an
+-- array, in the order of evals, of {name =, metrics = {metric = number}, seconds =, cpu_seconds =}
+-- (wall and CPU time; and error = message for a failed eval when continue_on_error is set;
+-- otherwise the first failure is raised naming the eval). With stop_after_error too, the evals
+-- after a failed one are not run (their results are absent). Evals run without autograd.
 function M.run_suite(evals, ctx, opts)
   opts = opts or {}
   check(type(evals) == 'table' and #evals > 0, "run_suite: 'evals' must be a non-empty array")
@@ -53,6 +54,7 @@ function M.run_suite(evals, ctx, opts)
       error(string.format("kinema.eval.run_suite: eval '%s' failed: %s", ev.name, tostring(metrics)), 2)
     end
     results[i] = entry
+    if entry.error and opts.stop_after_error then break end
   end
   return results
 end
@@ -67,8 +69,8 @@ function M.markdown_table(results, opts)
   local lines = {'| eval | metric | value |', '| --- | --- | ---: |'}
   local function cell(s) return (tostring(s):gsub('|', '\\|'):gsub('\n', ' ')) end
   for _, r in ipairs(results) do
-    if r.error then
-      lines[#lines + 1] = string.format('| %s | error | %s |', cell(r.name), cell(r.error))
+    if r.error then  -- the message's first line; the rest (a traceback) is not for a table
+      lines[#lines + 1] = string.format('| %s | FAILED | %s |', cell(r.name), cell(tostring(r.error):match('^[^\n]*')))
     end
     for _, k in ipairs(sorted_keys(r.metrics or {})) do
       local v = r.metrics[k]

@@ -55,6 +55,8 @@ W.rules = {
     {'^ln_final%.(%a+)$', 'norm.%1'},
     {'^text_projection$', 'proj'},
   }, clip_blocks('')),
+  -- CLIP's learned temperature -> Temperature (logit_scale = log(1/tau) in both).
+  clip_temperature = {{'^logit_scale$', 'logit_scale'}},
   -- HuggingFace BERT (BertModel / BertForPreTraining) -> TextEncoder{style='bert'}.
   bert = {
     {'^bert%.embeddings%.word_embeddings%.weight$', 'word_embed.weight'},
@@ -153,8 +155,9 @@ function W.resize_time_embed(src, target_shape)
 end
 
 -- Loads `source` (a path or a {name = tensor} table) into `module` through
--- `rules`. Adapts shapes: same numel -> reshape; pos_embed -> resize_pos_embed;
--- time_embed -> resize_time_embed. Returns the report of load_state_dict plus
+-- `rules`. Adapts shapes: same numel -> reshape; a 2-D (text) pos_embed -> its
+-- first rows; a 3-D (image) pos_embed -> resize_pos_embed; time_embed ->
+-- resize_time_embed. Returns the report of load_state_dict plus
 -- unused (checkpoint keys no rule mapped or the model lacks), adapted, and
 -- missing (model parameters the checkpoint did not provide).
 function W.load(module, source, rules, opts)
@@ -175,6 +178,9 @@ function W.load(module, source, rules, opts)
       local shape = target:size()
       if t:numel() == target:numel() then
         mapped[name] = t:reshape(shape)
+      elseif name:match('pos_embed$') and t:dim() == 2 and #shape == 2 and t:size(1) == shape[2]
+             and t:size(0) > shape[1] then
+        mapped[name] = t:narrow(0, 0, shape[1])  -- a text model's first positions (CLIP: positional_embedding[:L])
       elseif name:match('pos_embed$') and t:size(-1) == shape[#shape] then
         mapped[name] = W.resize_pos_embed(t, shape)
       elseif name:match('time_embed$') and t:size(-1) == shape[#shape] then

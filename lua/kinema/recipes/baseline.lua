@@ -9,6 +9,10 @@ local stoa = require 'kinema.models.stoa'
 local stoa_recipe = require 'kinema.recipes.stoa'
 
 local spec = {name = 'baseline'}
+spec.about = 'VTC-only baseline with the STOA video and text encoders'
+spec.docs = stoa_recipe.docs  -- the tiny preset is STOA's (boxes included)
+spec.model_defaults = {embed = stoa.defaults.embed, video = stoa.defaults.video, text = stoa.defaults.text,
+                       temperature = stoa.defaults.temperature}
 
 spec.defaults = {
   out_dir = 'runs/baseline', frames = 12, image_size = 224, text_len = 32,

@@ -10,6 +10,9 @@ local eval = require 'kinema.eval'
 local demovlp = require 'kinema.models.demovlp'
 
 local spec = {name = 'demovlp'}
+spec.about = 'DemoVLP pre-training: region transformer, VTC and region-word alignment (RWA)'
+spec.model_defaults = demovlp.defaults
+spec.docs = {regions = {'data', 'region features per frame'}, region_dim = {'data', 'region feature width'}}
 spec.needs = {rwa = 'regions'}
 
 spec.defaults = {

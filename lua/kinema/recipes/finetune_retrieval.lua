@@ -17,7 +17,9 @@ local M = {}
 
 -- The fine-tuning spec over a pre-training spec `base`.
 function M.spec(base)
-  local spec = {name = base.name .. '_ft', embed = base.embed, build = base.build}
+  local spec = {name = base.name .. '_ft', embed = base.embed, build = base.build, docs = base.docs,
+                model_defaults = base.model_defaults, init_layouts = base.init_layouts,
+                about = 'retrieval fine-tuning (VTC) of the ' .. base.name .. " recipe's model (--recipe NAME)"}
   spec.defaults = recipe.merge(base.defaults, {
     out_dir = 'runs/' .. base.name .. '-ft',
     train = {batch_size = 64, max_steps = 700, lr = 1e-5, warmup = 70},

@@ -10,6 +10,12 @@ local recipe = require 'kinema.recipe'
 local oatrans = require 'kinema.models.oatrans'
 
 local spec = {name = 'oatrans'}
+spec.about = 'OA-Trans pre-training: object-masked anchor view with object tags, object-aware contrast (OAC)'
+spec.model_defaults = oatrans.defaults
+spec.docs = {['anchor.patch_size'] = {'data', 'patch grid of the object mask (follows model.video.patch_size)'},
+             ['anchor.max_objects'] = {'data', 'objects per anchor frame'},
+             ['anchor.drop_ratio'] = {'data', 'share of background patches dropped from the anchor'},
+             ['anchor.shift_prob'] = {'data', 'probability of shifting the anchor frame'}}
 spec.needs = {oac = 'detections'}  -- the anchor's object mask and tags
 
 spec.defaults = {

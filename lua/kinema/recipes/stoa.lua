@@ -14,6 +14,10 @@ local recipe = require 'kinema.recipe'
 local stoa = require 'kinema.models.stoa'
 
 local spec = {name = 'stoa', min_batch = 2, min_batch_reason = 'VTM draws a hard negative from the batch'}
+spec.about = 'STOA-VLP pre-training: VTC, VTM, MLM, PLM, OTA (trajectories <-> nouns), ASP (actions <-> verbs)'
+spec.model_defaults = stoa.defaults
+spec.docs = {boxes = {'data', 'detected boxes per frame fed to the trajectory encoder'},
+             ['vtm.negatives'] = {'weights', "VTM negatives: 'hard' (most similar in the batch) or 'random'"}}
 spec.needs = {ota = 'detections'}  -- objective -> input it reads (recipe.objective_inputs)
 
 spec.defaults = {

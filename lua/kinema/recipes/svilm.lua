@@ -11,6 +11,11 @@ local recipe = require 'kinema.recipe'
 local svilm = require 'kinema.models.svilm'
 
 local spec = {name = 'svilm', min_batch = 2, min_batch_reason = 'cut-and-paste mixes two videos of the batch'}
+spec.about = 'S-ViLM pre-training: cut-and-paste weighted VTC, noun-phrase grounding, temporal grouping'
+spec.model_defaults = svilm.defaults
+spec.docs = {clip_len = {'data', 'frames per pasted clip (cut-and-paste)'},
+             phrases = {'data', 'noun phrases per caption (grounding)'},
+             phrase_len = {'data', 'noun phrase length in tokens'}}
 
 spec.defaults = {
   out_dir = 'runs/svilm', frames = 16, image_size = 224, text_len = 32, clip_len = 2, phrases = 4,

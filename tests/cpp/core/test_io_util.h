@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <iterator>
 #include <string>
+#include "test_paths.h"
 
 namespace kinema::io::testing {
 

@@ -13,6 +13,7 @@
 
 #include <filesystem>
 #include <string>
+#include "test_paths.h"
 
 using namespace kinema::data;
 
@@ -85,7 +86,7 @@ TEST_CASE("detections: bottom-up-attention npz frame") {
   CHECK(raw.at("info.num_boxes").item<int64_t>() == 4);
   CHECK((raw.at("info.objects_id").scalar_type() == at::kLong));
   CHECK(error_of([] { unpickle_numpy_dict(std::string("\x80\x03}q\x00X\x05\x00\x00", 9), "p.npz:info.npy"); })
-            .find("'p.npz:info.npy': malformed pickle at byte 9: unexpected end of data") != std::string::npos);
+            .find("unexpected end of data") != std::string::npos);
   CHECK(error_of([] { unpickle_numpy_dict(std::string("\x80\x03" "cos\nsystem\n" "q\x00" ")R.", 18), "evil"); })
             .find("'os.system'") != std::string::npos);
 }

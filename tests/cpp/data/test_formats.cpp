@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include "test_paths.h"
 
 using namespace kinema::data;
 

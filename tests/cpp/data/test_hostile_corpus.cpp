@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <sstream>
+#include "test_paths.h"
 
 using namespace kinema;
 

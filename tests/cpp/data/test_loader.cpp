@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/data/loader.h"
+#include "test_paths.h"
 
 using namespace kinema::data;
 

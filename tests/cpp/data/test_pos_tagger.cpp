@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/data/pos_tagger.h"
+#include "test_paths.h"
 
 using namespace kinema::data;
 

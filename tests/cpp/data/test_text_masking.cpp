@@ -4,6 +4,7 @@
 
 #include "core/data/text_masking.h"
 #include "core/data/tokenizer_wordpiece.h"
+#include "test_paths.h"
 
 using namespace kinema::data;
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/data/tokenizer_bpe.h"
+#include "test_paths.h"
 
 using kinema::data::ClipBpeTokenizer;
 

@@ -8,6 +8,7 @@
 
 #include "core/data/tokenizer.h"
 #include "core/data/tokenizer_sentencepiece.h"
+#include "test_paths.h"
 
 using kinema::data::SentencePieceTokenizer;
 using kinema::data::SentencePieceTrainOptions;

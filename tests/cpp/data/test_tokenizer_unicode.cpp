@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/data/tokenizer_unicode.h"
+#include "test_paths.h"
 
 namespace uc = kinema::data::unicode;
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/data/tokenizer_wordpiece.h"
+#include "test_paths.h"
 
 using kinema::data::WordPieceTokenizer;
 

@@ -8,6 +8,7 @@
 
 #include "core/data/video_reader.h"
 #include "core/io/npz.h"
+#include "test_paths.h"
 
 using namespace kinema::data;
 namespace fs = std::filesystem;

@@ -12,6 +12,7 @@
 #include "models/pos_embed.h"
 #include "ops/torch_compat.h"
 #include "models_test_util.h"
+#include "test_paths.h"
 
 using namespace kinema::models;
 using kinema::models::testing::check_error;

@@ -14,6 +14,7 @@
 #include "models/text_encoder.h"
 #include "models/video_encoder.h"
 #include "models_test_util.h"
+#include "test_paths.h"
 
 using namespace kinema::models;
 using namespace kinema::models::testing;

@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include "test_paths.h"
 
 using kinema::ops::testing::max_abs_diff;
 
