@@ -283,7 +283,7 @@ int dataset_gc(lua_State* L) {
 
 // ---- loader ------------------------------------------------------------------------
 
-// data.Loader(dataset, {batch_size, num_workers, prefetch, shuffle, seed, rank,
+// data.Loader(dataset, {batch_size, num_workers, prefetch, prefetch_next_epoch, shuffle, seed, rank,
 //   world_size, drop_last, num_frames, sampling, fps, size, short_side,
 //   random_crop, normalize='none'|'clip'|'imagenet', random_caption, timeout_s,
 //   video, text, detections, regions, anchor, cut_paste})  (recipe options:
@@ -295,6 +295,7 @@ int loader_new(lua_State* L) {
   lo.batch_size = static_cast<int64_t>(opt_field_number(L, o, "batch_size", 8));
   lo.num_workers = static_cast<int64_t>(opt_field_number(L, o, "num_workers", 2));
   lo.prefetch = static_cast<int64_t>(opt_field_number(L, o, "prefetch", 4));
+  lo.prefetch_next_epoch = opt_field_bool(L, o, "prefetch_next_epoch", false);
   lo.shuffle = opt_field_bool(L, o, "shuffle", true);
   lo.seed = static_cast<uint64_t>(opt_field_number(L, o, "seed", 0));
   lo.rank = static_cast<int64_t>(opt_field_number(L, o, "rank", 0));
