@@ -128,6 +128,7 @@ void Loader::reset(int64_t epoch, int64_t start_batch) {
       epoch_ = epoch;
       next_yield_ = start_batch;
       samples_done_ = 0;
+      work_cv_.notify_all();  // workers stopped at the old epoch's end go on
       return;
     }
   }
@@ -217,7 +218,9 @@ void Loader::worker_loop() {
   std::unique_lock<std::mutex> lock(mu_);
   auto has_task = [&] {
     if (next_task_ >= end) {
-      if (!opt_.prefetch_next_epoch || end == 0) return false;
+      // The next epoch's items: ahead of the consumer only with
+      // prefetch_next_epoch, else once it has moved on to that epoch.
+      if (end == 0 || (!opt_.prefetch_next_epoch && task_epoch_ >= epoch_)) return false;
       ++task_epoch_;
       next_task_ = 0;
       task_order_ = std::make_shared<const std::vector<int64_t>>(shard_order(task_epoch_));

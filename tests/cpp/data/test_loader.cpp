@@ -287,6 +287,9 @@ TEST_CASE("loader: prefetch_next_epoch readies the next epoch's first batches, s
   CHECK(batches(off).size() == 3);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   CHECK(made_off.load() == 9);
+  off.reset(1, 0);  // where it stopped: carries on into epoch 1, same batches
+  CHECK(batches(off) == epoch1);
+  CHECK(made_off.load() == 18);
   // A reset elsewhere drops the prefetched work and starts there.
   warm.reset(0, 1);
   CHECK(batches(warm) == std::vector<std::vector<int64_t>>(epoch0.begin() + 1, epoch0.end()));
