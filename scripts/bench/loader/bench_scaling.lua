@@ -17,16 +17,7 @@ local data, sys, json = kinema.data, kinema.sys, require 'kinema.json'
 
 local opts = {work = 'runs/bench_loader_scaling', workers = '1,2', frames = 8, size = 224, videos = 8, epochs = 3,
               sampling = 'rand'}
-local argv = arg or {}
-local i = 1
-while i <= #argv do
-  local key = argv[i]:match('^%-%-([%w_]+)$')
-  if not key or opts[key] == nil then error('bench_scaling.lua: unknown argument ' .. tostring(argv[i]), 0) end
-  local value = argv[i + 1]
-  if value == nil then error('bench_scaling.lua: --' .. key .. ' needs a value', 0) end
-  opts[key] = type(opts[key]) == 'number' and assert(tonumber(value), '--' .. key .. ' expects a number') or value
-  i = i + 2
-end
+require('kinema.cli').parse_flags('bench_scaling.lua', arg or {}, opts)
 if opts.epochs < 2 then error('bench_scaling.lua: --epochs must be >= 2 (the first is warm-up)', 0) end
 local worker_counts = {}
 for w in opts.workers:gmatch('%d+') do worker_counts[#worker_counts + 1] = tonumber(w) end
