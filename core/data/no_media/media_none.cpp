@@ -49,7 +49,7 @@ Mp4Writer::Mp4Writer(const std::string& path, int64_t, int64_t, double, const En
   no_media("synth: cannot write '" + path + "'");
 }
 Mp4Writer::~Mp4Writer() = default;
-void Mp4Writer::write(const uint8_t*, int64_t) { no_media("synth"); }
+void Mp4Writer::write(const uint8_t*, int64_t, bool) { no_media("synth"); }
 void Mp4Writer::finish() { no_media("synth"); }
 const std::string& Mp4Writer::encoder() const { no_media("synth"); }
 
