@@ -258,13 +258,11 @@ local function png_uri(image)
   return 'data:image/png;base64,' .. report.base64(require('kinema._report').encode_png(image))
 end
 
--- Re-evaluates the newest checkpoint of the run on the test split: the
--- similarity matrix, captions and frame strips, and the hard-negative pairs.
-function report.examples(run_dir, opts)
-  opts = opts or {}
+-- The newest checkpoint of a run rebuilt as its recipe built it:
+-- spec, cfg, tokenizer, model (eval mode), checkpoint path; nil, why without one.
+function report.load_run(run_dir, overrides)
   local recipe = require 'kinema.recipe'
   local train = require 'kinema.train'
-  local eval = require 'kinema.eval'
   local checkpoint = train.latest_checkpoint(run_dir)
   if not checkpoint then return nil, 'no checkpoint in ' .. run_dir end
   local _, meta = torch.load_safetensors(checkpoint)
@@ -279,12 +277,24 @@ function report.examples(run_dir, opts)
   end
   local defaults = recipe.merge(recipe.common, spec.defaults or {})
   local cfg = recipe.parse_args({'--config', run_dir .. '/config.json'}, defaults, spec.presets)
-  for k, v in pairs(opts.overrides or {}) do cfg[k] = v end
+  for k, v in pairs(overrides or {}) do cfg[k] = v end
   local tok = recipe.tokenizer_or_synth(cfg)
   torch.manual_seed(cfg.seed + 1)
   local model = spec.build(cfg, tok)
   recipe.load_init(model, checkpoint)
   model:eval()
+  return {spec = spec, cfg = cfg, tok = tok, model = model, checkpoint = checkpoint, recipe = name}
+end
+
+-- Re-evaluates the newest checkpoint of the run on the test split: the
+-- similarity matrix, captions and frame strips, and the hard-negative pairs.
+function report.examples(run_dir, opts)
+  opts = opts or {}
+  local recipe = require 'kinema.recipe'
+  local eval = require 'kinema.eval'
+  local run, why = report.load_run(run_dir, opts.overrides)
+  if not run then return nil, why end
+  local spec, cfg, tok, model, checkpoint, name = run.spec, run.cfg, run.tok, run.model, run.checkpoint, run.recipe
   local ds = recipe.dataset(cfg, 'test')
   local own = spec.loader_options(cfg, tok, 'test')
   own.video = nil  -- decoded for the pictures even where the model reads no pixels (DemoVLP)
@@ -356,6 +366,7 @@ function report.grounding(spec, model, cfg, tok, opts)
   if not batch then return out end
   local T = batch.video:size(1)
   local per_sample = torch.no_grad(function() return spec.grounding.run(model, batch, cfg, tok) end)
+  out.batch = batch
   for i = 1, math.min(count, #batch.id) do
     local strip = report.frame_strip(batch.video[i - 1], cfg.normalize)
     local scale = math.max(1, math.ceil(128 / strip:size(0)))

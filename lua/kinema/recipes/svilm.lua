@@ -81,7 +81,7 @@ spec.embed = {
 spec.grounding = {
   about = 'S-ViLM group attention: each noun phrase weighs the group tokens by softmax(cos / tau_g) as the '
           .. 'grounding loss does (its 12 prompts averaged); every patch is tinted by the weight of the group '
-          .. 'it is assigned to',
+          .. 'it is assigned to (opacity relative to the strongest patch)',
   loader_options = function(cfg, tok) return spec.loader_options(cfg, tok, 'test') end,
   run = function(model, batch, cfg, tok)
     local data = require 'kinema.data'
