@@ -19,6 +19,11 @@ spec.model_defaults = stoa.defaults
 spec.docs = {boxes = {'data', 'detected boxes per frame fed to the trajectory encoder'},
              ['vtm.negatives'] = {'weights', "VTM negatives: 'hard' (most similar in the batch) or 'random'"}}
 spec.needs = {ota = 'detections'}  -- objective -> input it reads (recipe.objective_inputs)
+-- With CLIP weights (--model.preset clip-vit-b16 --init ViT-B-16.pt) the video
+-- and text towers and the temperature come from CLIP; these are STOA's own and
+-- start from their initialisation (named on stderr when --init loads).
+spec.init_fresh = {trajectory = 'object trajectory encoder (eq 1)', action = 'action encoder (eq 2)',
+                   fusion = 'fusion encoder', vtm_head = 'VTM head', mlm_head = 'MLM/PLM head'}
 
 spec.defaults = {
   out_dir = 'runs/stoa', frames = 12, image_size = 224, text_len = 32, boxes = 10,
