@@ -359,7 +359,9 @@ function report.grounding(spec, model, cfg, tok, opts)
   local recipe = require 'kinema.recipe'
   local count = (opts or {}).grounding or 3
   local ds = recipe.dataset(cfg, 'test')
-  local loader = recipe.loader(cfg, ds, 'test', spec.grounding.loader_options(cfg, tok))
+  local own = spec.grounding.loader_options(cfg, tok)
+  own.batch_size = count  -- only the captions drawn
+  local loader = recipe.loader(cfg, ds, 'test', own)
   local batch = loader:iter(0)()
   loader:close()
   local out = {about = spec.grounding.about, samples = {}}
