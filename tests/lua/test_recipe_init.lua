@@ -126,7 +126,7 @@ T.test('timm ViT + BERT: two files, two layouts, allow-listed heads', function()
   local t = model.text(expected['bert.ids'], expected['bert.attention_mask'])
   T.is_true(max_diff(t.tokens, expected['bert.tokens']) < 1e-4, 'bert tokens')
   T.raises(function()
-    recipe.load_init(model, fixtures .. 'models_bert_base.pt', 'timm_vit,bert')
+    require('kinema.checkpoint').load_init(model, fixtures .. 'models_bert_base.pt', 'timm_vit,bert')
   end, "--init names 1 file(s) but --init_layout 2 layout(s)")
 end)
 

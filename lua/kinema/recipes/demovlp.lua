@@ -7,6 +7,7 @@
 -- lr 1e-4, temperature 0.05.
 local torch = require 'torch'
 local recipe = require 'kinema.recipe'
+local normalize = require('kinema.eval.zero_shot').normalize
 local eval = require 'kinema.eval'
 local demovlp = require 'kinema.models.demovlp'
 
@@ -65,11 +66,11 @@ end
 spec.embed = {
   video = function(model, batch)
     local v = model:encode_video(batch.features, batch.locations, batch.frame_index, batch.region_mask)
-    return {global = recipe.normalize(v.embed), regions = v.regions, region_mask = batch.region_mask}
+    return {global = normalize(v.embed), regions = v.regions, region_mask = batch.region_mask}
   end,
   text = function(model, ids, mask)
     local t = model:encode_text(ids, mask)
-    return {global = recipe.normalize(t.embed), words = t.words, word_mask = word_mask(mask)}
+    return {global = normalize(t.embed), words = t.words, word_mask = word_mask(mask)}
   end,
   score = function(model, texts, videos)
     return eval.global_local_score{}(texts, videos)
@@ -104,8 +105,8 @@ spec.grounding = {
     local v = model:encode_video(batch.features, batch.locations, batch.frame_index, batch.region_mask)
     local t = model:encode_text(batch.ids, batch.mask)
     local lambda = (cfg.loss.rwa or {}).lambda or 1
-    local regions = recipe.normalize(v.regions)
-    local words = recipe.normalize(t.words)
+    local regions = normalize(v.regions)
+    local words = normalize(t.words)
     local positions, ids = batch.noun_positions:totable(), batch.ids:totable()
     local region_mask, frame_index = batch.region_mask:totable(), batch.frame_index:totable()
     local locations = batch.locations:totable()

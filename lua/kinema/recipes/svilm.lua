@@ -8,6 +8,7 @@
 -- tokens, grouping after layers 6/9/12, BERT-base text encoder, 256-d space,
 -- batch 1024 (the paper: 64 TPUs), AdamW lr 1e-4.
 local recipe = require 'kinema.recipe'
+local normalize = require('kinema.eval.zero_shot').normalize
 local svilm = require 'kinema.models.svilm'
 
 local spec = {name = 'svilm', min_batch = 2, min_batch_reason = 'cut-and-paste mixes two videos of the batch'}
@@ -70,8 +71,8 @@ function spec.inputs(model, batch, cfg)
 end
 
 spec.embed = {
-  video = function(model, batch) return recipe.normalize(model:encode_video(batch.video).embed) end,
-  text = function(model, ids, mask) return recipe.normalize(model:encode_text(ids, mask).embed) end,
+  video = function(model, batch) return normalize(model:encode_video(batch.video).embed) end,
+  text = function(model, ids, mask) return normalize(model:encode_text(ids, mask).embed) end,
 }
 
 -- Where each noun phrase is grounded (kinema report): the phrase's 12 prompts,
@@ -93,14 +94,14 @@ spec.grounding = {
     local tubelet = T / slices
     assert(tubelet == math.floor(tubelet), 'svilm grounding: frames do not split into tubelet slices')
     local tau_g = (cfg.loss.grounding or {}).tau_g or 0.07
-    local groups = recipe.normalize(v.groups)
+    local groups = normalize(v.groups)
     local out = {}
     for i, caption in ipairs(batch.caption) do
       local items = {}
       local phrases = data.parts(caption).noun_phrases
       for k = 1, math.min(#phrases, cfg.phrases) do
         local ids, mask = tok:encode_batch(data.prompts(phrases[k]), cfg.phrase_len)
-        local n = recipe.normalize(recipe.normalize(model:encode_text(ids, mask).embed):mean(0))
+        local n = normalize(normalize(model:encode_text(ids, mask).embed):mean(0))
         local w = (groups[i - 1]:matmul(n) / tau_g):softmax(0)  -- [M]
         local heat = w:matmul(v.assignment[i - 1]):view({slices, side, side}):repeat_interleave(tubelet, {dim = 0})
         items[#items + 1] = {noun = phrases[k], heat = heat, weight = w:max():item(), group_weights = w}
