@@ -160,7 +160,7 @@ if #seeded_order > 0 then
   print()
 end
 if #order > 0 then
-  print(recipe.results_table(by_name, order))
+  print(kinema.eval.results_table(by_name, order))
   print()
 end
 print(report.markdown_table(results))

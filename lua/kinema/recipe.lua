@@ -16,34 +16,25 @@
 -- `--weights.ota 0`), `--no-key` for false. Unknown keys are refused by name.
 -- Data (docs/data.md): --data.root DIR --data.format webvid|msrvtt|...; the
 -- synthetic benchmark is generated only with --data.synth true.
+--
+-- This file holds the command line, the configuration and main; the data of a
+-- run is found by kinema.recipe_data, evaluated by kinema.eval.zero_shot (with
+-- the results table), and weights are read and written by kinema.checkpoint.
 local torch = require 'torch'
 local json = require 'kinema.json'
 local sys = require 'kinema.sys'
 local cli = require 'kinema.cli'
+local util = require 'kinema.util'
+local rdata = require 'kinema.recipe_data'
+local ckpt = require 'kinema.checkpoint'
+local eval = require 'kinema.eval.zero_shot'
 
 local recipe = {}
 
 local function fail(fmt, ...) error('kinema.recipe: ' .. string.format(fmt, ...), 0) end
+local is_file, is_dir, given = sys.is_file, sys.is_dir, rdata.given
 
-local function deep_copy(t)
-  if type(t) ~= 'table' then return t end
-  local out = {}
-  for k, v in pairs(t) do out[k] = deep_copy(v) end
-  return out
-end
-
--- Overrides `into` with `from` key by key (nested records merge, arrays replace).
-local function merge_into(into, from)
-  for k, v in pairs(from or {}) do
-    if type(v) == 'table' and #v == 0 and next(v) ~= nil and type(into[k]) == 'table' then
-      merge_into(into[k], v)
-    else
-      into[k] = deep_copy(v)
-    end
-  end
-  return into
-end
-recipe.merge = function(a, b) return merge_into(deep_copy(a), b) end
+recipe.merge = util.merge
 
 local function convert(text, old, key)
   if type(old) == 'number' then
@@ -98,7 +89,7 @@ end
 -- given), then the explicit keys. Keys below a table listed in
 -- defaults.open_keys (e.g. 'weights') may be new.
 function recipe.parse_args(argv, defaults, presets)
-  local cfg = deep_copy(defaults)
+  local cfg = util.copy(defaults)
   local open = {}
   for _, k in ipairs(defaults.open_keys or {}) do open[k] = true end
   local pending = {}
@@ -111,7 +102,7 @@ function recipe.parse_args(argv, defaults, presets)
     if not key then fail("unexpected argument '%s' (options are --key value)", a) end
     key = key:gsub('%-', '_')
     if presets and presets[key] then
-      merge_into(cfg, presets[key])
+      util.merge_into(cfg, presets[key])
       cfg.preset = key
     elseif key == 'config' then
       -- a config file's keys, applied where the flag stands among the explicit keys
@@ -119,7 +110,7 @@ function recipe.parse_args(argv, defaults, presets)
       if value == nil then fail('--config expects a file (.lua or .json)') end
       local file = cli.read_config(value)
       if type(file.preset) == 'string' and presets and presets[file.preset] then  -- a run's resolved config
-        merge_into(cfg, presets[file.preset])
+        util.merge_into(cfg, presets[file.preset])
         cfg.preset = file.preset
       end
       for _, kv in ipairs(cli.flatten(file)) do
@@ -138,7 +129,7 @@ function recipe.parse_args(argv, defaults, presets)
         fail("--model.preset '%s' is not a preset (known: %s)", tostring(value), table.concat(names, ', '))
       end
       cfg.model = cfg.model or {}
-      merge_into(cfg.model, preset.model)
+      util.merge_into(cfg.model, preset.model)
       cfg.model.preset = value
     elseif key:match('^no_') and value == nil then
       pending[#pending + 1] = {key:sub(4), false}
@@ -158,132 +149,7 @@ function recipe.parse_args(argv, defaults, presets)
   return cfg
 end
 
--- ---- data -------------------------------------------------------------------------
-
-local function is_dir(p) local f = io.open(p .. '/.'); if f then f:close() end; return f ~= nil end
-local function is_file(p)
-  if is_dir(p) then return false end
-  local f = io.open(p, 'rb')
-  if f then f:close() end
-  return f ~= nil
-end
--- A path option: false or '' is "none" ('' leaves the choice to kinema, see data_source).
-local function given(v) return v ~= nil and v ~= false and v ~= '' end
-recipe.is_file, recipe.is_dir = is_file, is_dir
-
--- A complete kinema synth folder.
-function recipe.is_synth_root(root)
-  return is_file(root .. '/synth.json') and not is_file(root .. '/.kinema-synth-incomplete')
-end
-
--- Generates the synthetic benchmark under root unless it is there already
--- (data.synth asks for it; kinema synth refuses a folder it did not make).
-function recipe.ensure_synth(root, opts)
-  if recipe.is_synth_root(root) then return root end
-  local data = require 'kinema.data'
-  io.stderr:write(string.format('kinema: generating the synthetic benchmark in %s ...\n', root))
-  data.synth(recipe.merge(type(opts) == 'table' and opts or {}, {out_dir = root}))
-  return root
-end
-
--- The synthetic benchmark's side files, used by default only in a kinema-made root.
-local synth_side_files = {detections_root = 'detections', region_root = 'regions', train_meta = 'train_meta.jsonl',
-                          test_meta = 'test_meta.jsonl', hard_negatives = 'test_hard_negatives.jsonl',
-                          vocab = 'vocab.txt'}
-
--- Where the files of a split are, from cfg.data (paths relative to the split's
--- root: data.test_root for the test split when given, else data.root):
--- {format, path, split, video_root, region_root, detections_root, meta,
--- allow_outside_root} for data.read, plus root and hard_negatives. A side
--- option left '' takes the synthetic benchmark's file in a kinema-made root
--- and is absent elsewhere; false (--no-data.KEY) is always absent.
-function recipe.data_source(cfg, split)
-  local d = cfg.data
-  local test = split == 'test'
-  local root = (test and given(d.test_root)) and d.test_root or d.root
-  local synth_root = recipe.is_synth_root(root)
-  local function path(p) return (p:sub(1, 1) == '/' or root == '') and p or (root .. '/' .. p) end
-  local function side(key)
-    local v = d[key]
-    if given(v) then return path(v) end
-    if v == '' and synth_root and synth_side_files[key] then return path(synth_side_files[key]) end
-    return nil
-  end
-  if not given(d[split]) then fail('--data.%s: the %s annotation file is required', split, split) end
-  local per_split = function(key) return test and given(d['test_' .. key]) and d['test_' .. key] or d[key] end
-  return {format = per_split('format'), path = path(d[split]),
-          split = given(d[split .. '_split']) and path(d[split .. '_split']) or nil,
-          video_root = path(per_split('video_root')), region_root = side('region_root'),
-          detections_root = side('detections_root'), meta = side(split .. '_meta'),
-          allow_outside_root = d.allow_outside_root == true,
-          hard_negatives = test and side('hard_negatives') or nil, root = root}
-end
-
--- The dataset of a split (recipe.data_source).
-function recipe.dataset(cfg, split)
-  local data = require 'kinema.data'
-  local src = recipe.data_source(cfg, split)
-  return (data.read{format = src.format, path = src.path, split = src.split, video_root = src.video_root,
-                    region_root = src.region_root, detections_root = src.detections_root, meta = src.meta,
-                    allow_outside_root = src.allow_outside_root})
-end
-
--- The tokenizer: data.vocab when given; the synthetic benchmark's vocab.txt in
--- a kinema-made root; else a WordPiece vocabulary of the training captions
--- (train_ds) built into out_dir/vocab.txt, which a later evaluation of the run
--- (no train_ds) reads.
-function recipe.tokenizer(cfg, train_ds)
-  local data = require 'kinema.data'
-  local d = cfg.data
-  local kind = given(d.tokenizer) and d.tokenizer or 'wordpiece'
-  local p
-  if given(d.vocab) then
-    p = (d.vocab:sub(1, 1) == '/' or d.root == '') and d.vocab or (d.root .. '/' .. d.vocab)
-    if not is_file(p) then fail('--data.vocab %s: no such file', p) end
-  elseif d.vocab == '' and recipe.is_synth_root(d.root) then
-    p = d.root .. '/vocab.txt'
-  else
-    if kind ~= 'wordpiece' then fail("--data.tokenizer %s needs its vocabulary: give --data.vocab FILE", kind) end
-    p = cfg.out_dir .. '/vocab.txt'
-    if train_ds then
-      local captions = train_ds:column('captions')
-      if #captions == 0 then fail('the training split has no captions to build a vocabulary from') end
-      local tokens = data.build_vocab{texts = captions}
-      local old = sys.read_file(p)
-      if old ~= table.concat(tokens, '\n') .. '\n' then
-        if old and (cfg.resume or not cfg.overwrite) then
-          fail("%s was built from other training captions: start over with --overwrite true, choose another "
-               .. "--out_dir, or give --data.vocab", p)
-        end
-        data.build_vocab{texts = captions, path = p}
-        io.stderr:write(string.format('kinema: no --data.vocab: built a %d-token WordPiece vocabulary from the %d '
-                                      .. 'training captions into %s\n', #tokens, #captions, p))
-      end
-    elseif not is_file(p) then
-      fail('no vocabulary: %s is absent (it is built when the run trains) and no --data.vocab was given', p)
-    end
-  end
-  return data.tokenizer{kind = kind, path = p}
-end
-
--- Loader options shared by every recipe plus the recipe's own fields. The
--- training split replaces an unreadable sample by the next one; evaluation
--- never substitutes: it stops naming the sample, or leaves it out with
--- --eval.drop_unreadable (reported with the results).
-function recipe.loader(cfg, ds, split, own)
-  local data = require 'kinema.data'
-  local dist = require 'kinema.dist'
-  local train_split = split == 'train'
-  local opts = {batch_size = train_split and cfg.train.batch_size or cfg.eval.batch_size,
-                num_workers = cfg.train.num_workers, shuffle = train_split, seed = cfg.seed,
-                drop_last = train_split, num_frames = cfg.frames, size = cfg.image_size,
-                normalize = cfg.normalize, random_caption = train_split,
-                sampling = train_split and 'rand' or 'uniform',
-                on_error = train_split and 'replace' or (cfg.eval.drop_unreadable and 'drop' or 'raise')}
-  if train_split then opts.rank, opts.world_size = dist.rank(), dist.world_size() end
-  merge_into(opts, own or {})
-  return data.Loader(ds, opts)
-end
+-- ---- checking a run's data (kinema.recipe_data finds it) ----------------------------
 
 -- What an objective reads beyond video and captions, and the option giving it.
 recipe.objective_inputs = {
@@ -326,10 +192,10 @@ end
 -- only when opts.train).
 function recipe.prepare_data(spec, cfg, opts)
   local d = cfg.data
-  if d.synth then recipe.ensure_synth(d.root, recipe.merge(d.synth_options or {}, type(d.synth) == 'table' and d.synth or {})) end
+  if d.synth then rdata.ensure_synth(d.root, recipe.merge(d.synth_options or {}, type(d.synth) == 'table' and d.synth or {})) end
   local out = {}
   local function read(split)
-    local src = recipe.data_source(cfg, split)
+    local src = rdata.data_source(cfg, split)
     if not is_file(src.path) then
       local hint = ''
       if d[split] == recipe.common.data[split] then
@@ -342,7 +208,7 @@ function recipe.prepare_data(spec, cfg, opts)
       if src[key] and given(d[key]) and not is_dir(src[key]) then fail('--data.%s %s: no such folder', key, src[key]) end
     end
     if src.meta and not is_file(src.meta) then fail('--data.%s_meta %s: no such file', split, src.meta) end
-    local ds = recipe.dataset(cfg, split)
+    local ds = rdata.dataset(cfg, split)
     if ds:size() == 0 then fail('--data.%s %s holds no videos', split, src.path) end
     return ds, src
   end
@@ -388,7 +254,7 @@ function recipe.prepare_data(spec, cfg, opts)
   local hard = out.test_source.hard_negatives
   if hard then
     if not is_file(hard) then fail('--data.hard_negatives %s: no such file', hard) end
-    local found = recipe.read_hard_negatives(hard, out.test:column('id'))
+    local found = rdata.read_hard_negatives(hard, out.test:column('id'))
     if #found == 0 then fail('--data.hard_negatives %s: none of its videos is in the test split', hard) end
   end
   return out
@@ -437,286 +303,6 @@ function recipe.gather_columns(inputs)
   end
   return inputs
 end
-
--- ---- evaluation -------------------------------------------------------------------------
-
-local function normalize(x) return x / x:norm(2, {-1}, true):clamp_min(1e-12) end
-
--- The hard-negative pairs of the test videos in `ids`, from a JSON Lines file
--- in either layout (any number of negatives of any kind per video):
---   grouped:  {"videoid", "positive", "negatives": [{"caption", "kind"}, ...]}
---   per pair: {"videoid", "caption", "negative", "kind"}
--- -> a list of {row = 0-based gallery row, positive =, negative =, kind =};
--- records of videos outside ids are skipped. A malformed line raises naming
--- the file, line and field.
-function recipe.read_hard_negatives(path, ids)
-  local row_of = {}
-  for i, id in ipairs(ids) do row_of[id] = i - 1 end
-  local f = io.open(path, 'rb')
-  if not f then fail('hard negatives %s: cannot open', path) end
-  local out, line_no = {}, 0
-  local function text(r, key, where)
-    local v = r[key]
-    if type(v) ~= 'string' or v == '' then
-      f:close()
-      fail("%s:%d: %s'%s' must be a non-empty string, got %s", path, line_no, where or '', key,
-           v == nil and 'nothing' or type(v))
-    end
-    return v
-  end
-  for line in f:lines() do
-    line_no = line_no + 1
-    if line:match('%S') then
-      local ok, r = pcall(json.decode, line, path .. ':' .. line_no)
-      if not ok then f:close(); fail('%s', tostring(r)) end
-      if type(r) ~= 'table' then f:close(); fail('%s:%d: expected a JSON object', path, line_no) end
-      if type(r.videoid) == 'number' then r.videoid = string.format('%d', r.videoid) end
-      local row = row_of[text(r, 'videoid')]
-      if r.negatives ~= nil then
-        local positive = text(r, 'positive')
-        if type(r.negatives) ~= 'table' then f:close(); fail("%s:%d: 'negatives' must be a list", path, line_no) end
-        for k, n in ipairs(r.negatives) do
-          if type(n) ~= 'table' then f:close(); fail("%s:%d: negatives[%d] must be an object", path, line_no, k) end
-          local where = string.format('negatives[%d].', k)
-          local neg, kind = text(n, 'caption', where), text(n, 'kind', where)
-          if row then out[#out + 1] = {row = row, positive = positive, negative = neg, kind = kind} end
-        end
-      elseif r.negative ~= nil then
-        local positive, neg, kind = text(r, 'caption'), text(r, 'negative'), text(r, 'kind')
-        if row then out[#out + 1] = {row = row, positive = positive, negative = neg, kind = kind} end
-      else
-        f:close()
-        fail("%s:%d: expected {videoid, positive, negatives = [{caption, kind}]} or {videoid, caption, negative, "
-             .. 'kind}', path, line_no)
-      end
-    end
-  end
-  f:close()
-  return out
-end
-
--- The global embedding of embed's output: the tensor, or its .global field.
-local function global_of(E) return torch.is_tensor(E) and E or E.global end
-
--- Chunks of captions of cfg.eval.batch_size with their gallery rows:
--- fn(ids, mask, rows [n] int64) -> scores [n]; returns the scores concatenated.
-local function score_captions(cfg, tok, captions, video_rows, fn)
-  local parts = {}
-  for s = 1, #captions, cfg.eval.batch_size do
-    local chunk = {}
-    for j = s, math.min(#captions, s + cfg.eval.batch_size - 1) do chunk[#chunk + 1] = captions[j] end
-    local ids, mask = tok:encode_batch(chunk, cfg.text_len)
-    parts[#parts + 1] = fn(ids, mask, video_rows:narrow(0, s - 1, #chunk)):reshape({-1}):to(torch.float64)
-  end
-  return torch.cat(parts, 0)
-end
-
--- The two scorings of a (caption, its video) pair: 'cosine' of the global
--- embeddings (every recipe), and 'match', the recipe's own matching function
--- where it has one (spec.match.score(model, video_rows, ids, mask, cfg) -> [n],
--- video_rows the rows of what spec.match.video, or else spec.embed.video, made):
--- STOA's VTM head probability, DemoVLP's global + local similarity.
-local function pair_scorers(model, cfg, spec, V, Vm)
-  local scorers = {cosine = function(ids, mask, rows)
-    local E = global_of(spec.embed.text(model, ids, mask, cfg))
-    return (E * global_of(V):index_select(0, rows)):sum(-1)
-  end}
-  if spec.match then
-    scorers.match = function(ids, mask, rows)
-      return spec.match.score(model, recipe.index_embeddings(Vm or V, rows), ids, mask, cfg)
-    end
-  end
-  return scorers
-end
-
--- Accuracy in percent per kind and over all pairs: {noun =, verb =, ..., all =}
--- (won[k] = 1 when found[k]'s positive scored strictly higher).
-local function pair_accuracy(found, won)
-  local wins, totals, all = {}, {}, 0
-  for k, p in ipairs(found) do
-    wins[p.kind] = (wins[p.kind] or 0) + won[k]
-    totals[p.kind] = (totals[p.kind] or 0) + 1
-    all = all + won[k]
-  end
-  local out = {all = 100 * all / #found}
-  for kind, n in pairs(totals) do out[kind] = 100 * wins[kind] / n end
-  return out
-end
-
--- Per video, the share of its hard-negative pairs of each kind won, and of
--- all its pairs: {noun = [N], verb = [N], all = [N]} float64 in [0, 1] (N: the
--- videos with pairs of that kind, in gallery order).
-local function per_video_wins(found, won)
-  local sums, counts = {all = {}}, {all = {}}
-  for k, p in ipairs(found) do
-    for _, kind in ipairs({p.kind, 'all'}) do
-      sums[kind], counts[kind] = sums[kind] or {}, counts[kind] or {}
-      sums[kind][p.row] = (sums[kind][p.row] or 0) + won[k]
-      counts[kind][p.row] = (counts[kind][p.row] or 0) + 1
-    end
-  end
-  local out = {}
-  for kind, by_row in pairs(counts) do
-    local rows = {}
-    for row in pairs(by_row) do rows[#rows + 1] = row end
-    table.sort(rows)
-    local shares = {}
-    for i, row in ipairs(rows) do shares[i] = sums[kind][row] / by_row[row] end
-    out[kind] = torch.tensor(shares, {dtype = torch.float64})
-  end
-  return out
-end
-
--- Embedding-cosine scores of captions against their own gallery rows (the run report's hard-negative pairs).
-function recipe.pair_scores(model, cfg, spec, tok, V, captions, rows)
-  local ids, mask = tok:encode_batch(captions, cfg.text_len)
-  return pair_scorers(model, cfg, spec, V).cosine(ids, mask, rows)
-end
-
--- Accuracy on the hard-negative caption pairs (the positive caption must score
--- above its edited negative against the same video) under each scoring of
--- pair_scorers, per kind and over all pairs, or nil when the test data has no
--- hard-negative file. Returns metrics {noun, verb, ..., all [, match_noun,
--- ..., match_all]} in percent and the per-video outcomes behind them (same
--- keys, [N] in [0, 1]: the share of that video's pairs won).
-function recipe.hard_negatives(model, cfg, spec, tok, V, ids, Vm)
-  local path = recipe.data_source(cfg, 'test').hard_negatives
-  if not path then return nil end
-  local found = recipe.read_hard_negatives(path, ids)
-  if #found == 0 then return nil end
-  -- each distinct (video, positive) scored once
-  local key_of, positives, positive_rows, pos_index = {}, {}, {}, {}
-  local negatives, negative_rows = {}, {}
-  for k, p in ipairs(found) do
-    local key = p.row .. '\0' .. p.positive
-    if not key_of[key] then
-      positives[#positives + 1] = p.positive
-      positive_rows[#positive_rows + 1] = p.row
-      key_of[key] = #positives
-    end
-    pos_index[k] = key_of[key] - 1
-    negatives[k], negative_rows[k] = p.negative, p.row
-  end
-  local function rows(list) return torch.tensor(list, {dtype = torch.int64}) end
-  return torch.no_grad(function()
-    local metrics, items = {}, {}
-    for scoring, fn in pairs(pair_scorers(model, cfg, spec, V, Vm)) do
-      local prefix = scoring == 'cosine' and '' or (scoring .. '_')
-      local pos = score_captions(cfg, tok, positives, rows(positive_rows), fn):index_select(0, rows(pos_index))
-      local neg = score_captions(cfg, tok, negatives, rows(negative_rows), fn)
-      local won = pos:gt(neg):to(torch.int64):totable()
-      for k, v in pairs(pair_accuracy(found, won)) do metrics[prefix .. k] = v end
-      for k, v in pairs(per_video_wins(found, won)) do items[prefix .. k] = v end
-    end
-    return metrics, items
-  end)
-end
-
--- Zero-shot retrieval on the test split (test_ds: the dataset, read here when
--- absent), and hard-negative caption accuracy when the data has a
--- hard-negative file. Returns flat metrics (t2v_R1 ..., v2t_..., hard_noun,
--- hard_verb, hard_all, with the recipe's own matching hard_match_noun ...,
--- num_test_videos, dropped_test_videos), the per-item outcomes behind the R@K
--- and hard-negative metrics ({metric = [N] float64}) and the test videos left
--- out under --eval.drop_unreadable ({id =, error =}).
-function recipe.zero_shot(model, cfg, spec, tok, test_ds)
-  local eval = require 'kinema.eval'
-  local ds = test_ds or recipe.dataset(cfg, 'test')
-  local loader = recipe.loader(cfg, ds, 'test', spec.loader_options(cfg, tok, 'test'))
-  local videos, texts, ids, match_videos, dropped = {}, {}, {}, {}, {}
-  model:eval()
-  local ok, err = pcall(torch.no_grad, function()
-    for batch in loader:iter(0) do
-      for i, id in ipairs(batch.dropped_ids or {}) do dropped[#dropped + 1] = {id = id, error = batch.dropped_errors[i]} end
-      if #batch.indices > 0 then
-        videos[#videos + 1] = spec.embed.video(model, batch, cfg)
-        texts[#texts + 1] = spec.embed.text(model, batch.ids, batch.mask, cfg)
-        if spec.match and spec.match.video then match_videos[#match_videos + 1] = spec.match.video(model, batch, cfg) end
-        for _, id in ipairs(batch.id) do ids[#ids + 1] = id end
-      end
-    end
-  end)
-  loader:close()
-  if not ok then model:train(); error(err, 0) end
-  if #ids == 0 then model:train(); fail('every test video was unreadable (%d dropped)', #dropped) end
-  local V, Tt = recipe.cat_embeddings(videos), recipe.cat_embeddings(texts)
-  local Vm = #match_videos > 0 and recipe.cat_embeddings(match_videos) or nil
-  local score = spec.embed.score
-  local sim = eval.similarity(Tt, V, {score_fn = score and function(q, g) return score(model, q, g, cfg) end})
-  local metrics = eval.retrieval(sim)
-  metrics.num_test_videos = #ids
-  metrics.dropped_test_videos = #dropped
-  -- per-item outcomes for confidence intervals (kinema.eval.stats): hits of each query at K
-  local items = {}
-  local t2v_ranks, v2t_ranks = eval.ranks(sim)
-  for _, k in ipairs({1, 5, 10}) do
-    items['t2v_R' .. k] = t2v_ranks:le(k):to(torch.float64)
-    items['v2t_R' .. k] = v2t_ranks:le(k):to(torch.float64)
-  end
-  local hard, hard_items = recipe.hard_negatives(model, cfg, spec, tok, V, ids, Vm)
-  for k, v in pairs(hard or {}) do metrics['hard_' .. k] = v end
-  for k, v in pairs(hard_items or {}) do items['hard_' .. k] = v end
-  model:train()
-  return metrics, items, dropped
-end
-
--- The line under a results table naming the test videos evaluation left out.
-function recipe.dropped_note(dropped)
-  if not dropped or #dropped == 0 then return nil end
-  local names = {}
-  for i = 1, math.min(#dropped, 10) do names[i] = string.format("'%s' (%s)", dropped[i].id, dropped[i].error) end
-  return string.format('%d unreadable test video(s) left out (--eval.drop_unreadable): %s%s', #dropped,
-                       table.concat(names, '; '), #dropped > 10 and '; ...' or '')
-end
-
--- Captioning on the test split for a recipe with spec.caption (STOA's PLM
--- head): greedy (beam_size 1) or beam decoding, scored against the test
--- captions with BLEU-1..4, ROUGE-L and CIDEr-D as the COCO evaluation does.
-function recipe.captioning(model, cfg, spec, tok, opts)
-  if not spec.caption then fail("recipe '%s' has no captioning head", spec.name) end
-  local eval = require 'kinema.eval'
-  local ds = recipe.dataset(cfg, 'test')
-  local loader = recipe.loader(cfg, ds, 'test', spec.loader_options(cfg, tok, 'test'))
-  local candidates, references = {}, {}
-  model:eval()
-  torch.no_grad(function()
-    for batch in loader:iter(0) do
-      if #batch.indices == 0 then goto continue end
-      local caps = spec.caption(model, batch, cfg, tok, opts)
-      for i, id in ipairs(batch.id) do
-        candidates[id] = caps[i]
-        references[id] = {batch.caption[i]}
-      end
-      ::continue::
-    end
-  end)
-  loader:close()
-  model:train()
-  return eval.caption.evaluate(candidates, references), candidates
-end
-
--- Embeddings are tensors [B,E] or tables of batch-first tensors.
-function recipe.cat_embeddings(list)
-  if torch.is_tensor(list[1]) then return torch.cat(list, 0) end
-  local out = {}
-  for k, v in pairs(list[1]) do
-    if torch.is_tensor(v) then
-      local parts = {}
-      for i, e in ipairs(list) do parts[i] = e[k] end
-      out[k] = torch.cat(parts, 0)
-    end
-  end
-  return out
-end
-
-function recipe.index_embeddings(E, index)
-  if torch.is_tensor(E) then return E:index_select(0, index) end
-  local out = {}
-  for k, v in pairs(E) do out[k] = v:index_select(0, index) end
-  return out
-end
-
-recipe.normalize = normalize
 
 -- ---- the main -----------------------------------------------------------------------------
 
@@ -841,9 +427,9 @@ recipe.docs = {
 -- default and meaning.
 function recipe.help(spec, cfg)
   local docs = recipe.merge(recipe.docs, spec.docs or {})
-  local shown = deep_copy(cfg)
+  local shown = util.copy(cfg)
   shown.open_keys, shown.preset = nil, nil
-  shown.model = merge_into(deep_copy(spec.model_defaults or {}), cfg.model or {})
+  shown.model = util.merge_into(util.copy(spec.model_defaults or {}), cfg.model or {})
   shown.model.frames, shown.model.image_size = nil, nil
   if shown.model.preset == nil then shown.model.preset = '' end
   for _, kv in ipairs(cli.flatten(shown)) do
@@ -877,8 +463,8 @@ end
 -- gathered columns across ranks.
 function recipe.training_parts(spec, cfg, model, tok, train_ds)
   local kinema = require 'kinema'
-  local ds = train_ds or recipe.dataset(cfg, 'train')
-  local loader = recipe.loader(cfg, ds, 'train', spec.loader_options(cfg, tok, 'train'))
+  local ds = train_ds or rdata.dataset(cfg, 'train')
+  local loader = rdata.loader(cfg, ds, 'train', spec.loader_options(cfg, tok, 'train'))
   local opt = kinema.optim.AdamW(model, {lr = cfg.train.lr, weight_decay = cfg.train.weight_decay})
   local sched = kinema.optim.lr_scheduler.WarmupCosine(opt, {warmup_steps = cfg.train.warmup,
                                                             total_steps = cfg.train.max_steps})
@@ -922,9 +508,9 @@ function recipe.main(spec, argv)
   torch.manual_seed(cfg.seed + 1)
   -- every input checked before any training (rank 0 builds the vocabulary the others read)
   local prepared = recipe.prepare_data(spec, cfg, {train = true})
-  local tok = dist.is_main() and recipe.tokenizer(cfg, prepared.train) or nil
+  local tok = dist.is_main() and rdata.tokenizer(cfg, prepared.train) or nil
   if dist.is_initialized() then dist.barrier() end
-  tok = tok or recipe.tokenizer(cfg)
+  tok = tok or rdata.tokenizer(cfg)
   local model = spec.build(cfg, tok)
   cli.as_usage(recipe.init_model, model, cfg, spec)
   if cfg.device ~= 'cpu' then model:to(cfg.device) end
@@ -938,7 +524,7 @@ function recipe.main(spec, argv)
     resume = cfg.resume, overwrite = cfg.overwrite, log_every = cfg.train.log_every,
     config = cfg, metadata = {recipe = spec.name},
     eval_every = cfg.eval.every > 0 and cfg.eval.every or nil, grad_diagnostics = cfg.diagnostics,
-    evaluate = cfg.eval.every > 0 and function() return (recipe.zero_shot(model, cfg, spec, tok, prepared.test)) end
+    evaluate = cfg.eval.every > 0 and function() return (eval.zero_shot(model, cfg, spec, tok, prepared.test)) end
                or nil,
   }
   local t0 = sys.clock()
@@ -977,7 +563,7 @@ function recipe.main(spec, argv)
                                              config = cfg, seconds = sys.clock() - t0,
                                              diagnostics = summary.diagnostics}, extra or {}))
     end
-    local ok, m, _, dropped = pcall(recipe.zero_shot, model, cfg, spec, tok, prepared.test)
+    local ok, m, _, dropped = pcall(eval.zero_shot, model, cfg, spec, tok, prepared.test)
     if not ok then
       -- the trained run stays usable: its checkpoints are written; record why evaluation failed
       write_results(trained, {eval_error = tostring(m)})
@@ -988,8 +574,8 @@ function recipe.main(spec, argv)
     print(string.format('\n## %s%s on %s: zero-shot retrieval (chance R@1 = %.1f%%)\n', spec.name,
                         cfg.preset and (' (' .. cfg.preset .. ')') or '', prepared.test_source.root,
                         100 / metrics.num_test_videos))
-    print(recipe.results_table({[spec.name] = metrics}, {spec.name}))
-    local note = recipe.dropped_note(dropped)
+    print(eval.results_table({[spec.name] = metrics}, {spec.name}))
+    local note = eval.dropped_note(dropped)
     if note then print('\n' .. note) end
     write_results(metrics, #dropped > 0 and {dropped_test_videos = dropped} or nil)
   end
@@ -999,34 +585,12 @@ end
 
 -- ---- initial weights --------------------------------------------------------------------
 
--- Published checkpoint layouts mapped onto a recipe model's sub-modules by name:
--- targets are {model field, kinema.models.weights rules}; scope (a pattern)
--- limits the checkpoint keys a layout is expected to use; allow_missing (model
--- names, with the field prefix) and allow_unused (checkpoint keys) are the
--- gaps that do not stop a run. A recipe may add layouts or extend the lists in
--- spec.init_layouts.
-recipe.init_layouts = {
-  clip = {targets = {{'video', 'clip_visual'}, {'text', 'clip_text'}, {'temperature', 'clip_temperature'}},
-          allow_missing = {'^video%.time_embed$'},
-          allow_unused = {'^input_resolution$', '^context_length$', '^vocab_size$'}},
-  clip_visual = {targets = {{'video', 'clip_visual'}}, scope = '^visual%.', allow_missing = {'^video%.time_embed$'}},
-  clip_text = {targets = {{'text', 'clip_text'}},
-               allow_unused = {'^visual%.', '^logit_scale$', '^input_resolution$', '^context_length$', '^vocab_size$'}},
-  -- unimodal checkpoints have no projection into the joint space: it starts random
-  timm_vit = {targets = {{'video', 'timm_vit'}}, allow_missing = {'^video%.time_embed$', '^video%.proj$'},
-              allow_unused = {'^head%.'}},
-  bert = {targets = {{'text', 'bert'}}, allow_missing = {'^text%.proj$'},
-          allow_unused = {'^bert%.pooler%.', '^cls%.', '^bert%.embeddings%.position_ids$'}},
-  distilbert = {targets = {{'text', 'distilbert'}}, allow_missing = {'^text%.proj$'},
-                allow_unused = {'^vocab_transform%.', '^vocab_layer_norm%.', '^vocab_projector%.',
-                                '^distilbert%.embeddings%.position_ids$'}},
-}
-
 -- Published tower sizes for --model.preset NAME (applied where the flag
 -- stands, so later --model.* flags override them), and the --init_layout they
--- load. Sizes: OpenAI CLIP (Radford et al. 2021, ViT-B/32 and ViT-B/16 image
--- towers, 12-layer 512-wide causal text tower, 512-d joint space) and timm's
--- vit_base_patch16_224 with HuggingFace bert-base-uncased.
+-- load (kinema.checkpoint.init_layouts). Sizes: OpenAI CLIP (Radford et al. 2021,
+-- ViT-B/32 and ViT-B/16 image towers, 12-layer 512-wide causal text tower,
+-- 512-d joint space) and timm's vit_base_patch16_224 with HuggingFace
+-- bert-base-uncased.
 local clip_text_tower = {style = 'clip', vocab_size = 49408, max_len = 77, embed_dim = 512, depth = 12, num_heads = 8,
                          act = 'quick_gelu', pre_norm = true, layer_norm_eps = 1e-5}
 local function clip_image_tower(patch)
@@ -1043,139 +607,17 @@ recipe.model_presets = {
             act = 'gelu', pre_norm = false, layer_norm_eps = 1e-12}}},
 }
 
-local function list_names(names, limit)
-  local shown = {}
-  for i = 1, math.min(#names, limit) do shown[i] = names[i] end
-  local text = table.concat(shown, ', ')
-  if #names > limit then text = text .. string.format(', ... (%d in all)', #names) end
-  return text
-end
-
-local function matches_any(name, patterns)
-  for _, p in ipairs(patterns or {}) do if name:match(p) then return true end end
-  return false
-end
-
--- Loads one published checkpoint into the model's sub-modules by layout name.
--- Returns the report {loaded = n, missing = {...}, unused = {...},
--- mismatched = {...}, zeroed = {...}} where missing/unused/mismatched are
--- the gaps outside the layout's allow-lists (strict: a non-empty one stops).
-function recipe.load_layout(model, path, layout_name, opts)
-  opts = opts or {}
-  local W = require 'kinema.models.weights'
-  local layouts = opts.layouts or recipe.init_layouts
-  local layout = layouts[layout_name]
-  if not layout then
-    local names = {}
-    for k in pairs(layouts) do names[#names + 1] = k end
-    table.sort(names)
-    fail("--init_layout '%s' is not a layout (known: %s)", layout_name, table.concat(names, ', '))
-  end
-  local state = W.read(path)
-  local used, out = {}, {loaded = 0, missing = {}, unused = {}, mismatched = {}, zeroed = {}, allowed = {}}
-  for _, target in ipairs(layout.targets) do
-    local field, rules = target[1], target[2]
-    local sub = model[field]
-    if sub == nil then fail("--init_layout %s: the model has no sub-module '%s'", layout_name, field) end
-    local report = W.load(sub, state, rules, target[3])
-    local unused_here = {}
-    for _, k in ipairs(report.unused) do unused_here[k] = true end
-    for k in pairs(state) do if not unused_here[k] then used[k] = true end end
-    out.loaded = out.loaded + #report.loaded
-    for _, name in ipairs(report.missing) do
-      local full = field .. '.' .. name
-      if matches_any(full, layout.allow_missing) then
-        out.allowed[#out.allowed + 1] = full
-        -- a video tower from image weights: zero time embedding, so each frame
-        -- starts out exactly as the image model sees it
-        if name:match('time_embed$') then
-          for _, pair in ipairs(sub:named_parameters()) do
-            if pair[1] == name then torch.no_grad(function() pair[2]:zero_() end) end
-          end
-          out.zeroed[#out.zeroed + 1] = full
-        end
-      else
-        out.missing[#out.missing + 1] = full
-      end
-    end
-    for _, m in ipairs(report.mismatched) do out.mismatched[#out.mismatched + 1] = field .. '.' .. m end
-  end
-  for k in pairs(state) do
-    if not used[k] and (not layout.scope or k:match(layout.scope)) and not matches_any(k, layout.allow_unused) then
-      out.unused[#out.unused + 1] = k
-    end
-  end
-  table.sort(out.unused)
-  return out
-end
-
--- Initial weights (--init): a kinema training checkpoint (its model.* tensors,
--- every parameter required), or published checkpoints mapped onto the model's
--- sub-modules by --init_layout (comma-separated paths pair with
--- comma-separated layouts: --init vit.pt,bert.bin --init_layout timm_vit,bert).
--- A published load that leaves model parameters missing, checkpoint tensors
--- unused or shapes mismatched beyond the layout's allow-lists stops with their
--- names unless opts.strict is false (--init_strict false).
-function recipe.load_init(model, path, layout, opts)
-  opts = opts or {}
-  local ok, tensors, meta = pcall(torch.load_safetensors, path)
-  if ok and meta['kinema.checkpoint'] == '1' then
-    local sd = {}
-    for k, t in pairs(tensors) do
-      local name = k:match('^model%.(.+)$')
-      if name then sd[name] = t end
-    end
-    local loaded, err = pcall(model.load_state_dict, model, sd)
-    if not loaded then fail("--init %s does not fit the model: %s", path, tostring(err)) end
-    return
-  end
-  if not layout or layout == '' then
-    fail("--init %s is not a kinema training checkpoint: give --init_layout (one of the layouts of "
-         .. "kinema.recipe.init_layouts, e.g. clip, clip_visual, timm_vit, bert)", path)
-  end
-  local paths, layouts = {}, {}
-  for p in path:gmatch('[^,]+') do paths[#paths + 1] = p end
-  for l in layout:gmatch('[^,]+') do layouts[#layouts + 1] = l end
-  if #paths ~= #layouts then
-    fail('--init names %d file(s) but --init_layout %d layout(s); give one layout per file', #paths, #layouts)
-  end
-  for i, p in ipairs(paths) do
-    local r = recipe.load_layout(model, p, layouts[i], {layouts = opts.layouts})
-    local gaps = {}
-    if #r.missing > 0 then gaps[#gaps + 1] = string.format('%d model parameter(s) not in the checkpoint: %s',
-                                                           #r.missing, list_names(r.missing, 12)) end
-    if #r.unused > 0 then gaps[#gaps + 1] = string.format('%d checkpoint tensor(s) unused: %s', #r.unused,
-                                                          list_names(r.unused, 12)) end
-    if #r.mismatched > 0 then gaps[#gaps + 1] = string.format('%d shape mismatch(es): %s', #r.mismatched,
-                                                              list_names(r.mismatched, 6)) end
-    if #gaps > 0 and opts.strict ~= false then
-      fail('--init %s (layout %s) does not fit the model: %s (check --model sizes, e.g. --model.preset; '
-           .. '--init_strict false loads what fits)', p, layouts[i], table.concat(gaps, '; '))
-    end
-    io.stderr:write(string.format('kinema: --init %s (%s): %d tensors loaded%s%s\n', p, layouts[i], r.loaded,
-                                  #r.zeroed > 0 and ('; set to zero: ' .. table.concat(r.zeroed, ', ')) or '',
-                                  #gaps > 0 and ('; NOT loaded (--init_strict false): ' .. table.concat(gaps, '; ')) or ''))
-  end
-end
-
 -- The --init / --init_layout / --init_strict of cfg applied to a built model
--- (the layout defaults to the --model.preset's).
+-- (the layout defaults to the --model.preset's; kinema.checkpoint.load_init).
 function recipe.init_model(model, cfg, spec)
   if not cfg.init or cfg.init == '' then return end
   local layout = cfg.init_layout
   if (not layout or layout == '') and cfg.model and cfg.model.preset then
     layout = (recipe.model_presets[cfg.model.preset] or {}).init_layout
   end
-  local layouts = recipe.init_layouts
-  if spec and spec.init_layouts then layouts = recipe.merge(recipe.init_layouts, spec.init_layouts) end
-  recipe.load_init(model, cfg.init, layout, {strict = cfg.init_strict, layouts = layouts})
-end
-
--- The tokenizer of a run outside recipe.main (benchmarks): the synthetic
--- benchmark generated first when data.synth asks for it.
-function recipe.tokenizer_or_synth(cfg)
-  if cfg.data.synth then recipe.ensure_synth(cfg.data.root, cfg.data.synth) end
-  return recipe.tokenizer(cfg, recipe.dataset(cfg, 'train'))
+  local layouts = ckpt.init_layouts
+  if spec and spec.init_layouts then layouts = recipe.merge(ckpt.init_layouts, spec.init_layouts) end
+  ckpt.load_init(model, cfg.init, layout, {strict = cfg.init_strict, layouts = layouts})
 end
 
 -- Zero-shot evaluation of a trained model outside its training run: the
@@ -1189,43 +631,19 @@ function recipe.evaluate(name, argv, checkpoint, what)
   local spec = require('kinema.recipes.' .. name)
   local cfg = recipe.parse_args(argv or {}, recipe.merge(recipe.common, spec.defaults or {}), spec.presets)
   local prepared = recipe.prepare_data(spec, cfg, {train = false})
-  local tok = recipe.tokenizer(cfg)
+  local tok = rdata.tokenizer(cfg)
   torch.manual_seed(cfg.seed + 1)
   local model = spec.build(cfg, tok)
-  checkpoint = checkpoint or require('kinema.train').latest_checkpoint(cfg.out_dir)
+  checkpoint = checkpoint or ckpt.latest(cfg.out_dir)
   if not checkpoint then fail("recipe '%s': no checkpoint in %s (train it first)", name, cfg.out_dir) end
-  recipe.load_init(model, checkpoint)
+  ckpt.load_init(model, checkpoint)
   if cfg.device ~= 'cpu' then model:to(cfg.device) end
   if what and what.captioning then
-    local metrics, captions = recipe.captioning(model, cfg, spec, tok, what.captioning)
+    local metrics, captions = eval.captioning(model, cfg, spec, tok, what.captioning)
     return metrics, cfg, captions
   end
-  local metrics, items, dropped = recipe.zero_shot(model, cfg, spec, tok, prepared.test)
+  local metrics, items, dropped = eval.zero_shot(model, cfg, spec, tok, prepared.test)
   return metrics, cfg, items, dropped
-end
-
--- One row per recipe: R@1/5/10 both directions, MedR, hard-negative accuracy.
-recipe.table_columns = {
-  {'t2v_R1', 'T2V R@1'}, {'t2v_R5', 'R@5'}, {'t2v_R10', 'R@10'}, {'t2v_MedR', 'MedR'},
-  {'v2t_R1', 'V2T R@1'}, {'v2t_R5', 'R@5'}, {'v2t_R10', 'R@10'}, {'v2t_MedR', 'MedR'},
-  {'hard_noun', 'hard noun'}, {'hard_verb', 'hard verb'}, {'hard_all', 'hard all'},
-  {'hard_match_noun', 'match noun'}, {'hard_match_verb', 'match verb'}, {'hard_match_all', 'match all'},
-}
-
-function recipe.results_table(results, order)
-  local head, rule = {'| recipe'}, {'|---'}
-  for _, c in ipairs(recipe.table_columns) do head[#head + 1] = c[2]; rule[#rule + 1] = '---:' end
-  local lines = {table.concat(head, ' | ') .. ' |', table.concat(rule, '|') .. '|'}
-  for _, name in ipairs(order) do
-    local m = results[name]
-    local row = {'| ' .. name}
-    for _, c in ipairs(recipe.table_columns) do
-      local v = m[c[1]]
-      row[#row + 1] = v == nil and '-' or string.format('%.1f', v)
-    end
-    lines[#lines + 1] = table.concat(row, ' | ') .. ' |'
-  end
-  return table.concat(lines, '\n')
 end
 
 return recipe

@@ -190,9 +190,10 @@ end
 function report.examples(run_dir, opts)
   opts = opts or {}
   local recipe = require 'kinema.recipe'
-  local train = require 'kinema.train'
+  local rdata = require 'kinema.recipe_data'
+  local ckpt = require 'kinema.checkpoint'
   local eval = require 'kinema.eval'
-  local checkpoint = train.latest_checkpoint(run_dir)
+  local checkpoint = ckpt.latest(run_dir)
   if not checkpoint then return nil, 'no checkpoint in ' .. run_dir end
   local _, meta = torch.load_safetensors(checkpoint)
   local name = meta.recipe
@@ -207,13 +208,13 @@ function report.examples(run_dir, opts)
   local defaults = recipe.merge(recipe.common, spec.defaults or {})
   local cfg = recipe.parse_args({'--config', run_dir .. '/config.json'}, defaults, spec.presets)
   for k, v in pairs(opts.overrides or {}) do cfg[k] = v end
-  local tok = recipe.tokenizer_or_synth(cfg)
+  local tok = rdata.tokenizer_or_synth(cfg)
   torch.manual_seed(cfg.seed + 1)
   local model = spec.build(cfg, tok)
-  recipe.load_init(model, checkpoint)
+  ckpt.load_init(model, checkpoint)
   model:eval()
-  local ds = recipe.dataset(cfg, 'test')
-  local loader = recipe.loader(cfg, ds, 'test', spec.loader_options(cfg, tok, 'test'))
+  local ds = rdata.dataset(cfg, 'test')
+  local loader = rdata.loader(cfg, ds, 'test', spec.loader_options(cfg, tok, 'test'))
   local videos, texts, ids, captions, strips = {}, {}, {}, {}, {}
   torch.no_grad(function()
     for batch in loader:iter(0) do
@@ -227,7 +228,7 @@ function report.examples(run_dir, opts)
     end
   end)
   loader:close()
-  local V, Tt = recipe.cat_embeddings(videos), recipe.cat_embeddings(texts)
+  local V, Tt = eval.cat_embeddings(videos), eval.cat_embeddings(texts)
   local score = spec.embed.score
   local sim = eval.similarity(Tt, V, {score_fn = score and function(q, g) return score(model, q, g, cfg) end})
   local out = {checkpoint = checkpoint, recipe = name, sim = sim, ids = ids, captions = captions, strips = strips,
@@ -237,15 +238,15 @@ function report.examples(run_dir, opts)
   if path and path ~= '' then
     if path:sub(1, 1) ~= '/' then path = cfg.data.root .. '/' .. path end
     if read_file(path) then
-      local rows, positives, negatives, per_video = recipe.read_hard_negatives(path, ids)
+      local rows, positives, negatives, per_video = rdata.read_hard_negatives(path, ids)
       torch.no_grad(function()
         local row_t = torch.tensor(rows, {dtype = torch.int64})
-        local pos = recipe.pair_scores(model, cfg, spec, tok, V, positives, row_t)
+        local pos = eval.pair_scores(model, cfg, spec, tok, V, positives, row_t)
         for _, kind in ipairs({'noun', 'verb'}) do
           local list = negatives[kind]
           if #list > 0 then
             local k = per_video[kind]
-            local neg = recipe.pair_scores(model, cfg, spec, tok, V, list, row_t:repeat_interleave(k)):view(#rows, k)
+            local neg = eval.pair_scores(model, cfg, spec, tok, V, list, row_t:repeat_interleave(k)):view(#rows, k)
             for r = 1, #rows do
               for j = 1, k do
                 local p, n = pos[r - 1]:item(), neg[r - 1][j - 1]:item()
@@ -344,11 +345,11 @@ function report.build(run_dir, opts)
 
   if results and results.metrics then
     add('<h2>Zero-shot retrieval</h2>')
-    local recipe = require 'kinema.recipe'
+    local columns = require('kinema.eval.zero_shot').table_columns
     add('<table><tr><th>recipe</th>')
-    for _, c in ipairs(recipe.table_columns) do add('<th>' .. escape(c[2]) .. '</th>') end
+    for _, c in ipairs(columns) do add('<th>' .. escape(c[2]) .. '</th>') end
     add('</tr><tr><td>' .. escape(results.recipe or '') .. '</td>')
-    for _, c in ipairs(recipe.table_columns) do
+    for _, c in ipairs(columns) do
       local v = results.metrics[c[1]]
       add('<td class="num">' .. (v and string.format('%.1f', v) or '-') .. '</td>')
     end

@@ -51,6 +51,8 @@ local json = require 'kinema.json'
 local sys = require 'kinema.sys'
 local optim = require 'kinema.optim'
 local signals = require 'kinema._signals'
+local checkpoint = require 'kinema.checkpoint'
+local plot = require 'kinema.plot'
 
 local train = {}
 
@@ -102,96 +104,6 @@ local function scalar(v)
 end
 
 local function is_finite(x) return x == x and x ~= math.huge and x ~= -math.huge end
-
--- ---- checkpoints ----------------------------------------------------------------
-
-local CHECKPOINT_PATTERN = '^step%-(%d+)%.safetensors$'
-
-local function list_checkpoints(dir)
-  local found = {}
-  if not sys.is_dir(dir) then return found end
-  for _, name in ipairs(sys.list_dir(dir)) do
-    local step = name:match(CHECKPOINT_PATTERN)
-    if step then found[#found + 1] = {step = tonumber(step), path = dir .. '/' .. name} end
-  end
-  table.sort(found, function(a, b) return a.step < b.step end)
-  return found
-end
-
--- The newest checkpoint under dir, or nil.
-function train.latest_checkpoint(dir)
-  local all = list_checkpoints(dir)
-  return all[#all] and all[#all].path or nil
-end
-
-local function rng_devices(device)
-  local devices = {'cpu'}
-  if device and tostring(device):match('^cuda') then devices[2] = tostring(device):find(':') and device or 'cuda:0' end
-  return devices
-end
-
--- Writes {model, optimizer, scheduler, position, rng, extra} to path
--- atomically (the io layer writes a temporary file and renames it).
-function train.save_checkpoint(path, state)
-  local tensors, meta = {}, {['kinema.checkpoint'] = '1'}
-  local sd = state.model:state_dict()
-  for name, t in pairs(sd) do tensors['model.' .. name] = t:to('cpu') end
-  if state.optimizer then
-    local ot, om = state.optimizer:state_dict()
-    for k, t in pairs(ot) do tensors['optim.' .. k] = t:to('cpu') end
-    for k, v in pairs(om) do meta['optim.' .. k] = v end
-  end
-  -- a poisoned checkpoint would replace a good one and resume into NaN
-  local bad = {}
-  for name, t in pairs(tensors) do
-    if t:is_floating_point() and not t:isfinite():all():item() then bad[#bad + 1] = name end
-  end
-  if #bad > 0 then
-    table.sort(bad)
-    local n = 0
-    for _ in pairs(tensors) do n = n + 1 end
-    error(string.format("kinema.train: refusing to write checkpoint '%s': %d of %d tensors hold NaN/Inf (%s%s)",
-                        path, #bad, n, table.concat(bad, ', ', 1, math.min(#bad, 5)), #bad > 5 and ', ...' or ''), 2)
-  end
-  if state.scheduler then meta['scheduler'] = json.encode(state.scheduler:state_dict()) end
-  for _, dev in ipairs(rng_devices(state.device)) do tensors['rng.' .. dev] = torch.get_device_rng_state(dev) end
-  if state.config then meta['config'] = json.encode(state.config) end
-  for k, v in pairs(state.metadata or {}) do meta[k] = tostring(v) end
-  meta['position'] = json.encode(state.position or {})
-  meta['extra'] = json.encode(state.extra or {})
-  torch.save_safetensors(path, tensors, meta)
-end
-
--- Restores what save_checkpoint wrote into the given objects; returns the
--- position and extra tables. A file that is not a kinema checkpoint, or a model
--- that does not match it, raises naming the file.
-function train.load_checkpoint(path, state)
-  local ok, tensors, meta = pcall(torch.load_safetensors, path)
-  check(ok, "cannot read checkpoint '%s': %s", tostring(path), tostring(tensors))
-  check(meta['kinema.checkpoint'] == '1', "'%s' is not a kinema training checkpoint", path)
-  local model_sd, optim_t, optim_m = {}, {}, {}
-  for k, t in pairs(tensors) do
-    local name = k:match('^model%.(.+)$')
-    if name then model_sd[name] = t end
-    local key = k:match('^optim%.(.+)$')
-    if key then optim_t[key] = t end
-  end
-  for k, v in pairs(meta) do
-    local key = k:match('^optim%.(.+)$')
-    if key then optim_m[key] = v end
-  end
-  local loaded, err = pcall(state.model.load_state_dict, state.model, model_sd)
-  check(loaded, "checkpoint '%s' does not fit the model: %s", path, tostring(err))
-  if state.optimizer then
-    local okopt, oerr = pcall(state.optimizer.load_state_dict, state.optimizer, optim_t, optim_m)
-    check(okopt, "checkpoint '%s' does not fit the optimizer: %s", path, tostring(oerr))
-  end
-  if state.scheduler and meta.scheduler then state.scheduler:load_state_dict(json.decode(meta.scheduler, path)) end
-  for _, dev in ipairs(rng_devices(state.device)) do
-    if tensors['rng.' .. dev] then torch.set_device_rng_state(dev, tensors['rng.' .. dev]) end
-  end
-  return json.decode(meta.position or '{}', path), json.decode(meta.extra or '{}', path)
-end
 
 -- ---- the trainer -----------------------------------------------------------------
 
@@ -325,8 +237,8 @@ end
 -- Rank 0's part of save_checkpoint (no collective: also used when rank 0 alone must stop).
 function Trainer:_write_checkpoint()
   local path = string.format('%s/step-%08d.safetensors', self.out_dir, self.step)
-  train.save_checkpoint(path, self:_state())
-  local all = list_checkpoints(self.out_dir)
+  checkpoint.save(path, self:_state())
+  local all = checkpoint.list(self.out_dir)
   for i = 1, #all - self.keep_checkpoints do sys.remove(all[i].path) end
   self.last_checkpoint = path
   self.checkpoint_step = self.step
@@ -334,13 +246,13 @@ end
 
 -- Loads a checkpoint (path, or the newest in out_dir) and positions the run after it.
 function Trainer:load_checkpoint(path)
-  path = path or (self.out_dir and train.latest_checkpoint(self.out_dir))
+  path = path or (self.out_dir and checkpoint.latest(self.out_dir))
   if not path then
     -- nothing to resume: the run starts at step 0, so an earlier log is stale
     if self.is_main and self.out_dir then self:_truncate_log(0) end
     return false
   end
-  local pos, extra = train.load_checkpoint(path, self:_state())
+  local pos, extra = checkpoint.load(path, self:_state())
   self.step, self.epoch, self.batch_index = pos.step, pos.epoch, pos.batch
   self.samples_seen = pos.samples_seen or 0
   self.extra = extra
@@ -354,7 +266,7 @@ end
 -- run's checkpoints and log.
 -- What an earlier run left in out_dir ('2 checkpoint(s), log.jsonl'), or nil.
 function train.earlier_run(out_dir)
-  local old = list_checkpoints(out_dir)
+  local old = checkpoint.list(out_dir)
   local log = io.open(out_dir .. '/log.jsonl')
   if log then log:close() end
   if #old == 0 and not log then return nil end
@@ -366,7 +278,7 @@ function Trainer:_start_fresh()
   if not earlier then return end
   check(self.overwrite, "'%s' holds an earlier run (%s): resume it (resume = true) or "
           .. "start over (overwrite = true), or choose another out_dir", self.out_dir, earlier)
-  local old = list_checkpoints(self.out_dir)
+  local old = checkpoint.list(self.out_dir)
   for _, c in ipairs(old) do sys.remove(c.path) end
   sys.remove(self:log_path())
   sys.remove(self.out_dir .. '/' .. train.tensorboard_file)
@@ -666,7 +578,7 @@ function Trainer:fit()
     self:save_checkpoint()
   end
   if self.is_main and self.out_dir and self.plot then
-    local ok, err = pcall(train.plot, self:log_path(), self.out_dir .. '/loss.' .. self.plot)
+    local ok, err = pcall(plot.training_log, self:log_path(), self.out_dir .. '/loss.' .. self.plot)
     if not ok then self.print('kinema.train: no plot: ' .. tostring(err) .. '\n') end
   end
   local steps = self.step - self.start_step
@@ -684,83 +596,6 @@ function Trainer:fit()
           checkpoint = self.last_checkpoint,
           clips_per_s = (self.samples_this_fit or 0) / math.max(1e-9, seconds), timing = self.timing,
           diagnostics = diag and diag:state() or nil}
-end
-
--- ---- plotting ---------------------------------------------------------------------
-
--- Plots the training losses of a JSONL log (total and every objective) against
--- the step with gnuplot, to out_path (.svg or .png). Raises when gnuplot is
--- missing or fails. gnuplot is started with an argument vector and gets the
--- paths as ARG1/ARG2 (never spliced into its script or a shell command line).
--- The log's train records in step order, one per step (the last one written
--- wins), skipping lines that do not parse: a log left by a crash still plots.
-local function train_records(log_path)
-  local f, err = io.open(log_path, 'rb')
-  check(f ~= nil, "cannot read the training log '%s': %s", log_path, tostring(err))
-  local by_step, steps = {}, {}
-  for line in f:lines() do
-    local ok, r = pcall(json.decode, line)
-    if ok and type(r) == 'table' and r.kind == 'train' and type(r.step) == 'number' then
-      if not by_step[r.step] then steps[#steps + 1] = r.step end
-      by_step[r.step] = r
-    end
-  end
-  f:close()
-  table.sort(steps)
-  local out = {}
-  for i, step in ipairs(steps) do out[i] = by_step[step] end
-  return out
-end
-
-function train.plot(log_path, out_path)
-  local records = train_records(log_path)
-  local names, seen = {'loss'}, {loss = true}
-  for _, r in ipairs(records) do
-    if r.kind == 'train' then
-      for k, v in pairs(r) do
-        if type(v) == 'number' and not seen[k] and k:match('^[%a_][%w_]*$') and
-           not ({step = 1, epoch = 1, lr = 1, clips_per_s = 1, time = 1, samples_seen = 1, grad_norm = 1})[k] then
-          seen[k] = true
-          names[#names + 1] = k
-        end
-      end
-    end
-  end
-  table.sort(names, function(a, b) return a == 'loss' or (b ~= 'loss' and a < b) end)
-  local data_path = out_path .. '.dat'
-  local f = assert(io.open(data_path, 'wb'))
-  f:write('# step ' .. table.concat(names, ' ') .. '\n')
-  for _, r in ipairs(records) do
-    if r.kind == 'train' then
-      local row = {tostring(r.step)}
-      for i, k in ipairs(names) do row[i + 1] = r[k] ~= nil and string.format('%.6g', r[k]) or 'NaN' end
-      f:write(table.concat(row, ' '), '\n')
-    end
-  end
-  f:close()
-  local terminal = out_path:match('%.png$') and 'pngcairo size 900,540' or 'svg size 900,540'
-  local plots = {}
-  for i, k in ipairs(names) do
-    plots[i] = string.format("ARG2 using 1:%d with lines title '%s'", i + 1, k)
-  end
-  local script = table.concat({
-    'set terminal ' .. terminal .. ' noenhanced',
-    'set output ARG1',
-    "set xlabel 'step'", "set ylabel 'loss'", 'set key outside right', 'set grid',
-    'plot ' .. table.concat(plots, ', '),
-  }, '\n')
-  local script_path = out_path .. '.gp'
-  local s = assert(io.open(script_path, 'wb'))
-  s:write(script, '\n')
-  s:close()
-  local ran, status = pcall(sys.spawn, {'gnuplot', '-c', script_path, out_path, data_path},
-                            {stdin = '/dev/null', stdout = '/dev/null', stderr = '/dev/null'})
-  sys.remove(script_path)
-  sys.remove(data_path)
-  check(ran and status == 0, "gnuplot failed (%s) writing '%s'",
-        not ran and tostring(status) .. '; is gnuplot installed?' or 'exit status ' .. status,
-        out_path)
-  return out_path
 end
 
 return train

@@ -146,7 +146,7 @@ T.test('kinema inspect: tensors grouped by prefix, checkpoint metadata, optimize
   model(torch.randn(2, 4)):sum():backward()
   opt:step()
   local path = root .. '/step-00000007.safetensors'
-  train.save_checkpoint(path, {model = model, optimizer = opt, position = {step = 7, epoch = 1, samples_seen = 14},
+  require('kinema.checkpoint').save(path, {model = model, optimizer = opt, position = {step = 7, epoch = 1, samples_seen = 14},
                                config = {train = {lr = 1e-3}}, metadata = {recipe = 'toy'}})
   local status, out, err = run('inspect ' .. path)
   T.eq(status, 0, err)
@@ -196,7 +196,7 @@ T.test('REPL: _ holds the last value, errors name stdin:LINE, :help finds names 
     ':help kinema.models.VideoEncoder',
     ':help kinema.train.Trainer',
     ':help kinema.recipe.main',
-    ':help kinema.recipe.load_init',
+    ':help kinema.checkpoint.load_init',
     ':help kinema.cli',
   }, '\n') .. '\n')
   local status, out, err = run('repl < "' .. root .. '/session.txt"')

@@ -78,7 +78,7 @@ T.test('SIGTERM: the step finishes, a checkpoint is written, the printed command
   T.eq(status, 143, err)
   local step = tonumber(err:match('SIGTERM at step (%d+)'))
   T.is_true(step ~= nil and step >= 2 and step < 6, 'stopped at a step between 2 and 5:\n' .. err)
-  T.is_true(kinema.train.latest_checkpoint(cut_dir):match(string.format('step%%-%08d', step)) ~= nil, 'checkpoint')
+  T.is_true(kinema.checkpoint.latest(cut_dir):match(string.format('step%%-%08d', step)) ~= nil, 'checkpoint')
   local command = err:match('resume with: kinema run (.-)\n')
   T.is_true(command ~= nil and command:find('--resume true', 1, true) ~= nil, err)
   T.is_true(read(cut_dir .. '/results.json') == nil, 'no evaluation after an interrupt')

@@ -61,7 +61,7 @@ end
 
 local function no_run_in(out)
   T.is_true(read(runs .. '/' .. out .. '/log.jsonl') == nil, out .. ': a log was written, so training started')
-  T.is_true(kinema.train.latest_checkpoint(runs .. '/' .. out) == nil, out .. ': a checkpoint was written')
+  T.is_true(kinema.checkpoint.latest(runs .. '/' .. out) == nil, out .. ': a checkpoint was written')
 end
 
 T.test('command line: --data.synth false and --no-KEY are false, not a truthy value', function()
@@ -162,7 +162,7 @@ T.test('a missing test video stops the run before training, or is dropped and re
   T.eq(#res.dropped_test_videos, 1)
   T.eq(res.dropped_test_videos[1].id, '999')
   T.is_true(res.dropped_test_videos[1].error:find('999.mp4', 1, true) ~= nil, res.dropped_test_videos[1].error)
-  local note = recipe.dropped_note(res.dropped_test_videos)
+  local note = kinema.eval.dropped_note(res.dropped_test_videos)
   T.is_true(note:find("1 unreadable test video(s) left out (--eval.drop_unreadable): '999'", 1, true) ~= nil, note)
 end)
 
@@ -204,7 +204,7 @@ T.test('evaluation inputs are checked before training; a failed evaluation keeps
   local res = json.decode(read(runs .. '/evalfail/results.json'))
   T.is_true(res.eval_error:find('embedding exploded', 1, true) ~= nil, res.eval_error)
   T.is_true(type(res.metrics.final_loss) == 'number', 'final_loss kept')
-  T.is_true(kinema.train.latest_checkpoint(runs .. '/evalfail') ~= nil, 'checkpoint kept')
+  T.is_true(kinema.checkpoint.latest(runs .. '/evalfail') ~= nil, 'checkpoint kept')
   T.is_true(embed_video ~= nil)
 end)
 

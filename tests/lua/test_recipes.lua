@@ -33,7 +33,7 @@ local function check_metrics(m, name, recipe_name)
   f:close()
   T.eq(res.recipe, recipe_name or name)
   T.eq(res.metrics.t2v_R1, m.t2v_R1)
-  T.is_true(kinema.train.latest_checkpoint(runs .. '/' .. name) ~= nil, name .. ': no checkpoint')
+  T.is_true(kinema.checkpoint.latest(runs .. '/' .. name) ~= nil, name .. ': no checkpoint')
 end
 
 for _, name in ipairs({'baseline', 'stoa', 'svilm', 'oatrans', 'demovlp'}) do
@@ -89,7 +89,7 @@ end)
 T.test('fine-tuning starts from a pre-training checkpoint', function()
   local ft = require 'kinema.recipes.finetune_retrieval'
   local base = require 'kinema.recipes.baseline'
-  local ckpt = kinema.train.latest_checkpoint(runs .. '/baseline')
+  local ckpt = kinema.checkpoint.latest(runs .. '/baseline')
   local argv = {'--tiny', '--data.root', data_dir, '--train.max_steps', '1', '--train.batch_size', '4',
                 '--train.warmup', '1', '--train.num_workers', '1', '--eval.batch_size', '4', '--image_size', '32',
                 '--out_dir', runs .. '/ft', '--init', ckpt}

@@ -43,7 +43,7 @@ T.test('the run folder holds config.json and the config in every checkpoint', fu
   local cfg = json.decode(read(run_dir .. '/config.json'))
   T.eq(cfg.train.max_steps, 4)
   T.eq(cfg.out_dir, run_dir)
-  local _, meta = torch.load_safetensors(kinema.train.latest_checkpoint(run_dir))
+  local _, meta = torch.load_safetensors(kinema.checkpoint.latest(run_dir))
   T.eq(json.decode(meta.config), cfg)
   T.eq(meta.recipe, 'baseline')
 end)

@@ -138,7 +138,7 @@ T.test('a training run in an out_dir named like a shell command runs nothing and
                                     plot = 'svg', loss = function(b) return model(b.x):pow(2):mean(), {} end}
     tr:fit()
     T.is_true(sys.is_file(dir .. '/log.jsonl'))
-    T.eq(kinema.train.latest_checkpoint(dir), dir .. '/step-00000003.safetensors')
+    T.eq(kinema.checkpoint.latest(dir), dir .. '/step-00000003.safetensors')
     local svg = read(dir .. '/loss.svg')
     T.is_true(svg:find('<svg', 1, true) ~= nil, 'loss.svg is not an SVG')
     -- the plot's helper files are gone

@@ -107,8 +107,8 @@ T.test('checkpoints: newest kept, atomic names only, foreign files rejected by n
   -- the last step gets a checkpoint even off the cadence
   local odd = make{max_steps = 5, out_dir = dir .. '/odd', checkpoint_every = 2}
   odd:fit()
-  T.eq(train.latest_checkpoint(dir .. '/odd'), dir .. '/odd/step-00000005.safetensors')
-  T.eq(train.latest_checkpoint(dir), dir .. '/step-00000006.safetensors')
+  T.eq(require('kinema.checkpoint').latest(dir .. '/odd'), dir .. '/odd/step-00000005.safetensors')
+  T.eq(require('kinema.checkpoint').latest(dir), dir .. '/step-00000006.safetensors')
   -- a truncated file is refused with its name, the good checkpoint is untouched
   local bad = dir .. '/bad.safetensors'
   local src = io.open(dir .. '/step-00000006.safetensors', 'rb'):read('*a')
@@ -128,12 +128,12 @@ T.test('a fresh run refuses an out_dir with an earlier run unless overwrite is s
   make{max_steps = 2, out_dir = dir, checkpoint_every = 2}:fit()
   local again = make{max_steps = 2, out_dir = dir, checkpoint_every = 1}
   T.raises(function() again:fit() end, 'holds an earlier run (1 checkpoint(s), log.jsonl)')
-  T.eq(train.latest_checkpoint(dir), dir .. '/step-00000002.safetensors')  -- untouched
+  T.eq(require('kinema.checkpoint').latest(dir), dir .. '/step-00000002.safetensors')  -- untouched
   again.overwrite = true
   again.keep_checkpoints = 5
   again:fit()
   T.eq(#json.read_lines(dir .. '/log.jsonl'), 2)
-  T.eq(train.latest_checkpoint(dir), dir .. '/step-00000002.safetensors')
+  T.eq(require('kinema.checkpoint').latest(dir), dir .. '/step-00000002.safetensors')
   os.execute('rm -rf "' .. dir .. '"')
 end)
 

@@ -156,7 +156,7 @@ T.test('resume cuts the log back to the checkpoint (extra and cut records) and t
   T.is_true(read(dir .. '/loss.svg'):find('<svg', 1, true) ~= nil)
   -- the plot reads a log a crash left behind: repeated steps, a cut last line
   append(dir .. '/log.jsonl', '{"kind":"train","loss":9,"step":3}\n{"kind":"tr')
-  T.eq(train.plot(dir .. '/log.jsonl', dir .. '/again.svg'), dir .. '/again.svg')
+  T.eq(require('kinema.plot').training_log(dir .. '/log.jsonl', dir .. '/again.svg'), dir .. '/again.svg')
   T.is_true(read(dir .. '/again.svg'):find('<svg', 1, true) ~= nil)
   sys.remove_tree(dir)
 end)

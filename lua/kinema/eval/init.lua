@@ -8,6 +8,9 @@
 --              confidence intervals for comparing models)
 --   qa:        AnswerHead, concat_features, fit_head, accuracy (open-ended QA as answer
 --              classification; eval.qa.NAME)
+--   zero_shot: zero_shot, hard_negatives, pair_scores, captioning, results_table,
+--              table_columns, dropped_note, cat_embeddings, index_embeddings, normalize
+--              (a recipe's model on its test split)
 -- Every function is reachable flat (eval.retrieval(sim, opts), eval.bleu(...)); the submodules
 -- are eval.modules.<name> (and eval.caption / eval.choice for short).
 local modules = {
@@ -18,12 +21,13 @@ local modules = {
   report = require 'kinema.eval.report',
   qa = require 'kinema.eval.qa',
   stats = require 'kinema.eval.stats',
+  zero_shot = require 'kinema.eval.zero_shot',
 }
 
 local M = {modules = modules, caption = modules.caption, choice = modules.choice, qa = modules.qa,
            stats = modules.stats}
 
-for _, name in ipairs({'retrieval', 'choice', 'caption', 'decode', 'report'}) do
+for _, name in ipairs({'retrieval', 'choice', 'caption', 'decode', 'report', 'zero_shot'}) do
   for fname, fn in pairs(modules[name]) do
     assert(M[fname] == nil or M[fname] == fn, 'kinema.eval: name clash on ' .. fname)
     M[fname] = fn

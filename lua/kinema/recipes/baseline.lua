@@ -5,6 +5,7 @@
 local nn = require 'kinema.nn'
 local models = require 'kinema.models'
 local recipe = require 'kinema.recipe'
+local normalize = require('kinema.eval.zero_shot').normalize
 local stoa = require 'kinema.models.stoa'
 local stoa_recipe = require 'kinema.recipes.stoa'
 
@@ -55,8 +56,8 @@ function spec.inputs(model, batch)
 end
 
 spec.embed = {
-  video = function(model, batch) return recipe.normalize(model:encode_video(batch.video)) end,
-  text = function(model, ids, mask) return recipe.normalize(model:encode_text(ids, mask)) end,
+  video = function(model, batch) return normalize(model:encode_video(batch.video)) end,
+  text = function(model, ids, mask) return normalize(model:encode_text(ids, mask)) end,
 }
 
 return spec

@@ -6,6 +6,7 @@
 -- 2048-d bottom-up features, DistilBERT text encoder, 256-d space, batch 256,
 -- lr 1e-4, temperature 0.05.
 local recipe = require 'kinema.recipe'
+local normalize = require('kinema.eval.zero_shot').normalize
 local eval = require 'kinema.eval'
 local demovlp = require 'kinema.models.demovlp'
 
@@ -64,11 +65,11 @@ end
 spec.embed = {
   video = function(model, batch)
     local v = model:encode_video(batch.features, batch.locations, batch.frame_index, batch.region_mask)
-    return {global = recipe.normalize(v.embed), regions = v.regions, region_mask = batch.region_mask}
+    return {global = normalize(v.embed), regions = v.regions, region_mask = batch.region_mask}
   end,
   text = function(model, ids, mask)
     local t = model:encode_text(ids, mask)
-    return {global = recipe.normalize(t.embed), words = t.words, word_mask = word_mask(mask)}
+    return {global = normalize(t.embed), words = t.words, word_mask = word_mask(mask)}
   end,
   score = function(model, texts, videos)
     return eval.global_local_score{}(texts, videos)

@@ -7,6 +7,7 @@
 -- frames of 224^2, DistilBERT text encoder, 256-d space, batch 256, lr 1e-4,
 -- lambda 0.5, up to 15 objects per anchor, 20% of them dropped.
 local recipe = require 'kinema.recipe'
+local normalize = require('kinema.eval.zero_shot').normalize
 local oatrans = require 'kinema.models.oatrans'
 
 local spec = {name = 'oatrans'}
@@ -62,8 +63,8 @@ function spec.inputs(model, batch, cfg)
 end
 
 spec.embed = {
-  video = function(model, batch) return recipe.normalize(model:encode_video(batch.video)) end,
-  text = function(model, ids, mask) return recipe.normalize(model:encode_text(ids, mask)) end,
+  video = function(model, batch) return normalize(model:encode_video(batch.video)) end,
+  text = function(model, ids, mask) return normalize(model:encode_text(ids, mask)) end,
 }
 
 return spec

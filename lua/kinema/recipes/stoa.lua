@@ -11,6 +11,7 @@
 -- 1e-5 (encoders from CLIP), equal objective weights. Every key can be
 -- overridden: --weights.ota 0 turns OTA off, --model.fusion.depth 4, ...
 local recipe = require 'kinema.recipe'
+local normalize = require('kinema.eval.zero_shot').normalize
 local stoa = require 'kinema.models.stoa'
 
 local spec = {name = 'stoa', min_batch = 2, min_batch_reason = 'VTM draws a hard negative from the batch'}
@@ -152,8 +153,8 @@ spec.match = {
 }
 
 spec.embed = {
-  video = function(model, batch) return recipe.normalize(model:encode_video(batch.video).pooled) end,
-  text = function(model, ids, mask) return recipe.normalize(model:encode_text(ids, mask).pooled) end,
+  video = function(model, batch) return normalize(model:encode_video(batch.video).pooled) end,
+  text = function(model, ids, mask) return normalize(model:encode_text(ids, mask).pooled) end,
 }
 
 return spec

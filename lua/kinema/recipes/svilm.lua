@@ -8,6 +8,7 @@
 -- tokens, grouping after layers 6/9/12, BERT-base text encoder, 256-d space,
 -- batch 1024 (the paper: 64 TPUs), AdamW lr 1e-4.
 local recipe = require 'kinema.recipe'
+local normalize = require('kinema.eval.zero_shot').normalize
 local svilm = require 'kinema.models.svilm'
 
 local spec = {name = 'svilm', min_batch = 2, min_batch_reason = 'cut-and-paste mixes two videos of the batch'}
@@ -70,8 +71,8 @@ function spec.inputs(model, batch, cfg)
 end
 
 spec.embed = {
-  video = function(model, batch) return recipe.normalize(model:encode_video(batch.video).embed) end,
-  text = function(model, ids, mask) return recipe.normalize(model:encode_text(ids, mask).embed) end,
+  video = function(model, batch) return normalize(model:encode_video(batch.video).embed) end,
+  text = function(model, ids, mask) return normalize(model:encode_text(ids, mask).embed) end,
 }
 
 return spec

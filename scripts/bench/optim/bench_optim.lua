@@ -59,7 +59,7 @@ if opts.shapes_out ~= '' then
   local cfg = recipe.parse_args({}, recipe.merge(recipe.common, spec.defaults or {}), spec.presets)
   cfg.data.root = 'runs/bench_train_synth'
   cfg.data.synth = {num_train = 48, num_test = 8}
-  local tok = recipe.tokenizer_or_synth(cfg)
+  local tok = require('kinema.recipe_data').tokenizer_or_synth(cfg)
   local model_name = opts.recipe == 'baseline' and 'stoa' or opts.recipe
   local size = math.max(tok:vocab_size(), require('kinema.models.' .. model_name).defaults.text.vocab_size)
   local build_tok = setmetatable({vocab_size = function() return size end}, {__index = function(_, k)

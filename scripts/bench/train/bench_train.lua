@@ -52,7 +52,7 @@ if opts.workers >= 0 then cfg.train.num_workers = opts.workers end
 cfg.train.max_steps = opts.warmup + opts.steps
 
 torch.manual_seed(cfg.seed + 1)
-local tok = recipe.tokenizer_or_synth(cfg)
+local tok = require('kinema.recipe_data').tokenizer_or_synth(cfg)
 local build_tok = tok
 local paper_vocab = opts.paper_vocab == 'true' or (opts.paper_vocab == 'auto' and opts.preset == 'base')
 if paper_vocab then

@@ -26,7 +26,7 @@ local function one_step(name, bf16)
                                  '--train.num_workers', '1', '--device', 'cuda'},
                                 recipe.merge(recipe.common, spec.defaults or {}), spec.presets)
   torch.manual_seed(7)
-  local tok = recipe.tokenizer_or_synth(cfg)
+  local tok = require('kinema.recipe_data').tokenizer_or_synth(cfg)
   local model = spec.build(cfg, tok)
   model:to('cuda')
   model:train()

@@ -1,0 +1,246 @@
+-- kinema.checkpoint: reading and writing model weights.
+--   Training checkpoints (kinema.train writes one per checkpoint_every steps):
+--     checkpoint.save(path, state), checkpoint.load(path, state), checkpoint.list(dir),
+--     checkpoint.latest(dir); a file holds the model's tensors as model.*, the
+--     optimizer's as optim.*, RNG states as rng.<device>, and metadata
+--     (kinema.checkpoint = '1', position, extra, scheduler, config, ...).
+--   Initial weights of a model (--init): checkpoint.load_init(model, path, layout,
+--     opts) reads a training checkpoint's model.* tensors, or published files mapped
+--     onto the model's sub-modules by checkpoint.init_layouts (load_layout).
+local torch = require 'torch'
+local json = require 'kinema.json'
+local sys = require 'kinema.sys'
+
+local checkpoint = {}
+
+local function fail(fmt, ...) error('kinema.checkpoint: ' .. string.format(fmt, ...), 0) end
+
+local function check(cond, fmt, ...)
+  if not cond then error('kinema.checkpoint: ' .. string.format(fmt, ...), 3) end
+end
+
+-- The tensors (or metadata) under `prefix.` with the prefix taken off.
+local function with_prefix(entries, prefix)
+  local out, pattern = {}, '^' .. prefix .. '%.(.+)$'
+  for k, v in pairs(entries) do
+    local name = k:match(pattern)
+    if name then out[name] = v end
+  end
+  return out
+end
+
+local CHECKPOINT_PATTERN = '^step%-(%d+)%.safetensors$'
+
+-- The training checkpoints under dir (step-N.safetensors) as {step =, path =}, oldest first.
+function checkpoint.list(dir)
+  local found = {}
+  if not sys.is_dir(dir) then return found end
+  for _, name in ipairs(sys.list_dir(dir)) do
+    local step = name:match(CHECKPOINT_PATTERN)
+    if step then found[#found + 1] = {step = tonumber(step), path = dir .. '/' .. name} end
+  end
+  table.sort(found, function(a, b) return a.step < b.step end)
+  return found
+end
+
+-- The newest checkpoint under dir, or nil.
+function checkpoint.latest(dir)
+  local all = checkpoint.list(dir)
+  return all[#all] and all[#all].path or nil
+end
+
+local function rng_devices(device)
+  local devices = {'cpu'}
+  if device and tostring(device):match('^cuda') then devices[2] = tostring(device):find(':') and device or 'cuda:0' end
+  return devices
+end
+
+-- Writes {model, optimizer, scheduler, position, rng, extra} to path
+-- atomically (the io layer writes a temporary file and renames it).
+function checkpoint.save(path, state)
+  local tensors, meta = {}, {['kinema.checkpoint'] = '1'}
+  local sd = state.model:state_dict()
+  for name, t in pairs(sd) do tensors['model.' .. name] = t:to('cpu') end
+  if state.optimizer then
+    local ot, om = state.optimizer:state_dict()
+    for k, t in pairs(ot) do tensors['optim.' .. k] = t:to('cpu') end
+    for k, v in pairs(om) do meta['optim.' .. k] = v end
+  end
+  -- a poisoned checkpoint would replace a good one and resume into NaN
+  local bad = {}
+  for name, t in pairs(tensors) do
+    if t:is_floating_point() and not t:isfinite():all():item() then bad[#bad + 1] = name end
+  end
+  if #bad > 0 then
+    table.sort(bad)
+    local n = 0
+    for _ in pairs(tensors) do n = n + 1 end
+    error(string.format("kinema.checkpoint: refusing to write checkpoint '%s': %d of %d tensors hold NaN/Inf (%s%s)",
+                        path, #bad, n, table.concat(bad, ', ', 1, math.min(#bad, 5)), #bad > 5 and ', ...' or ''), 2)
+  end
+  if state.scheduler then meta['scheduler'] = json.encode(state.scheduler:state_dict()) end
+  for _, dev in ipairs(rng_devices(state.device)) do tensors['rng.' .. dev] = torch.get_device_rng_state(dev) end
+  if state.config then meta['config'] = json.encode(state.config) end
+  for k, v in pairs(state.metadata or {}) do meta[k] = tostring(v) end
+  meta['position'] = json.encode(state.position or {})
+  meta['extra'] = json.encode(state.extra or {})
+  torch.save_safetensors(path, tensors, meta)
+end
+
+-- Restores what checkpoint.save wrote into the given objects; returns the
+-- position and extra tables. A file that is not a kinema checkpoint, or a model
+-- that does not match it, raises naming the file.
+function checkpoint.load(path, state)
+  local ok, tensors, meta = pcall(torch.load_safetensors, path)
+  check(ok, "cannot read checkpoint '%s': %s", tostring(path), tostring(tensors))
+  check(meta['kinema.checkpoint'] == '1', "'%s' is not a kinema training checkpoint", path)
+  local loaded, err = pcall(state.model.load_state_dict, state.model, with_prefix(tensors, 'model'))
+  check(loaded, "checkpoint '%s' does not fit the model: %s", path, tostring(err))
+  if state.optimizer then
+    local okopt, oerr = pcall(state.optimizer.load_state_dict, state.optimizer, with_prefix(tensors, 'optim'),
+                              with_prefix(meta, 'optim'))
+    check(okopt, "checkpoint '%s' does not fit the optimizer: %s", path, tostring(oerr))
+  end
+  if state.scheduler and meta.scheduler then state.scheduler:load_state_dict(json.decode(meta.scheduler, path)) end
+  for _, dev in ipairs(rng_devices(state.device)) do
+    if tensors['rng.' .. dev] then torch.set_device_rng_state(dev, tensors['rng.' .. dev]) end
+  end
+  return json.decode(meta.position or '{}', path), json.decode(meta.extra or '{}', path)
+end
+
+-- ---- initial weights --------------------------------------------------------------------
+
+-- Published checkpoint layouts mapped onto a recipe model's sub-modules by name:
+-- targets are {model field, kinema.models.weights rules}; scope (a pattern)
+-- limits the checkpoint keys a layout is expected to use; allow_missing (model
+-- names, with the field prefix) and allow_unused (checkpoint keys) are the
+-- gaps that do not stop a run. A recipe may add layouts or extend the lists in
+-- spec.init_layouts.
+checkpoint.init_layouts = {
+  clip = {targets = {{'video', 'clip_visual'}, {'text', 'clip_text'}, {'temperature', 'clip_temperature'}},
+          allow_missing = {'^video%.time_embed$'},
+          allow_unused = {'^input_resolution$', '^context_length$', '^vocab_size$'}},
+  clip_visual = {targets = {{'video', 'clip_visual'}}, scope = '^visual%.', allow_missing = {'^video%.time_embed$'}},
+  clip_text = {targets = {{'text', 'clip_text'}},
+               allow_unused = {'^visual%.', '^logit_scale$', '^input_resolution$', '^context_length$', '^vocab_size$'}},
+  -- unimodal checkpoints have no projection into the joint space: it starts random
+  timm_vit = {targets = {{'video', 'timm_vit'}}, allow_missing = {'^video%.time_embed$', '^video%.proj$'},
+              allow_unused = {'^head%.'}},
+  bert = {targets = {{'text', 'bert'}}, allow_missing = {'^text%.proj$'},
+          allow_unused = {'^bert%.pooler%.', '^cls%.', '^bert%.embeddings%.position_ids$'}},
+  distilbert = {targets = {{'text', 'distilbert'}}, allow_missing = {'^text%.proj$'},
+                allow_unused = {'^vocab_transform%.', '^vocab_layer_norm%.', '^vocab_projector%.',
+                                '^distilbert%.embeddings%.position_ids$'}},
+}
+
+local function list_names(names, limit)
+  local shown = {}
+  for i = 1, math.min(#names, limit) do shown[i] = names[i] end
+  local text = table.concat(shown, ', ')
+  if #names > limit then text = text .. string.format(', ... (%d in all)', #names) end
+  return text
+end
+
+local function matches_any(name, patterns)
+  for _, p in ipairs(patterns or {}) do if name:match(p) then return true end end
+  return false
+end
+
+-- Loads one published checkpoint into the model's sub-modules by layout name.
+-- Returns the report {loaded = n, missing = {...}, unused = {...},
+-- mismatched = {...}, zeroed = {...}} where missing/unused/mismatched are
+-- the gaps outside the layout's allow-lists (strict: a non-empty one stops).
+function checkpoint.load_layout(model, path, layout_name, opts)
+  opts = opts or {}
+  local W = require 'kinema.models.weights'
+  local layouts = opts.layouts or checkpoint.init_layouts
+  local layout = layouts[layout_name]
+  if not layout then
+    local names = {}
+    for k in pairs(layouts) do names[#names + 1] = k end
+    table.sort(names)
+    fail("--init_layout '%s' is not a layout (known: %s)", layout_name, table.concat(names, ', '))
+  end
+  local state = W.read(path)
+  local used, out = {}, {loaded = 0, missing = {}, unused = {}, mismatched = {}, zeroed = {}, allowed = {}}
+  for _, target in ipairs(layout.targets) do
+    local field, rules = target[1], target[2]
+    local sub = model[field]
+    if sub == nil then fail("--init_layout %s: the model has no sub-module '%s'", layout_name, field) end
+    local report = W.load(sub, state, rules, target[3])
+    local unused_here = {}
+    for _, k in ipairs(report.unused) do unused_here[k] = true end
+    for k in pairs(state) do if not unused_here[k] then used[k] = true end end
+    out.loaded = out.loaded + #report.loaded
+    for _, name in ipairs(report.missing) do
+      local full = field .. '.' .. name
+      if matches_any(full, layout.allow_missing) then
+        out.allowed[#out.allowed + 1] = full
+        -- a video tower from image weights: zero time embedding, so each frame
+        -- starts out exactly as the image model sees it
+        if name:match('time_embed$') then
+          for _, pair in ipairs(sub:named_parameters()) do
+            if pair[1] == name then torch.no_grad(function() pair[2]:zero_() end) end
+          end
+          out.zeroed[#out.zeroed + 1] = full
+        end
+      else
+        out.missing[#out.missing + 1] = full
+      end
+    end
+    for _, m in ipairs(report.mismatched) do out.mismatched[#out.mismatched + 1] = field .. '.' .. m end
+  end
+  for k in pairs(state) do
+    if not used[k] and (not layout.scope or k:match(layout.scope)) and not matches_any(k, layout.allow_unused) then
+      out.unused[#out.unused + 1] = k
+    end
+  end
+  table.sort(out.unused)
+  return out
+end
+
+-- Initial weights (--init): a kinema training checkpoint (its model.* tensors,
+-- every parameter required), or published checkpoints mapped onto the model's
+-- sub-modules by --init_layout (comma-separated paths pair with
+-- comma-separated layouts: --init vit.pt,bert.bin --init_layout timm_vit,bert).
+-- A published load that leaves model parameters missing, checkpoint tensors
+-- unused or shapes mismatched beyond the layout's allow-lists stops with their
+-- names unless opts.strict is false (--init_strict false).
+function checkpoint.load_init(model, path, layout, opts)
+  opts = opts or {}
+  local ok, tensors, meta = pcall(torch.load_safetensors, path)
+  if ok and meta['kinema.checkpoint'] == '1' then
+    local loaded, err = pcall(model.load_state_dict, model, with_prefix(tensors, 'model'))
+    if not loaded then fail("--init %s does not fit the model: %s", path, tostring(err)) end
+    return
+  end
+  if not layout or layout == '' then
+    fail("--init %s is not a kinema training checkpoint: give --init_layout (one of the layouts of "
+         .. "kinema.checkpoint.init_layouts, e.g. clip, clip_visual, timm_vit, bert)", path)
+  end
+  local paths, layouts = {}, {}
+  for p in path:gmatch('[^,]+') do paths[#paths + 1] = p end
+  for l in layout:gmatch('[^,]+') do layouts[#layouts + 1] = l end
+  if #paths ~= #layouts then
+    fail('--init names %d file(s) but --init_layout %d layout(s); give one layout per file', #paths, #layouts)
+  end
+  for i, p in ipairs(paths) do
+    local r = checkpoint.load_layout(model, p, layouts[i], {layouts = opts.layouts})
+    local gaps = {}
+    if #r.missing > 0 then gaps[#gaps + 1] = string.format('%d model parameter(s) not in the checkpoint: %s',
+                                                           #r.missing, list_names(r.missing, 12)) end
+    if #r.unused > 0 then gaps[#gaps + 1] = string.format('%d checkpoint tensor(s) unused: %s', #r.unused,
+                                                          list_names(r.unused, 12)) end
+    if #r.mismatched > 0 then gaps[#gaps + 1] = string.format('%d shape mismatch(es): %s', #r.mismatched,
+                                                              list_names(r.mismatched, 6)) end
+    if #gaps > 0 and opts.strict ~= false then
+      fail('--init %s (layout %s) does not fit the model: %s (check --model sizes, e.g. --model.preset; '
+           .. '--init_strict false loads what fits)', p, layouts[i], table.concat(gaps, '; '))
+    end
+    io.stderr:write(string.format('kinema: --init %s (%s): %d tensors loaded%s%s\n', p, layouts[i], r.loaded,
+                                  #r.zeroed > 0 and ('; set to zero: ' .. table.concat(r.zeroed, ', ')) or '',
+                                  #gaps > 0 and ('; NOT loaded (--init_strict false): ' .. table.concat(gaps, '; ')) or ''))
+  end
+end
+
+return checkpoint
