@@ -75,7 +75,6 @@ void scan_operators() {
   }
 }
 
-bool is_integral(double v) { return v == std::floor(v) && std::fabs(v) < 9.007199254740992e15; }
 
 const char* lua_value_name(lua_State* L, int idx) {
   if (is_tensor(L, idx)) return "Tensor";
@@ -117,7 +116,7 @@ at::Tensor wrap_number(double v, bool integral) {
 bool convert_int_list(lua_State* L, int idx, c10::IValue& out, std::string& why) {
   if (lua_type(L, idx) == LUA_TNUMBER) {
     double v = lua_tonumber(L, idx);
-    if (!is_integral(v)) {
+    if (!is_integer(v)) {
       why = "expected integers";
       return false;
     }
@@ -133,7 +132,7 @@ bool convert_int_list(lua_State* L, int idx, c10::IValue& out, std::string& why)
   list.reserve(n);
   for (size_t i = 1; i <= n; ++i) {
     lua_rawgeti(L, idx, static_cast<int>(i));
-    bool ok = lua_type(L, -1) == LUA_TNUMBER && is_integral(lua_tonumber(L, -1));
+    bool ok = lua_type(L, -1) == LUA_TNUMBER && is_integer(lua_tonumber(L, -1));
     double v = lua_tonumber(L, -1);
     lua_pop(L, 1);
     if (!ok) {
@@ -269,7 +268,7 @@ bool convert(lua_State* L, int idx, const c10::TypePtr& type, c10::IValue& out, 
       }
       if (lt == LUA_TNUMBER) {
         double v = lua_tonumber(L, idx);
-        out = wrap_number(v, is_integral(v));
+        out = wrap_number(v, is_integer(v));
         cost += kCostNumberToTensor;
         return true;
       }
@@ -285,7 +284,7 @@ bool convert(lua_State* L, int idx, const c10::TypePtr& type, c10::IValue& out, 
     }
     case c10::TypeKind::IntType:
     case c10::TypeKind::SymIntType:
-      if (lt == LUA_TNUMBER && is_integral(lua_tonumber(L, idx))) {
+      if (lt == LUA_TNUMBER && is_integer(lua_tonumber(L, idx))) {
         out = static_cast<int64_t>(lua_tonumber(L, idx));
         return true;
       }
@@ -302,7 +301,7 @@ bool convert(lua_State* L, int idx, const c10::TypePtr& type, c10::IValue& out, 
     case c10::TypeKind::NumberType:  // Scalar
       if (lt == LUA_TNUMBER) {
         double v = lua_tonumber(L, idx);
-        out = is_integral(v) ? c10::IValue(at::Scalar(static_cast<int64_t>(v)))
+        out = is_integer(v) ? c10::IValue(at::Scalar(static_cast<int64_t>(v)))
                              : c10::IValue(at::Scalar(v));
         return true;
       }
@@ -339,7 +338,7 @@ bool convert(lua_State* L, int idx, const c10::TypePtr& type, c10::IValue& out, 
     }
     case c10::TypeKind::LayoutType:
     case c10::TypeKind::MemoryFormatType:
-      if (lt == LUA_TNUMBER && is_integral(lua_tonumber(L, idx))) {
+      if (lt == LUA_TNUMBER && is_integer(lua_tonumber(L, idx))) {
         out = static_cast<int64_t>(lua_tonumber(L, idx));
         return true;
       }
@@ -396,7 +395,7 @@ bool bind(lua_State* L, const c10::FunctionSchema& schema, int first, int npos, 
       if (npos - pos > 1 && lua_type(L, idx) == LUA_TNUMBER && is_int_list(type)) {
         c10::List<int64_t> list;
         while (pos < npos && lua_type(L, first + pos) == LUA_TNUMBER &&
-               is_integral(lua_tonumber(L, first + pos))) {
+               is_integer(lua_tonumber(L, first + pos))) {
           list.push_back(static_cast<int64_t>(lua_tonumber(L, first + pos)));
           ++pos;
         }

@@ -248,9 +248,7 @@ at::Device check_device(lua_State* L, int idx) {
 
 // ---- IValue conversion ----------------------------------------------------------------
 
-static bool is_integral(double v) {
-  return std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.007199254740992e15;
-}
+
 
 c10::IValue to_ivalue(lua_State* L, int idx) {
   if (idx < 0 && idx > LUA_REGISTRYINDEX) idx = lua_gettop(L) + idx + 1;
@@ -262,7 +260,7 @@ c10::IValue to_ivalue(lua_State* L, int idx) {
       return c10::IValue(static_cast<bool>(lua_toboolean(L, idx)));
     case LUA_TNUMBER: {
       double v = lua_tonumber(L, idx);
-      if (is_integral(v)) return c10::IValue(static_cast<int64_t>(v));
+      if (is_integer(v)) return c10::IValue(static_cast<int64_t>(v));
       return c10::IValue(v);
     }
     case LUA_TSTRING: {
@@ -480,38 +478,150 @@ NativeModuleRegistrar::NativeModuleRegistrar(const char* name, OpenFunction open
   module_list().push_back(NativeModule{name, open});
 }
 
-double opt_field_number(lua_State* L, int idx, const char* key, double fallback) {
-  if (!lua_istable(L, idx)) return fallback;
-  lua_getfield(L, idx, key);
-  double v = lua_isnumber(L, -1) ? lua_tonumber(L, -1) : fallback;
-  if (!lua_isnil(L, -1) && !lua_isnumber(L, -1)) {
-    lua_pop(L, 1);
-    raise(L, std::string("option '") + key + "' must be a number");
+// ---- numbers ------------------------------------------------------------------------------
+
+bool is_integer(double v) { return std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.007199254740992e15; }
+
+// ---- options tables ---------------------------------------------------------------------
+
+namespace {
+
+// Edits (insert, delete, substitute, swap two neighbours) turning a into b: the
+// optimal string alignment distance, so "tua" is one edit from "tau". The same
+// rule as kinema.util's closest in Lua.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t v = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) v = std::min(v, d[i - 2][j - 2] + 1);
+      d[i][j] = v;
+    }
   }
-  lua_pop(L, 1);
+  return d[a.size()][b.size()];
+}
+
+}  // namespace
+
+std::string unknown_option_message(const std::string& function, const std::string& key,
+                                   const std::vector<std::string>& known) {
+  std::string message = function + ": unknown option '" + key + "'";
+  std::vector<std::string> names = known;
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  if (names.empty()) return message + " (it takes no options)";
+  const std::string* nearest = nullptr;
+  size_t best = 0;
+  for (const auto& n : names) {
+    const size_t d = edit_distance(key, n);
+    if (!nearest || d < best) nearest = &n, best = d;
+  }
+  // close: at most a third of the longer name edited (a typo, not another word)
+  if (best * 3 <= std::max(key.size(), nearest->size())) return message + " (did you mean '" + *nearest + "'?)";
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  return message + " (known: " + list + ")";
+}
+
+Options::Options(lua_State* L, int idx, std::string function, std::string group)
+    : L_(L), idx_(idx > 0 || idx <= LUA_REGISTRYINDEX ? idx : lua_gettop(L) + idx + 1), table_(lua_istable(L, idx)), function_(std::move(function)),
+      group_(std::move(group)) {
+  if (!table_ && !lua_isnoneornil(L, idx))
+    raise(L, function_ + ": " + (group_.empty() ? std::string("the options") : "option '" + group_ + "'") +
+                 " must be a table, got " + luaL_typename(L, idx));
+}
+
+std::string Options::name(const char* key) const { return group_.empty() ? key : group_ + "." + key; }
+
+void Options::fail(const char* key, const std::string& what) const {
+  raise(L_, function_ + ": option '" + name(key) + "' " + what);
+}
+
+int Options::push(const char* key) {
+  known_.emplace_back(key);
+  if (!table_) {
+    lua_pushnil(L_);
+    return LUA_TNIL;
+  }
+  lua_getfield(L_, idx_, key);
+  return lua_type(L_, -1);
+}
+
+bool Options::has(const char* key) {
+  const bool present = push(key) != LUA_TNIL;
+  lua_pop(L_, 1);
+  return present;
+}
+
+double Options::number(const char* key, double fallback) {
+  const int type = push(key);
+  const double v = type == LUA_TNUMBER ? lua_tonumber(L_, -1) : fallback;
+  lua_pop(L_, 1);
+  if (type != LUA_TNIL && type != LUA_TNUMBER) fail(key, "must be a number");
   return v;
 }
 
-std::string opt_field_string(lua_State* L, int idx, const char* key, const std::string& fallback) {
-  if (!lua_istable(L, idx)) return fallback;
-  lua_getfield(L, idx, key);
-  std::string v = fallback;
-  if (lua_type(L, -1) == LUA_TSTRING) {
-    v = lua_tostring(L, -1);
-  } else if (!lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    raise(L, std::string("option '") + key + "' must be a string");
-  }
-  lua_pop(L, 1);
+int64_t Options::integer(const char* key, int64_t fallback) {
+  const int type = push(key);
+  const double v = type == LUA_TNUMBER ? lua_tonumber(L_, -1) : static_cast<double>(fallback);
+  lua_pop(L_, 1);
+  if (type != LUA_TNIL && type != LUA_TNUMBER) fail(key, "must be a number");
+  if (type == LUA_TNUMBER && !is_integer(v)) fail(key, "must be an integer");
+  return type == LUA_TNIL ? fallback : static_cast<int64_t>(v);
+}
+
+std::string Options::string(const char* key, const std::string& fallback) {
+  const int type = push(key);
+  std::string v = type == LUA_TSTRING ? std::string(lua_tostring(L_, -1)) : fallback;
+  lua_pop(L_, 1);
+  if (type != LUA_TNIL && type != LUA_TSTRING) fail(key, "must be a string");
   return v;
 }
 
-bool opt_field_bool(lua_State* L, int idx, const char* key, bool fallback) {
-  if (!lua_istable(L, idx)) return fallback;
-  lua_getfield(L, idx, key);
-  bool v = lua_isnil(L, -1) ? fallback : lua_toboolean(L, -1);
-  lua_pop(L, 1);
+bool Options::boolean(const char* key, bool fallback) {
+  const int type = push(key);
+  const bool v = type == LUA_TBOOLEAN ? lua_toboolean(L_, -1) != 0 : fallback;
+  lua_pop(L_, 1);
+  if (type != LUA_TNIL && type != LUA_TBOOLEAN) fail(key, "must be a boolean");
   return v;
+}
+
+void Options::finish() {
+  if (!table_) return;
+  lua_pushnil(L_);
+  while (lua_next(L_, idx_)) {
+    lua_pop(L_, 1);
+    std::string key;
+    if (lua_type(L_, -1) == LUA_TSTRING) {
+      key = lua_tostring(L_, -1);
+      if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
+    } else {
+      lua_pushvalue(L_, -1);  // a copy: lua_tostring converts numbers in place
+      const char* text = lua_tostring(L_, -1);
+      key = text ? text : luaL_typename(L_, -2);
+      lua_pop(L_, 1);
+    }
+    lua_pop(L_, 1);
+    std::vector<std::string> known;
+    for (const auto& k : known_) known.push_back(group_.empty() ? k : group_ + "." + k);
+    raise(L_, unknown_option_message(function_, group_.empty() ? key : group_ + "." + key, known));
+  }
+}
+
+// ---- C++ objects as userdata ----------------------------------------------------------------
+
+void register_type(lua_State* L, const char* type, const luaL_Reg* methods, const luaL_Reg* metamethods,
+                   lua_CFunction gc) {
+  luaL_newmetatable(L, type);
+  lua_newtable(L);
+  luaL_register(L, nullptr, methods);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, gc);
+  lua_setfield(L, -2, "__gc");
+  if (metamethods) luaL_register(L, nullptr, metamethods);
+  lua_pop(L, 1);
 }
 
 // ---- metatable set-up (called once by the host) ---------------------------------------------

@@ -101,11 +101,87 @@ struct NativeModuleRegistrar {
 #define KINEMA_LUA_MODULE(NAME, OPEN) \
   static ::kinema::lua::NativeModuleRegistrar KINEMA_LUA_CONCAT(kinema_lua_module_, __LINE__)(NAME, OPEN)
 
-// Small helpers for wrappers.
-// Read table field `key` of the table at idx (absolute index) as a number/string/bool with default.
-double opt_field_number(lua_State* L, int idx, const char* key, double fallback);
-std::string opt_field_string(lua_State* L, int idx, const char* key, const std::string& fallback);
-bool opt_field_bool(lua_State* L, int idx, const char* key, bool fallback);
+// ---- numbers ----------------------------------------------------------------------
+// Whether a Lua number is an integer a double holds exactly (|v| < 2^53): the one
+// test behind integer options, IValue conversion, operator arguments and indices.
+bool is_integer(double v);
+
+// ---- options tables ------------------------------------------------------------------
+// Every options table of a binding is read through an Options: each getter
+// marks its key known, and finish() refuses any key of the table that no
+// getter asked for, naming the function, the key and the closest known key:
+//   data.Loader: unknown option 'num_wokers' (did you mean 'num_workers'?)
+// A value of the wrong type raises "data.Loader: option 'size' must be a
+// number". A nil or absent argument reads as an empty table. A nested group
+// (data.Loader's text = {...}) is an Options with the group as prefix, so its
+// keys are named 'text.max_len'.
+class Options {
+ public:
+  Options(lua_State* L, int idx, std::string function, std::string group = "");
+  // Whether the argument is a table (false: nil / none, every getter returns its fallback).
+  bool given() const { return table_; }
+  // Whether key holds a non-nil value (marks key known).
+  bool has(const char* key);
+  double number(const char* key, double fallback);
+  int64_t integer(const char* key, int64_t fallback);
+  std::string string(const char* key, const std::string& fallback);
+  bool boolean(const char* key, bool fallback);
+  // Pushes the value of key (nil when absent), marks key known, returns its Lua type.
+  int push(const char* key);
+  // The option's name in messages: 'key', or 'group.key' inside a group.
+  std::string name(const char* key) const;
+  lua_State* state() const { return L_; }
+  // "FUNCTION: option 'NAME' " + what, raised as a Lua error.
+  [[noreturn]] void fail(const char* key, const std::string& what) const;
+  // Refuses every key that no getter read (call after the last getter).
+  void finish();
+
+ private:
+  lua_State* L_;
+  int idx_;
+  bool table_;
+  std::string function_, group_;
+  std::vector<std::string> known_;
+};
+
+// "FUNCTION: unknown option 'KEY' (did you mean 'NEAR'?)", or "(known: a, b, ...)"
+// when no known name is close; the rule Lua's kinema.util.check_options follows too.
+std::string unknown_option_message(const std::string& function, const std::string& key,
+                                   const std::vector<std::string>& known);
+
+// ---- C++ objects as userdata ------------------------------------------------------
+// A C++ value T (a box holding a shared_ptr, a unique_ptr, ...) lives in Lua as a
+// full userdata whose metatable is registered once per type name ("kinema.Loader")
+// by register_type: methods reached through __index, metamethods such as __len,
+// and a __gc that runs ~T.
+template <typename T>
+void push_object(lua_State* L, const char* type, T value) {
+  void* mem = lua_newuserdata(L, sizeof(T));
+  new (mem) T(std::move(value));
+  luaL_getmetatable(L, type);
+  lua_setmetatable(L, -2);
+}
+// The T at idx; raises "bad argument #idx ... (TYPE expected, got ...)" otherwise.
+template <typename T>
+T& check_object(lua_State* L, int idx, const char* type) {
+  return *static_cast<T*>(luaL_checkudata(L, idx, type));
+}
+// The T at idx, or nullptr when the value is something else.
+template <typename T>
+T* test_object(lua_State* L, int idx, const char* type) {
+  return static_cast<T*>(luaL_testudata(L, idx, type));
+}
+template <typename T>
+int destroy_object(lua_State* L) {
+  static_cast<T*>(lua_touserdata(L, 1))->~T();
+  return 0;
+}
+void register_type(lua_State* L, const char* type, const luaL_Reg* methods, const luaL_Reg* metamethods,
+                   lua_CFunction gc);
+template <typename T>
+void register_type(lua_State* L, const char* type, const luaL_Reg* methods, const luaL_Reg* metamethods = nullptr) {
+  register_type(L, type, methods, metamethods, &destroy_object<T>);
+}
 
 }  // namespace kinema::lua
 

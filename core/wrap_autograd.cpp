@@ -33,13 +33,10 @@ std::vector<at::Tensor> tensors_from(lua_State* L, int idx, const char* what) {
   return out;
 }
 
-c10::optional<bool> opt_bool(lua_State* L, int idx, const char* key) {
-  if (!lua_istable(L, idx)) return c10::nullopt;
-  lua_getfield(L, idx, key);
-  c10::optional<bool> v;
-  if (!lua_isnil(L, -1)) v = static_cast<bool>(lua_toboolean(L, -1));
-  lua_pop(L, 1);
-  return v;
+// retain_graph: absent means "as create_graph" (autograd's own default).
+c10::optional<bool> retain_graph(Options& opt) {
+  if (!opt.has("retain_graph")) return c10::nullopt;
+  return opt.boolean("retain_graph", false);
 }
 
 // t:backward(gradient?, {retain_graph=, create_graph=})
@@ -51,8 +48,10 @@ int tensor_backward(lua_State* L) {
     grad = *g;
     opts = 3;
   }
-  auto retain = opt_bool(L, opts, "retain_graph");
-  bool create = opt_bool(L, opts, "create_graph").value_or(false);
+  Options opt(L, opts, "t:backward");
+  auto retain = retain_graph(opt);
+  bool create = opt.boolean("create_graph", false);
+  opt.finish();
   return protect(L, [&] {
     torch::autograd::backward({t}, grad.defined() ? variable_list{grad} : variable_list{}, retain, create);
     return 0;
@@ -69,9 +68,11 @@ int autograd_grad(lua_State* L) {
     grad_outputs = tensors_from(L, 3, "torch.autograd.grad grad_outputs");
     opts = 4;
   }
-  auto retain = opt_bool(L, opts, "retain_graph");
-  bool create = opt_bool(L, opts, "create_graph").value_or(false);
-  bool allow_unused = opt_bool(L, opts, "allow_unused").value_or(false);
+  Options opt(L, opts, "torch.autograd.grad");
+  auto retain = retain_graph(opt);
+  bool create = opt.boolean("create_graph", false);
+  bool allow_unused = opt.boolean("allow_unused", false);
+  opt.finish();
   bool single = is_tensor(L, 2);
   return protect(L, [&] {
     auto grads = torch::autograd::grad(outputs, inputs, grad_outputs, retain, create, allow_unused);

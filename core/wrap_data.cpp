@@ -29,21 +29,16 @@ struct LoaderBox {
   std::unique_ptr<data::Loader> loader;
 };
 
-DatasetBox& check_dataset(lua_State* L, int idx) {
-  return *static_cast<DatasetBox*>(luaL_checkudata(L, idx, kDatasetMeta));
-}
+DatasetBox& check_dataset(lua_State* L, int idx) { return check_object<DatasetBox>(L, idx, kDatasetMeta); }
 
 data::Loader& check_loader(lua_State* L, int idx) {
-  auto* box = static_cast<LoaderBox*>(luaL_checkudata(L, idx, kLoaderMeta));
-  if (!box->loader) raise(L, "loader was closed");
-  return *box->loader;
+  auto& box = check_object<LoaderBox>(L, idx, kLoaderMeta);
+  if (!box.loader) raise(L, "loader was closed");
+  return *box.loader;
 }
 
 void push_dataset(lua_State* L, DatasetPtr samples) {
-  void* mem = lua_newuserdata(L, sizeof(DatasetBox));
-  new (mem) DatasetBox{std::move(samples)};
-  luaL_getmetatable(L, kDatasetMeta);
-  lua_setmetatable(L, -2);
+  push_object(L, kDatasetMeta, DatasetBox{std::move(samples)});
 }
 
 std::vector<std::string> strings_field(lua_State* L, int idx, const char* key) {
@@ -74,26 +69,28 @@ std::vector<std::string> strings_field(lua_State* L, int idx, const char* key) {
 // -> dataset, skipped_count
 int read_annotations(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  Options opt(L, 1, "data.read");
   data::AnnotationSource source;
-  source.format = opt_field_string(L, 1, "format", "");
-  source.path = opt_field_string(L, 1, "path", "");
-  source.split = opt_field_string(L, 1, "split", "");
-  source.json_split = opt_field_string(L, 1, "json_split", "");
-  source.ans2label = opt_field_string(L, 1, "ans2label", "");
-  source.has_header = opt_field_bool(L, 1, "has_header", false);
+  source.format = opt.string("format", "");
+  source.path = opt.string("path", "");
+  source.split = opt.string("split", "");
+  source.json_split = opt.string("json_split", "");
+  source.ans2label = opt.string("ans2label", "");
+  source.has_header = opt.boolean("has_header", false);
   data::ReadOptions options;
-  options.video_root = opt_field_string(L, 1, "video_root", options.video_root);
-  options.region_root = opt_field_string(L, 1, "region_root", options.region_root);
-  options.video_ext = opt_field_string(L, 1, "video_ext", options.video_ext);
-  options.detections_root = opt_field_string(L, 1, "detections_root", options.detections_root);
-  options.meta = opt_field_string(L, 1, "meta", options.meta);
-  options.allow_outside_root = opt_field_bool(L, 1, "allow_outside_root", false);
-  std::string on_error = opt_field_string(L, 1, "on_error", "raise");
-  if (on_error != "raise" && on_error != "skip") raise(L, "read_annotations: on_error must be 'raise' or 'skip'");
+  options.video_root = opt.string("video_root", options.video_root);
+  options.region_root = opt.string("region_root", options.region_root);
+  options.video_ext = opt.string("video_ext", options.video_ext);
+  options.detections_root = opt.string("detections_root", options.detections_root);
+  options.meta = opt.string("meta", options.meta);
+  options.allow_outside_root = opt.boolean("allow_outside_root", false);
+  std::string on_error = opt.string("on_error", "raise");
+  opt.finish();
+  if (on_error != "raise" && on_error != "skip") raise(L, "data.read: option 'on_error' must be 'raise' or 'skip'");
   options.on_error = on_error == "skip" ? data::OnError::Skip : data::OnError::Raise;
   int64_t skipped = 0;
   options.skipped = &skipped;
-  if (source.format.empty() || source.path.empty()) raise(L, "read_annotations: 'format' and 'path' are required");
+  if (source.format.empty() || source.path.empty()) raise(L, "data.read: options 'format' and 'path' are required");
   return protect(L, [&] {
     auto samples = std::make_shared<const std::vector<data::Sample>>(data::read_annotations(source, options));
     push_dataset(L, std::move(samples));
@@ -111,15 +108,19 @@ int dataset_from_table(lua_State* L) {
     lua_rawgeti(L, 1, i);
     int item = lua_gettop(L);
     if (!lua_istable(L, item)) raise(L, "data.dataset: element " + std::to_string(i) + " is not a table");
+    // a sample is read like an options table: a misspelled field is refused by name
+    Options fields(L, item, "data.dataset: element " + std::to_string(i));
     data::Sample s;
-    s.id = opt_field_string(L, item, "id", std::to_string(i - 1));
-    s.video_path = opt_field_string(L, item, "video_path", "");
+    s.id = fields.string("id", std::to_string(i - 1));
+    s.video_path = fields.string("video_path", "");
+    for (const char* key : {"captions", "caption", "tags"}) fields.has(key);  // read by strings_field
     s.captions = strings_field(L, item, "captions");
     if (s.captions.empty()) s.captions = strings_field(L, item, "caption");
     s.tags = strings_field(L, item, "tags");
-    s.start_s = opt_field_number(L, item, "start_s", -1);
-    s.end_s = opt_field_number(L, item, "end_s", -1);
-    s.region_path = opt_field_string(L, item, "region_path", "");
+    s.start_s = fields.number("start_s", -1);
+    s.end_s = fields.number("end_s", -1);
+    s.region_path = fields.string("region_path", "");
+    fields.finish();
     if (s.video_path.empty()) raise(L, "data.dataset: element " + std::to_string(i) + " has no video_path");
     samples->push_back(std::move(s));
     lua_pop(L, 1);
@@ -276,11 +277,6 @@ int dataset_num_classes(lua_State* L) {
   return 1;
 }
 
-int dataset_gc(lua_State* L) {
-  static_cast<DatasetBox*>(lua_touserdata(L, 1))->~DatasetBox();
-  return 0;
-}
-
 // ---- loader ------------------------------------------------------------------------
 
 // data.Loader(dataset, {batch_size, num_workers, prefetch, shuffle, seed, rank,
@@ -290,17 +286,17 @@ int dataset_gc(lua_State* L) {
 //   wrap_data_recipe.cpp; fields: core/data/recipe_item.h, text_item.h)
 int loader_new(lua_State* L) {
   DatasetPtr samples = check_dataset(L, 1).samples;
-  const int o = 2;
+  Options opt(L, 2, "data.Loader");
   data::LoaderOptions lo;
-  lo.batch_size = static_cast<int64_t>(opt_field_number(L, o, "batch_size", 8));
-  lo.num_workers = static_cast<int64_t>(opt_field_number(L, o, "num_workers", 2));
-  lo.prefetch = static_cast<int64_t>(opt_field_number(L, o, "prefetch", 4));
-  lo.shuffle = opt_field_bool(L, o, "shuffle", true);
-  lo.seed = static_cast<uint64_t>(opt_field_number(L, o, "seed", 0));
-  lo.rank = static_cast<int64_t>(opt_field_number(L, o, "rank", 0));
-  lo.world_size = static_cast<int64_t>(opt_field_number(L, o, "world_size", 1));
-  lo.drop_last = opt_field_bool(L, o, "drop_last", false);
-  const std::string on_error = opt_field_string(L, o, "on_error", "replace");
+  lo.batch_size = opt.integer("batch_size", 8);
+  lo.num_workers = opt.integer("num_workers", 2);
+  lo.prefetch = opt.integer("prefetch", 4);
+  lo.shuffle = opt.boolean("shuffle", true);
+  lo.seed = static_cast<uint64_t>(opt.integer("seed", 0));
+  lo.rank = opt.integer("rank", 0);
+  lo.world_size = opt.integer("world_size", 1);
+  lo.drop_last = opt.boolean("drop_last", false);
+  const std::string on_error = opt.string("on_error", "replace");
   if (on_error == "raise") {
     lo.on_item_error = data::ItemErrors::Raise;
   } else if (on_error == "drop") {
@@ -310,17 +306,18 @@ int loader_new(lua_State* L) {
   }
 
   data::VideoItemOptions vo;
-  vo.random_caption = opt_field_bool(L, o, "random_caption", true);
-  vo.sampling.num_frames = static_cast<int64_t>(opt_field_number(L, o, "num_frames", 8));
-  vo.sampling.fps = opt_field_number(L, o, "fps", 1.0);
-  int64_t size = static_cast<int64_t>(opt_field_number(L, o, "size", 224));
+  vo.random_caption = opt.boolean("random_caption", true);
+  vo.sampling.num_frames = opt.integer("num_frames", 8);
+  vo.sampling.fps = opt.number("fps", 1.0);
+  int64_t size = opt.integer("size", 224);
   vo.decode.resize.out_h = vo.decode.resize.out_w = size;
-  vo.decode.resize.short_side = static_cast<int64_t>(opt_field_number(L, o, "short_side", 0));
-  vo.decode.resize.random_crop = opt_field_bool(L, o, "random_crop", false);
-  vo.decode.timeout_s = opt_field_number(L, o, "timeout_s", vo.decode.timeout_s);
-  std::string sampling = opt_field_string(L, o, "sampling", "uniform");
-  std::string normalize = opt_field_string(L, o, "normalize", "none");
-  RecipeOptions recipe = parse_recipe_options(L, o, vo);
+  vo.decode.resize.short_side = opt.integer("short_side", 0);
+  vo.decode.resize.random_crop = opt.boolean("random_crop", false);
+  vo.decode.timeout_s = opt.number("timeout_s", vo.decode.timeout_s);
+  std::string sampling = opt.string("sampling", "uniform");
+  std::string normalize = opt.string("normalize", "none");
+  RecipeOptions recipe = parse_recipe_options(L, opt, vo);
+  opt.finish();
   const data::RecipeItemOptions& ri = recipe.item;
   const bool use_recipe = ri.text || ri.detections || ri.regions || ri.anchor || !ri.decode_video;
   return protect(L, [&] {
@@ -344,11 +341,7 @@ int loader_new(lua_State* L) {
       };
     }
     data::ItemFn item_fn = use_recipe ? data::make_recipe_item_fn(recipe.item) : data::make_video_item_fn(vo);
-    void* mem = lua_newuserdata(L, sizeof(LoaderBox));
-    auto* box = new (mem) LoaderBox{};
-    luaL_getmetatable(L, kLoaderMeta);
-    lua_setmetatable(L, -2);
-    box->loader = std::make_unique<data::Loader>(*samples, std::move(item_fn), lo);
+    push_object(L, kLoaderMeta, LoaderBox{std::make_unique<data::Loader>(*samples, std::move(item_fn), lo)});
     return 1;
   });
 }
@@ -440,13 +433,7 @@ int loader_skipped_errors(lua_State* L) {
 
 // loader:close() joins the workers now (otherwise at garbage collection).
 int loader_close(lua_State* L) {
-  auto* box = static_cast<LoaderBox*>(luaL_checkudata(L, 1, kLoaderMeta));
-  box->loader.reset();
-  return 0;
-}
-
-int loader_gc(lua_State* L) {
-  static_cast<LoaderBox*>(lua_touserdata(L, 1))->~LoaderBox();
+  check_object<LoaderBox>(L, 1, kLoaderMeta).loader.reset();
   return 0;
 }
 
@@ -455,28 +442,30 @@ int loader_gc(lua_State* L) {
 // data.synth{out_dir=, num_train=, num_test=, width=, height=, fps=, ...} -> summary
 int synth(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  Options opt(L, 1, "data.synth");
   data::synth::SynthOptions o;
-  o.out_dir = opt_field_string(L, 1, "out_dir", "");
+  o.out_dir = opt.string("out_dir", "");
   if (o.out_dir.empty()) raise(L, "data.synth: 'out_dir' is required");
-  o.num_train = static_cast<int64_t>(opt_field_number(L, 1, "num_train", static_cast<double>(o.num_train)));
-  o.num_test = static_cast<int64_t>(opt_field_number(L, 1, "num_test", static_cast<double>(o.num_test)));
-  o.width = static_cast<int64_t>(opt_field_number(L, 1, "width", static_cast<double>(o.width)));
-  o.height = static_cast<int64_t>(opt_field_number(L, 1, "height", static_cast<double>(o.height)));
-  o.fps = opt_field_number(L, 1, "fps", o.fps);
-  o.min_duration_s = opt_field_number(L, 1, "min_duration_s", o.min_duration_s);
-  o.max_duration_s = opt_field_number(L, 1, "max_duration_s", o.max_duration_s);
-  o.min_objects = static_cast<int64_t>(opt_field_number(L, 1, "min_objects", static_cast<double>(o.min_objects)));
-  o.max_objects = static_cast<int64_t>(opt_field_number(L, 1, "max_objects", static_cast<double>(o.max_objects)));
-  o.gop_s = opt_field_number(L, 1, "gop_s", o.gop_s);
-  o.codec = opt_field_string(L, 1, "codec", o.codec);
-  o.region_frames = static_cast<int64_t>(opt_field_number(L, 1, "region_frames", static_cast<double>(o.region_frames)));
-  o.region_dim = static_cast<int64_t>(opt_field_number(L, 1, "region_dim", static_cast<double>(o.region_dim)));
-  o.negatives_per_kind = static_cast<int>(opt_field_number(L, 1, "negatives_per_kind", o.negatives_per_kind));
-  o.miss_rate = opt_field_number(L, 1, "miss_rate", o.miss_rate);
-  o.false_rate = opt_field_number(L, 1, "false_rate", o.false_rate);
-  o.box_jitter = opt_field_number(L, 1, "box_jitter", o.box_jitter);
-  o.seed = static_cast<uint64_t>(opt_field_number(L, 1, "seed", 0));
-  o.threads = static_cast<int>(opt_field_number(L, 1, "threads", 0));
+  o.num_train = opt.integer("num_train", o.num_train);
+  o.num_test = opt.integer("num_test", o.num_test);
+  o.width = opt.integer("width", o.width);
+  o.height = opt.integer("height", o.height);
+  o.fps = opt.number("fps", o.fps);
+  o.min_duration_s = opt.number("min_duration_s", o.min_duration_s);
+  o.max_duration_s = opt.number("max_duration_s", o.max_duration_s);
+  o.min_objects = opt.integer("min_objects", o.min_objects);
+  o.max_objects = opt.integer("max_objects", o.max_objects);
+  o.gop_s = opt.number("gop_s", o.gop_s);
+  o.codec = opt.string("codec", o.codec);
+  o.region_frames = opt.integer("region_frames", o.region_frames);
+  o.region_dim = opt.integer("region_dim", o.region_dim);
+  o.negatives_per_kind = static_cast<int>(opt.integer("negatives_per_kind", o.negatives_per_kind));
+  o.miss_rate = opt.number("miss_rate", o.miss_rate);
+  o.false_rate = opt.number("false_rate", o.false_rate);
+  o.box_jitter = opt.number("box_jitter", o.box_jitter);
+  o.seed = static_cast<uint64_t>(opt.integer("seed", 0));
+  o.threads = static_cast<int>(opt.integer("threads", 0));
+  opt.finish();
   return protect(L, [&] {
     data::synth::SynthSummary s = data::synth::generate(o);
     lua_newtable(L);
@@ -496,24 +485,10 @@ int synth(lua_State* L) {
   });
 }
 
-void new_metatable(lua_State* L, const char* name, const luaL_Reg* methods, lua_CFunction gc,
-                   lua_CFunction len) {
-  luaL_newmetatable(L, name);
-  lua_newtable(L);
-  luaL_register(L, nullptr, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, gc);
-  lua_setfield(L, -2, "__gc");
-  if (len) {
-    lua_pushcfunction(L, len);
-    lua_setfield(L, -2, "__len");
-  }
-  lua_pop(L, 1);
-}
-
 int open_data(lua_State* L) {
   static const luaL_Reg dataset_methods[] = {{"get", dataset_get}, {"size", dataset_len}, {"column", dataset_column}, {nullptr, nullptr}};
-  new_metatable(L, kDatasetMeta, dataset_methods, dataset_gc, dataset_len);
+  static const luaL_Reg dataset_meta[] = {{"__len", dataset_len}, {nullptr, nullptr}};
+  register_type<DatasetBox>(L, kDatasetMeta, dataset_methods, dataset_meta);
   static const luaL_Reg loader_methods[] = {{"next", loader_next},
                                             {"reset", loader_reset},
                                             {"num_batches", loader_num_batches},
@@ -521,7 +496,8 @@ int open_data(lua_State* L) {
                                             {"skipped_errors", loader_skipped_errors},
                                             {"close", loader_close},
                                             {nullptr, nullptr}};
-  new_metatable(L, kLoaderMeta, loader_methods, loader_gc, loader_num_batches);
+  static const luaL_Reg loader_meta[] = {{"__len", loader_num_batches}, {nullptr, nullptr}};
+  register_type<LoaderBox>(L, kLoaderMeta, loader_methods, loader_meta);
 
   lua_newtable(L);
   static const luaL_Reg functions[] = {{"read_annotations", read_annotations},

@@ -30,7 +30,7 @@ struct TokenizerBox {
 };
 
 const data::Tokenizer& self(lua_State* L) {
-  return *static_cast<TokenizerBox*>(luaL_checkudata(L, 1, kTokenizerMeta))->tokenizer;
+  return *check_object<TokenizerBox>(L, 1, kTokenizerMeta).tokenizer;
 }
 
 std::vector<std::string> check_string_list(lua_State* L, int idx, const char* what) {
@@ -49,24 +49,23 @@ std::vector<std::string> check_string_list(lua_State* L, int idx, const char* wh
 // data.tokenizer{kind = 'wordpiece'|'clip_bpe'|'sentencepiece', path = ...}
 int tokenizer_new(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
-  const std::string kind = opt_field_string(L, 1, "kind", "wordpiece");
-  const std::string path = opt_field_string(L, 1, "path", "");
+  Options opt(L, 1, "data.tokenizer");
+  const std::string kind = opt.string("kind", "wordpiece");
+  const std::string path = opt.string("path", "");
+  opt.finish();
   if (path.empty()) raise(L, "data.tokenizer: option 'path' is required (the vocabulary / model file)");
   return protect(L, [&] {
     std::shared_ptr<const data::Tokenizer> tok = data::load_tokenizer(kind, path);
-    void* mem = lua_newuserdata(L, sizeof(TokenizerBox));
-    new (mem) TokenizerBox{std::move(tok)};
-    luaL_getmetatable(L, kTokenizerMeta);
-    lua_setmetatable(L, -2);
+    push_object(L, kTokenizerMeta, TokenizerBox{std::move(tok)});
     return 1;
   });
 }
 
-// A length or id given as a Lua number: an integer in [lo, 2^53] (a fraction
-// would otherwise be truncated silently).
+// A length or id given as a Lua number: an integer (is_integer) >= lo (a
+// fraction would otherwise be truncated silently).
 constexpr double kMaxExactInteger = 9007199254740992.0;
 int64_t check_integer(lua_State* L, double v, double lo, const std::string& what) {
-  if (!(v >= lo && v <= kMaxExactInteger && v == std::floor(v))) {
+  if (!(is_integer(v) && v >= lo)) {
     std::ostringstream msg;
     msg.precision(17);
     msg << what << " must be an integer";
@@ -82,14 +81,9 @@ int tok_encode(lua_State* L) {
   const data::Tokenizer& tok = self(L);
   const std::string text = luaL_checkstring(L, 2);
   int64_t max_len = 0;
-  if (lua_istable(L, 3)) {
-    lua_getfield(L, 3, "max_len");
-    if (!lua_isnil(L, -1)) {
-      if (lua_type(L, -1) != LUA_TNUMBER) raise(L, "tok:encode: option 'max_len' must be a number");
-      max_len = check_integer(L, lua_tonumber(L, -1), 2, "tok:encode: option 'max_len'");
-    }
-    lua_pop(L, 1);
-  }
+  Options opt(L, 3, "tok:encode");
+  if (opt.has("max_len")) max_len = check_integer(L, opt.number("max_len", 0), 2, "tok:encode: option 'max_len'");
+  opt.finish();
   return protect(L, [&] {
     const std::vector<int64_t> ids = tok.encode(text, true, max_len);
     lua_createtable(L, static_cast<int>(ids.size()), 0);
@@ -176,11 +170,6 @@ int tok_special_ids(lua_State* L) {
   return 1;
 }
 
-int tok_gc(lua_State* L) {
-  static_cast<TokenizerBox*>(lua_touserdata(L, 1))->~TokenizerBox();
-  return 0;
-}
-
 // Captions of a CSV/TSV table: the column named `column`, else the first of
 // name / caption / sentence.
 std::vector<std::string> csv_captions(const std::string& path, const std::string& column) {
@@ -206,14 +195,15 @@ std::vector<std::string> csv_captions(const std::string& path, const std::string
 // -> number of tokens (written to path), or the token list when path is absent.
 int build_vocab(lua_State* L) {
   luaL_checktype(L, 1, LUA_TTABLE);
+  Options opt(L, 1, "data.build_vocab");
   std::vector<std::string> texts;
-  lua_getfield(L, 1, "texts");
-  if (!lua_isnil(L, -1)) texts = check_string_list(L, lua_gettop(L), "data.build_vocab: option 'texts'");
+  if (opt.push("texts") != LUA_TNIL) texts = check_string_list(L, lua_gettop(L), "data.build_vocab: option 'texts'");
   lua_pop(L, 1);
-  const std::string csv = opt_field_string(L, 1, "csv", "");
-  const std::string column = opt_field_string(L, 1, "column", "");
-  const std::string path = opt_field_string(L, 1, "path", "");
-  const auto min_count = static_cast<int64_t>(opt_field_number(L, 1, "min_count", 1));
+  const std::string csv = opt.string("csv", "");
+  const std::string column = opt.string("column", "");
+  const std::string path = opt.string("path", "");
+  const int64_t min_count = opt.integer("min_count", 1);
+  opt.finish();
   if (texts.empty() && csv.empty()) raise(L, "data.build_vocab: give option 'texts' or 'csv'");
   return protect(L, [&] {
     if (!csv.empty()) {
@@ -258,17 +248,11 @@ int prompts(lua_State* L) {
 }
 
 int open_text(lua_State* L) {
-  luaL_newmetatable(L, kTokenizerMeta);
-  lua_newtable(L);
   static const luaL_Reg methods[] = {{"encode", tok_encode},         {"encode_batch", tok_encode_batch},
                                      {"decode", tok_decode},         {"tokenize", tok_tokenize},
                                      {"vocab_size", tok_vocab_size}, {"special_ids", tok_special_ids},
                                      {"kind", tok_kind},             {nullptr, nullptr}};
-  luaL_register(L, nullptr, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, tok_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pop(L, 1);
+  register_type<TokenizerBox>(L, kTokenizerMeta, methods);
 
   lua_newtable(L);
   static const luaL_Reg functions[] = {{"tokenizer", tokenizer_new}, {"build_vocab", build_vocab},
@@ -281,7 +265,7 @@ int open_text(lua_State* L) {
 }  // namespace
 
 std::shared_ptr<const data::Tokenizer> check_tokenizer(lua_State* L, int idx, const char* what) {
-  auto* box = static_cast<TokenizerBox*>(luaL_testudata(L, idx, kTokenizerMeta));
+  auto* box = test_object<TokenizerBox>(L, idx, kTokenizerMeta);
   if (!box) raise(L, std::string(what) + " must be a tokenizer (data.tokenizer{...})");
   return box->tokenizer;
 }

@@ -19,13 +19,14 @@ void push_string_list(lua_State* L, const std::vector<std::string>& items);
 // `what` when it is something else.
 std::shared_ptr<const data::Tokenizer> check_tokenizer(lua_State* L, int idx, const char* what);
 
-// data.Loader's recipe options of the table at idx (text, detections, regions,
-// anchor, cut_paste, video) on top of the standard video item `video`.
-// Raises naming the option ("option 'text.max_len' must be ...").
+// data.Loader's recipe options (text, detections, regions, anchor, cut_paste,
+// video) read from the loader's options on top of the standard video item
+// `video`; each group is read strictly. Raises naming the option
+// ("data.Loader: option 'text.max_len' must be ...").
 struct RecipeOptions {
   data::RecipeItemOptions item;
   int64_t cut_paste_clip_len = 0;  // 0: no cut-and-paste
 };
-RecipeOptions parse_recipe_options(lua_State* L, int idx, const data::VideoItemOptions& video);
+RecipeOptions parse_recipe_options(lua_State* L, Options& loader, const data::VideoItemOptions& video);
 
 }  // namespace kinema::lua

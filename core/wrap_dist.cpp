@@ -7,6 +7,7 @@
 //   barrier(), broadcast(t, src), all_reduce(t, op = 'sum'), all_gather(t) -> [world*B, ...]
 //   destroy(), executable() -> path of the running kinema binary (for launching ranks)
 #include <filesystem>
+#include <limits>
 #include <string>
 
 #include "core/dist.h"
@@ -15,65 +16,26 @@
 namespace kinema::lua {
 namespace {
 
-const char* const kInitOptions[] = {"backend", "rank", "world_size", "local_rank", "master_addr",
-                                    "master_port", "timeout_s"};
-
-// An optional integer option of the table at idx; -1 when absent.
-int int_option(lua_State* L, int idx, const char* key) {
-  lua_getfield(L, idx, key);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return -1;
-  }
-  const double v = lua_tonumber(L, -1);
-  const bool ok = lua_type(L, -1) == LUA_TNUMBER && v == static_cast<double>(static_cast<int>(v)) && v >= 0;
-  lua_pop(L, 1);
-  if (!ok) raise(L, std::string("kinema.dist.init: option '") + key + "' must be a non-negative integer");
+// An optional non-negative integer option; -1 when absent.
+int int_option(Options& opt, const char* key) {
+  if (!opt.has(key)) return -1;
+  const int64_t v = opt.integer(key, 0);
+  if (v < 0 || v > std::numeric_limits<int>::max()) opt.fail(key, "must be a non-negative integer");
   return static_cast<int>(v);
-}
-
-std::string string_option(lua_State* L, int idx, const char* key) {
-  lua_getfield(L, idx, key);
-  if (lua_isnil(L, -1)) {
-    lua_pop(L, 1);
-    return "";
-  }
-  const bool ok = lua_type(L, -1) == LUA_TSTRING;
-  const std::string v = ok ? lua_tostring(L, -1) : "";
-  lua_pop(L, 1);
-  if (!ok) raise(L, std::string("kinema.dist.init: option '") + key + "' must be a string");
-  return v;
 }
 
 int l_init(lua_State* L) {
   dist::InitOptions o;
-  if (!lua_isnoneornil(L, 1)) {
-    if (!lua_istable(L, 1)) raise(L, "kinema.dist.init: argument 'opts' must be a table");
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-      lua_pop(L, 1);
-      bool known = false;
-      if (lua_type(L, -1) == LUA_TSTRING)
-        for (const char* k : kInitOptions) known = known || std::string(k) == lua_tostring(L, -1);
-      if (!known) {
-        lua_pushvalue(L, -1);  // a copy: lua_tostring converts numbers in place
-        const char* key = lua_tostring(L, -1);
-        raise(L, std::string("kinema.dist.init: unknown option '") + (key ? key : luaL_typename(L, -2)) + "'");
-      }
-    }
-    o.backend = string_option(L, 1, "backend");
-    o.rank = int_option(L, 1, "rank");
-    o.world_size = int_option(L, 1, "world_size");
-    o.local_rank = int_option(L, 1, "local_rank");
-    o.master_addr = string_option(L, 1, "master_addr");
-    o.master_port = int_option(L, 1, "master_port");
-    lua_getfield(L, 1, "timeout_s");
-    if (!lua_isnil(L, -1)) {
-      if (lua_type(L, -1) != LUA_TNUMBER) raise(L, "kinema.dist.init: option 'timeout_s' must be a number");
-      o.timeout_s = lua_tonumber(L, -1);
-    }
-    lua_pop(L, 1);
-  }
+  if (!lua_isnoneornil(L, 1) && !lua_istable(L, 1)) raise(L, "kinema.dist.init: argument 'opts' must be a table");
+  Options opt(L, 1, "kinema.dist.init");
+  o.backend = opt.string("backend", "");
+  o.rank = int_option(opt, "rank");
+  o.world_size = int_option(opt, "world_size");
+  o.local_rank = int_option(opt, "local_rank");
+  o.master_addr = opt.string("master_addr", "");
+  o.master_port = int_option(opt, "master_port");
+  o.timeout_s = opt.number("timeout_s", o.timeout_s);
+  opt.finish();
   return protect(L, [&] {
     dist::init(o);
     return 0;

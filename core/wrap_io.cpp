@@ -116,7 +116,9 @@ int load_pt(lua_State* L) {
 
 int load_torchscript(lua_State* L) {
   const std::string path = luaL_checkstring(L, 1);
-  const bool run_code = opt_field_bool(L, 2, "run_code", false);
+  Options opt(L, 2, "load_torchscript");
+  const bool run_code = opt.boolean("run_code", false);
+  opt.finish();
   return protect(L, [&] { return push_named(L, io::load_torchscript(path, run_code)); });
 }
 
@@ -131,11 +133,9 @@ int load_npz(lua_State* L) {
 int save_npz(lua_State* L) {
   const std::string path = luaL_checkstring(L, 1);
   const auto tensors = check_tensor_table(L, 2, "save_npz");
-  bool compress = false;
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    compress = opt_field_bool(L, 3, "compress", false);
-  }
+  Options opt(L, 3, "save_npz");
+  const bool compress = opt.boolean("compress", false);
+  opt.finish();
   return protect(L, [&] {
     io::save_npz(path, tensors, compress);
     return 0;

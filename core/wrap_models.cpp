@@ -17,10 +17,7 @@ struct BlockBox {
   std::string name;
 };
 
-BlockBox& check_block(lua_State* L, int idx) {
-  auto* box = static_cast<BlockBox*>(luaL_checkudata(L, idx, kBlockMeta));
-  return *box;
-}
+BlockBox& check_block(lua_State* L, int idx) { return check_object<BlockBox>(L, idx, kBlockMeta); }
 
 models::Config config_from(lua_State* L, int idx) {
   std::unordered_map<std::string, c10::IValue> values;
@@ -42,19 +39,9 @@ int block_new(lua_State* L) {
   std::string name = luaL_checkstring(L, 1);
   models::Config config = config_from(L, 2);
   return protect(L, [&] {
-    auto block = models::make_block(name, config);
-    void* mem = lua_newuserdata(L, sizeof(BlockBox));
-    new (mem) BlockBox{std::move(block), name};
-    luaL_getmetatable(L, kBlockMeta);
-    lua_setmetatable(L, -2);
+    push_object(L, kBlockMeta, BlockBox{models::make_block(name, config), name});
     return 1;
   });
-}
-
-int block_gc(lua_State* L) {
-  auto* box = static_cast<BlockBox*>(lua_touserdata(L, 1));
-  box->~BlockBox();
-  return 0;
 }
 
 int block_forward(lua_State* L) {
@@ -154,8 +141,6 @@ int block_doc(lua_State* L) {
 }
 
 int open_models(lua_State* L) {
-  luaL_newmetatable(L, kBlockMeta);
-  lua_newtable(L);
   static const luaL_Reg methods[] = {{"forward", block_forward},
                                      {"named_parameters", block_named_parameters},
                                      {"named_buffers", block_named_buffers},
@@ -164,15 +149,8 @@ int open_models(lua_State* L) {
                                      {"to", block_to},
                                      {"name", block_name},
                                      {nullptr, nullptr}};
-  luaL_register(L, nullptr, methods);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, block_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, block_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pushcfunction(L, block_forward);
-  lua_setfield(L, -2, "__call");
-  lua_pop(L, 1);
+  static const luaL_Reg metamethods[] = {{"__tostring", block_tostring}, {"__call", block_forward}, {nullptr, nullptr}};
+  register_type<BlockBox>(L, kBlockMeta, methods, metamethods);
 
   lua_newtable(L);
   lua_pushcfunction(L, block_new);

@@ -197,10 +197,9 @@ int sys_spawn(lua_State* L) {
   if (args.empty() || args[0].empty()) raise(L, "kinema.sys.spawn: argv[1] (the program) is required");
   const char* stream_names[3] = {"stdin", "stdout", "stderr"};
   std::string redirect[3];
-  if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
-    for (int s = 0; s < 3; ++s) redirect[s] = opt_field_string(L, 2, stream_names[s], "");
-  }
+  Options opt(L, 2, "kinema.sys.spawn");
+  for (int s = 0; s < 3; ++s) redirect[s] = opt.string(stream_names[s], "");
+  opt.finish();
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);

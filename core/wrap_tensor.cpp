@@ -35,7 +35,7 @@ bool is_identifier(const char* s) {
 // would otherwise act as t[1], as a C cast truncates).
 int64_t integral_index(lua_State* L, int idx, const char* what) {
   const double v = lua_tonumber(L, idx);
-  TORCH_CHECK(std::isfinite(v) && v == std::floor(v) && std::fabs(v) < 9.2e18, "bad index: ", what, " ",
+  TORCH_CHECK(is_integer(v), "bad index: ", what, " ",
               lua_tostring(L, idx), " is not an integer");
   return static_cast<int64_t>(v);
 }
@@ -181,7 +181,7 @@ Operand operand(lua_State* L, int idx) {
     o.is_tensor = true;
   } else if (lua_type(L, idx) == LUA_TNUMBER) {
     double v = lua_tonumber(L, idx);
-    o.scalar = (v == std::floor(v) && std::fabs(v) < 9e15) ? at::Scalar(static_cast<int64_t>(v)) : at::Scalar(v);
+    o.scalar = is_integer(v) ? at::Scalar(static_cast<int64_t>(v)) : at::Scalar(v);
   } else if (lua_type(L, idx) == LUA_TBOOLEAN) {
     o.scalar = at::Scalar(static_cast<bool>(lua_toboolean(L, idx)));
   } else {
@@ -406,14 +406,14 @@ int m_to(lua_State* L) {
     } else if (test_device(L, i, &d)) {
       device = d;
     } else if (lua_istable(L, i)) {
-      non_blocking = opt_field_bool(L, i, "non_blocking", false);
-      copy = opt_field_bool(L, i, "copy", false);
-      lua_getfield(L, i, "dtype");
-      if (!lua_isnil(L, -1)) dtype = check_dtype(L, lua_gettop(L));
+      Options opt(L, i, "Tensor:to");
+      non_blocking = opt.boolean("non_blocking", false);
+      copy = opt.boolean("copy", false);
+      if (opt.push("dtype") != LUA_TNIL) dtype = check_dtype(L, lua_gettop(L));
       lua_pop(L, 1);
-      lua_getfield(L, i, "device");
-      if (!lua_isnil(L, -1)) device = check_device(L, lua_gettop(L));
+      if (opt.push("device") != LUA_TNIL) device = check_device(L, lua_gettop(L));
       lua_pop(L, 1);
+      opt.finish();
     } else {
       return luaL_error(L, "Tensor:to: argument #%d is not a device, dtype, Tensor or options table (got %s%s%s)",
                         i - 1, luaL_typename(L, i), lua_type(L, i) == LUA_TSTRING ? " " : "",

@@ -60,15 +60,16 @@ void read_table(lua_State* L, int idx, size_t depth, TableData& d) {
   }
 }
 
-at::TensorOptions read_options(lua_State* L, int idx, at::ScalarType fallback) {
+// torch.tensor's options: dtype, device and requires_grad (out), nothing else.
+at::TensorOptions read_options(lua_State* L, int idx, at::ScalarType fallback, bool* requires_grad) {
+  Options opt(L, idx, "torch.tensor");
   at::TensorOptions o = at::TensorOptions().dtype(fallback);
-  if (!lua_istable(L, idx)) return o;
-  lua_getfield(L, idx, "dtype");
-  if (!lua_isnil(L, -1)) o = o.dtype(check_dtype(L, lua_gettop(L)));
+  if (opt.push("dtype") != LUA_TNIL) o = o.dtype(check_dtype(L, lua_gettop(L)));
   lua_pop(L, 1);
-  lua_getfield(L, idx, "device");
-  if (!lua_isnil(L, -1)) o = o.device(check_device(L, lua_gettop(L)));
+  if (opt.push("device") != LUA_TNIL) o = o.device(check_device(L, lua_gettop(L)));
   lua_pop(L, 1);
+  *requires_grad = opt.boolean("requires_grad", false);
+  opt.finish();
   return o;
 }
 
@@ -77,9 +78,10 @@ int t_tensor(lua_State* L) {
   if (at::Tensor* src = test_tensor(L, 1)) {
     at::Tensor copy = src->detach().clone();
     return protect(L, [&] {
-      at::TensorOptions o = read_options(L, 2, copy.scalar_type());
+      bool requires_grad = false;
+      at::TensorOptions o = read_options(L, 2, copy.scalar_type(), &requires_grad);
       at::Tensor t = copy.to(o.device(), o.dtype().toScalarType());
-      if (opt_field_bool(L, 2, "requires_grad", false)) t.requires_grad_(true);
+      if (requires_grad) t.requires_grad_(true);
       push_tensor(L, t);
       return 1;
     });
@@ -92,13 +94,14 @@ int t_tensor(lua_State* L) {
     // Lua has one number type, so numbers become float32 (PyTorch's default
     // floating dtype) unless a dtype is given; booleans become bool.
     at::ScalarType inferred = (!d.values.empty() && d.all_bool) ? at::kBool : at::kFloat;
-    at::TensorOptions o = read_options(L, 2, inferred);
+    bool requires_grad = false;
+    at::TensorOptions o = read_options(L, 2, inferred, &requires_grad);
     at::Tensor t = at::from_blob(d.values.data(), {static_cast<int64_t>(d.values.size())}, at::kDouble)
                        .reshape(d.shape)
                        .to(o.dtype().toScalarType())
                        .clone();
     if (o.device().type() != at::kCPU) t = t.to(o.device());
-    if (opt_field_bool(L, 2, "requires_grad", false)) t.requires_grad_(true);
+    if (requires_grad) t.requires_grad_(true);
     push_tensor(L, t);
     return 1;
   });
@@ -169,9 +172,11 @@ int t_format(lua_State* L) {
   at::Tensor& t = check_tensor(L, 1);
   return protect(L, [&] {
     FormatOptions o;
-    o.precision = static_cast<int>(opt_field_number(L, 2, "precision", o.precision));
-    o.threshold = static_cast<int64_t>(opt_field_number(L, 2, "threshold", static_cast<double>(o.threshold)));
-    o.edge_items = static_cast<int64_t>(opt_field_number(L, 2, "edgeitems", static_cast<double>(o.edge_items)));
+    Options opt(L, 2, "torch.format");
+    o.precision = static_cast<int>(opt.integer("precision", o.precision));
+    o.threshold = opt.integer("threshold", o.threshold);
+    o.edge_items = opt.integer("edgeitems", o.edge_items);
+    opt.finish();
     std::string s = format_tensor(t, o);
     lua_pushlstring(L, s.data(), s.size());
     return 1;

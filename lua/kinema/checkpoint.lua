@@ -10,14 +10,13 @@
 local torch = require 'torch'
 local json = require 'kinema.json'
 local sys = require 'kinema.sys'
+local util = require 'kinema.util'
 
 local checkpoint = {}
 
 local function fail(fmt, ...) error('kinema.checkpoint: ' .. string.format(fmt, ...), 0) end
 
-local function check(cond, fmt, ...)
-  if not cond then error('kinema.checkpoint: ' .. string.format(fmt, ...), 3) end
-end
+local check = util.checker('kinema.checkpoint: ')
 
 -- The tensors (or metadata) under `prefix.` with the prefix taken off.
 local function with_prefix(entries, prefix)

@@ -7,6 +7,7 @@
 --   cli.read_config(path)       a configuration file (.json, or .lua holding one table
 --                               constructor, read as data: nothing in it runs)
 --   cli.inspect(path)           the tensors and metadata of a checkpoint or weight file
+--   cli.parse_flags(script, argv, opts)   a benchmark driver's --key value flags
 local cli = {}
 
 -- ---- usage errors ---------------------------------------------------------------------
@@ -263,6 +264,22 @@ function cli.read_lua_data(text, path)
   d:skip()
   if d.pos <= #d.text then d:fail('text after the table') end
   return t
+end
+
+-- The `--key value` flags of a script (the benchmark drivers): each value
+-- replaces opts[key] (converted to a number where the default is one); an
+-- unknown key or a missing value raises naming the script. Returns opts.
+function cli.parse_flags(script, argv, opts)
+  local i = 1
+  while i <= #argv do
+    local key = argv[i]:match('^%-%-([%w_]+)$')
+    if not key or opts[key] == nil then error(script .. ': unknown argument ' .. tostring(argv[i]), 0) end
+    local value = argv[i + 1]
+    if value == nil then error(script .. ': --' .. key .. ' needs a value', 0) end
+    opts[key] = type(opts[key]) == 'number' and assert(tonumber(value), '--' .. key .. ' expects a number') or value
+    i = i + 2
+  end
+  return opts
 end
 
 function cli.read_config(path)

@@ -5,7 +5,7 @@
 --   local loader = data.Loader(ds, {batch_size = 8, num_frames = 8, size = 224, normalize = 'clip'})
 --   for batch in loader:iter(epoch) do ... batch.video [B,T,3,H,W], batch.caption {strings} ... end
 local native = require 'kinema._data'
-local repl = require 'kinema.repl'
+local help = require 'kinema.help'
 
 local data = {}
 
@@ -60,15 +60,15 @@ function Loader:skipped_errors() return self.native:skipped_errors() end
 function Loader:close() self.native:close() end
 function Loader:__len() return self.native:num_batches() end
 
-repl.document('data.read', 'data.read{format=, path=, video_root=, region_root=, detections_root=, meta=, split=, json_split=, ans2label=, on_error="raise"|"skip", allow_outside_root=false} -> dataset, skipped; ds:size(), ds:get(i), ds:column("id"|"video_path"|"boxes_path"|"region_path"|"captions")')
-repl.document('data.video_info', 'data.video_info(path) -> {width=, height=, fps=, num_frames=, duration_s=, codec=}')
-repl.document('data.Loader', [[data.Loader(dataset, {batch_size=8, num_workers=2, prefetch=4, shuffle=true, seed=0,
+help.document('data.read', 'data.read{format=, path=, video_root=, region_root=, detections_root=, meta=, split=, json_split=, ans2label=, on_error="raise"|"skip", allow_outside_root=false} -> dataset, skipped; ds:size(), ds:get(i), ds:column("id"|"video_path"|"boxes_path"|"region_path"|"captions")')
+help.document('data.video_info', 'data.video_info(path) -> {width=, height=, fps=, num_frames=, duration_s=, codec=}')
+help.document('data.Loader', [[data.Loader(dataset, {batch_size=8, num_workers=2, prefetch=4, shuffle=true, seed=0,
   rank=0, world_size=1, drop_last=false, on_error='replace'|'raise'|'drop', num_frames=8, sampling='uniform'|'rand'|'headtail'|'fps'|'times',
   fps=1, size=224, short_side=0, random_crop=false, normalize='none'|'clip'|'imagenet', random_caption=true})
 loader:iter(epoch, start_batch) -> iterator of batches {video, caption, id, indices, epoch, index}
 on_error: an unreadable sample is replaced by the next one ('replace'), stops the loader naming it
 ('raise'), or is left out of its batch and listed in batch.dropped_ids / batch.dropped_errors ('drop')]])
-repl.document('data.Loader.recipe', [[Recipe options of data.Loader (fields per batch, B = batch, T = num_frames, L = max_len):
+help.document('data.Loader.recipe', [[Recipe options of data.Loader (fields per batch, B = batch, T = num_frames, L = max_len):
   text = {tokenizer = tok, max_len = 32, mlm = true|{probability=0.15, mask_fraction=0.8, random_fraction=0.1},
           plm = true, parts = true, max_nouns = 8, max_verbs = 4, phrases = true|{max = 4, max_len = 16}}
     -> ids [B,L] int64, mask [B,L] bool; mlm_ids, mlm_labels [B,L]; plm_split [B], plm_targets [B,L];
@@ -83,10 +83,10 @@ repl.document('data.Loader.recipe', [[Recipe options of data.Loader (fields per 
     -> anchor [B,3,H,W], patch_mask [B,1,(H/p)*(W/p)] bool, tags {strings}, tag_ids/tag_mask [B,L] with text
   cut_paste = {clip_len = 2} -> video mixed, clip_mask [B,T/clip_len] bool, Wv [B,B], Wc [B,B] float32
   video = false -> no decoding (regions / detections only)]])
-repl.document('data.tokenizer', "data.tokenizer{kind='wordpiece'|'clip_bpe'|'sentencepiece', path=} -> tok: tok:encode(text, {max_len=}), tok:encode_batch(texts, max_len) -> ids, mask; tok:decode(ids), tok:tokenize(text), tok:vocab_size(), tok:special_ids(), tok:kind()")
-repl.document('data.build_vocab', "data.build_vocab{texts={...} | csv=path, column=, path='vocab.txt', min_count=1} -> number of tokens written (or the token list without path)")
-repl.document('data.parts', 'data.parts(caption) -> {nouns=, verbs=, noun_phrases=}')
-repl.document('data.prompts', 'data.prompts(noun_phrase) -> the 12 filled S-ViLM prompts')
-repl.document('data.synth', 'data.synth{out_dir=, num_train=200, num_test=50, width=112, height=112, fps=10, min_duration_s=8, max_duration_s=16, gop_s=1, seed=0, ...} -> summary')
+help.document('data.tokenizer', "data.tokenizer{kind='wordpiece'|'clip_bpe'|'sentencepiece', path=} -> tok: tok:encode(text, {max_len=}), tok:encode_batch(texts, max_len) -> ids, mask; tok:decode(ids), tok:tokenize(text), tok:vocab_size(), tok:special_ids(), tok:kind()")
+help.document('data.build_vocab', "data.build_vocab{texts={...} | csv=path, column=, path='vocab.txt', min_count=1} -> number of tokens written (or the token list without path)")
+help.document('data.parts', 'data.parts(caption) -> {nouns=, verbs=, noun_phrases=}')
+help.document('data.prompts', 'data.prompts(noun_phrase) -> the 12 filled S-ViLM prompts')
+help.document('data.synth', 'data.synth{out_dir=, num_train=200, num_test=50, width=112, height=112, fps=10, min_duration_s=8, max_duration_s=16, gop_s=1, seed=0, ...} -> summary')
 
 return data

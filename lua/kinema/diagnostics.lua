@@ -23,12 +23,11 @@
 --   - its share of every backbone group (`backbone`, default video and text)
 --     stays under `share_threshold` for `share_after` measured steps in a row.
 local torch = require 'torch'
+local util = require 'kinema.util'
 
 local diagnostics = {}
 
-local function check(cond, fmt, ...)
-  if not cond then error('kinema.diagnostics: ' .. string.format(fmt, ...), 3) end
-end
+local check = util.checker('kinema.diagnostics: ')
 
 local function sorted_keys(t)
   local out = {}

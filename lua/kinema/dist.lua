@@ -13,7 +13,8 @@
 -- Collectives must be called by every rank in the same order (including the
 -- backward of all_gather, which all-reduces).
 local torch = require 'torch'
-local repl = require 'kinema.repl'
+local help = require 'kinema.help'
+local util = require 'kinema.util'
 local native = require 'kinema._dist'
 
 local dist = {}
@@ -27,6 +28,9 @@ local function is_module(v) return type(v) == 'table' and rawget(v, '_kinema_mod
 -- ones come from the environment. Returns true when a group is up, false when
 -- this is a single process (WORLD_SIZE unset or 1 and opts.world_size not given).
 function dist.init(opts)
+  -- checked here too: a single process returns before the native init reads them
+  util.check_options('kinema.dist.init', opts, {'backend', 'rank', 'world_size', 'local_rank', 'master_addr',
+                                                'master_port', 'timeout_s'})
   if native.is_initialized() then return true end
   local forced = type(opts) == 'table' and opts.world_size ~= nil
   local env_world = tonumber(os.getenv('WORLD_SIZE') or '')
@@ -280,18 +284,18 @@ function dist.loader_options(opts)
   return out
 end
 
-repl.document('dist.init', "dist.init{backend='gloo'|'nccl', rank=, world_size=, local_rank=, master_addr=, master_port=, " ..
+help.document('dist.init', "dist.init{backend='gloo'|'nccl', rank=, world_size=, local_rank=, master_addr=, master_port=, " ..
   "timeout_s=1800} -> true, or false for a single process (WORLD_SIZE unset or 1); absent options come from " ..
   "RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT. Start ranks with `kinema launch --nproc N script.lua`.")
-repl.document('dist.broadcast_parameters', 'dist.broadcast_parameters(module_or_tensors, src=0): every rank takes ' ..
+help.document('dist.broadcast_parameters', 'dist.broadcast_parameters(module_or_tensors, src=0): every rank takes ' ..
   "src's parameters (and a module's buffers).")
-repl.document('dist.average_gradients', 'dist.average_gradients(module_or_tensors, {bucket_mb=25}): gradients ' ..
+help.document('dist.average_gradients', 'dist.average_gradients(module_or_tensors, {bucket_mb=25}): gradients ' ..
   'replaced by their mean over ranks (bucketed all_reduce); call after backward, before clipping and opt:step().')
-repl.document('dist.all_gather', 'dist.all_gather(t) -> [world*B, ...] in rank order, differentiable (backward: ' ..
+help.document('dist.all_gather', 'dist.all_gather(t) -> [world*B, ...] in rank order, differentiable (backward: ' ..
   "all_reduce SUM of the incoming gradient, this rank's block); use with rank_offset = dist.rank_offset(B).")
-repl.document('dist.all_gather_uneven', 'dist.all_gather_uneven(t) -> rows of every rank concatenated (counts may ' ..
+help.document('dist.all_gather_uneven', 'dist.all_gather_uneven(t) -> rows of every rank concatenated (counts may ' ..
   'differ), no gradient: evaluation embeddings.')
-repl.document('dist.all_reduce_numbers', "dist.all_reduce_numbers({k = number...}, op='sum'|'avg'|'max'|'min') -> " ..
+help.document('dist.all_reduce_numbers', "dist.all_reduce_numbers({k = number...}, op='sum'|'avg'|'max'|'min') -> " ..
   'reduced copy (same keys on every rank).')
 
 return dist

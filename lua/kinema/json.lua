@@ -8,15 +8,14 @@
 --   json.read_lines(path) -> list  a JSON Lines file; a bad line raises
 --                                  naming path:line
 local torch = require 'torch'
+local util = require 'kinema.util'
 
 local json = {}
 
 -- The decoded JSON null (distinct from a missing key).
 json.null = setmetatable({}, {__tostring = function() return 'null' end})
 
-local function check(cond, fmt, ...)
-  if not cond then error('json: ' .. string.format(fmt, ...), 3) end
-end
+local check = util.checker('json: ')
 
 -- The keys of t in the order encode writes them.
 local function sorted_keys(t)

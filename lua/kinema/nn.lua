@@ -7,7 +7,7 @@
 -- nodes builds a graph instead of computing (nn.Input / nn.Graph).
 local torch = require 'torch'
 local models = require 'kinema._models'
-local repl = require 'kinema.repl'
+local help = require 'kinema.help'
 
 local nn = {}
 
@@ -370,7 +370,7 @@ end
 
 for _, name in ipairs(models.names()) do
   nn[name] = native_constructor(name)
-  repl.document('nn.' .. name, models.doc(name))
+  help.document('nn.' .. name, models.doc(name))
 end
 
 -- ---- Lua modules -------------------------------------------------------------------------
@@ -452,14 +452,14 @@ function Graph:forward(...)
   return table.unpack(outs)
 end
 
-repl.document('nn.Module', [[
+help.document('nn.Module', [[
 nn.Module:extend(name) -> class; define init(self, ...) and forward(self, ...).
 Fields assigned with modules or nn.Parameter(t) register in order.
 Methods: parameters(), named_parameters() (dotted names), children(), named_children(),
 modules(), train(mode)/eval(), to(device or dtype), zero_grad(), freeze(patterns)/unfreeze,
 state_dict(), load_state_dict(sd, {strict=true}) -> {missing, unexpected, mismatched}.
 m(x) calls forward; m(node) builds a graph (see nn.Graph).]])
-repl.document('nn.Graph', 'nn.Graph(inputs, outputs): nodes from nn.Input() and module(node) calls.')
-repl.document('nn.Sequential', 'nn.Sequential(m1, m2, ...): children "0", "1", ...; forward chains them.')
+help.document('nn.Graph', 'nn.Graph(inputs, outputs): nodes from nn.Input() and module(node) calls.')
+help.document('nn.Sequential', 'nn.Sequential(m1, m2, ...): children "0", "1", ...; forward chains them.')
 
 return nn

@@ -8,7 +8,7 @@
 -- for optimizers written in Lua. Both keep the same state, so checkpoints
 -- move between them.
 local torch = require 'torch'
-local repl = require 'kinema.repl'
+local help = require 'kinema.help'
 
 local fused_ops = torch.ops.kinema
 
@@ -404,10 +404,10 @@ function optim.lr_scheduler.MultiStep(optimizer, opts)
   end)
 end
 
-repl.document('optim.AdamW', 'optim.AdamW(params, {lr=1e-3, betas={0.9,0.999}, eps=1e-8, weight_decay=1e-2, fused=true}); params: module, tensors or groups {params=, lr=, weight_decay=}; fused=false runs the per-term Lua reference update.')
-repl.document('optim.SGD', 'optim.SGD(params, {lr=1e-2, momentum=0, dampening=0, weight_decay=0, nesterov=false, fused=true}).')
-repl.document('optim.clip_grad_norm', 'optim.clip_grad_norm(params, max_norm, norm_type=2) -> total norm before clipping.')
-repl.document('optim.lr_scheduler.WarmupCosine', 'WarmupCosine(opt, {warmup_steps, total_steps, min_lr_ratio=0}); :step() after each optimizer step.')
-repl.document('optim.lr_scheduler.MultiStep', 'MultiStep(opt, {milestones={...}, gamma=0.1}).')
+help.document('optim.AdamW', 'optim.AdamW(params, {lr=1e-3, betas={0.9,0.999}, eps=1e-8, weight_decay=1e-2, fused=true}); params: module, tensors or groups {params=, lr=, weight_decay=}; fused=false runs the per-term Lua reference update.')
+help.document('optim.SGD', 'optim.SGD(params, {lr=1e-2, momentum=0, dampening=0, weight_decay=0, nesterov=false, fused=true}).')
+help.document('optim.clip_grad_norm', 'optim.clip_grad_norm(params, max_norm, norm_type=2) -> total norm before clipping.')
+help.document('optim.lr_scheduler.WarmupCosine', 'WarmupCosine(opt, {warmup_steps, total_steps, min_lr_ratio=0}); :step() after each optimizer step.')
+help.document('optim.lr_scheduler.MultiStep', 'MultiStep(opt, {milestones={...}, gamma=0.1}).')
 
 return optim

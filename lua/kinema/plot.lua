@@ -3,12 +3,11 @@
 --                                           (.svg or .png, drawn by gnuplot)
 local json = require 'kinema.json'
 local sys = require 'kinema.sys'
+local util = require 'kinema.util'
 
 local plot = {}
 
-local function check(cond, fmt, ...)
-  if not cond then error('kinema.plot: ' .. string.format(fmt, ...), 3) end
-end
+local check = util.checker('kinema.plot: ')
 
 -- The log's train records in step order, one per step (the last one written
 -- wins), skipping lines that do not parse: a log left by a crash still plots.

@@ -58,20 +58,35 @@ local function convert(text, old, key)
   return tonumber(text) or text
 end
 
+-- ' (did you mean --NEAR?)' for the misspelled part i of a key, NEAR the
+-- closest existing key of node (tables only when a table was needed), or ''.
+local function suggestion(node, i, parts, tables_only)
+  local names = {}
+  for k, v in pairs(node) do
+    if type(k) == 'string' and k ~= 'open_keys' and (not tables_only or type(v) == 'table') then names[#names + 1] = k end
+  end
+  local near = util.closest(parts[i], names)
+  if not near then return '' end
+  local prefix = table.concat(parts, '.', 1, i - 1)
+  return string.format(' (did you mean --%s%s?)', prefix ~= '' and (prefix .. '.') or '', near)
+end
+
 local function set_key(cfg, key, text, allow_new, typed)
   local node, parts = cfg, {}
   for part in key:gmatch('[^%.]+') do parts[#parts + 1] = part end
   for i = 1, #parts - 1 do
     local nxt = node[parts[i]]
     if type(nxt) ~= 'table' then
-      if not allow_new then fail("unknown option --%s (no config table '%s')", key, parts[i]) end
+      if not allow_new then
+        fail("unknown option --%s (no config table '%s')%s", key, parts[i], suggestion(node, i, parts, true))
+      end
       nxt = {}
       node[parts[i]] = nxt
     end
     node = nxt
   end
   local leaf = parts[#parts]
-  if node[leaf] == nil and not allow_new then fail('unknown option --%s', key) end
+  if node[leaf] == nil and not allow_new then fail('unknown option --%s%s', key, suggestion(node, #parts, parts)) end
   if typed then
     -- a value of a config file: its type must be the default's
     local old = node[leaf]

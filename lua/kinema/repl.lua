@@ -3,9 +3,9 @@ local torch = require 'torch'
 
 local repl = {}
 
--- Help texts for Lua-level functions: kinema modules register theirs here.
-repl.docs = {}
-function repl.document(name, text) repl.docs[name] = text end
+-- Help texts for Lua-level functions: the registry kinema modules document
+-- themselves in when they load (kinema.help; the library never loads the REPL).
+repl.docs = require('kinema.help').docs
 
 local function short(v, depth, seen)
   depth, seen = depth or 0, seen or {}

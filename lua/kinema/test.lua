@@ -104,6 +104,23 @@ function T.write_file(path, text, mode)
   assert(f:close())
 end
 
+-- A stand-in for kinema.data.Loader (num_batches(), iter(epoch, start)) whose
+-- batch i (0-based) of an epoch is make(epoch, i): a fixed function of its
+-- position, as the real loader's batches are, so resumed runs see the same data.
+function T.loader(num_batches, make)
+  return {
+    num_batches = function() return num_batches end,
+    iter = function(_, epoch, start)
+      local i = start or 0
+      return function()
+        if i >= num_batches then return nil end
+        i = i + 1
+        return make(epoch, i - 1)
+      end
+    end,
+  }
+end
+
 -- fn must raise an error whose message contains `fragment` (plain text).
 function T.raises(fn, fragment, msg)
   local ok, err = pcall(fn)

@@ -50,15 +50,14 @@ local torch = require 'torch'
 local json = require 'kinema.json'
 local sys = require 'kinema.sys'
 local optim = require 'kinema.optim'
+local util = require 'kinema.util'
 local signals = require 'kinema._signals'
 local checkpoint = require 'kinema.checkpoint'
 local plot = require 'kinema.plot'
 
 local train = {}
 
-local function check(cond, fmt, ...)
-  if not cond then error('kinema.train: ' .. string.format(fmt, ...), 3) end
-end
+local check = util.checker('kinema.train: ')
 
 local function dist_module()
   local ok, dist = pcall(require, 'kinema.dist')
@@ -111,8 +110,15 @@ local Trainer = {}
 Trainer.__index = Trainer
 train.Trainer_class = Trainer
 
+-- The options train.Trainer reads (any other key is refused by name).
+train.trainer_options = {'model', 'optimizer', 'scheduler', 'loader', 'loss', 'max_steps', 'epochs', 'accumulate',
+                         'clip_grad', 'device', 'amp', 'eval_every', 'evaluate', 'out_dir', 'checkpoint_every',
+                         'keep_checkpoints', 'resume', 'overwrite', 'config', 'metadata', 'tensorboard', 'log_every',
+                         'progress', 'plot', 'nonfinite_grad', 'grad_diagnostics', 'print'}
+
 function train.Trainer(cfg)
   check(type(cfg) == 'table', 'Trainer expects a table of options')
+  util.check_options('kinema.train.Trainer', cfg, train.trainer_options)
   check(cfg.model ~= nil, "option 'model' is required")
   check(cfg.optimizer ~= nil, "option 'optimizer' is required")
   check(cfg.loader ~= nil, "option 'loader' is required")

@@ -95,19 +95,11 @@ end)
 
 -- A fixed-batch loader and a two-objective loss through losses.combine.
 local function fake_loader(num_batches, batch)
-  local L = {}
-  function L:num_batches() return num_batches end
-  function L:iter(epoch, start)
-    local i = start or 0
-    return function()
-      if i >= num_batches then return nil end
-      local k = epoch * 31 + i + 1
-      i = i + 1
-      return {x = torch.sin(torch.arange(batch * 6):double() * (0.37 * k)):view(batch, 6):float(),
-              y = torch.cos(torch.arange(batch * 3):double() * (0.11 * k)):view(batch, 3):float()}
-    end
-  end
-  return L
+  return T.loader(num_batches, function(epoch, i)
+    local k = epoch * 31 + i + 1
+    return {x = torch.sin(torch.arange(batch * 6):double() * (0.37 * k)):view(batch, 6):float(),
+            y = torch.cos(torch.arange(batch * 3):double() * (0.11 * k)):view(batch, 3):float()}
+  end)
 end
 
 local Net = nn.Module:extend('DiagNet')

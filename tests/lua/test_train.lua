@@ -13,22 +13,14 @@ end
 -- A loader whose batch (epoch, i) is a fixed function of its position, as
 -- kinema.data.Loader's batches are.
 local function fake_loader(num_batches, batch, nan_at)
-  local L = {}
-  function L:num_batches() return num_batches end
-  function L:iter(epoch, start)
-    local i = start or 0
-    return function()
-      if i >= num_batches then return nil end
-      local k = epoch * 97 + i + 1
-      local x = torch.sin(torch.arange(batch * 6):double() * (0.37 * k)):view(batch, 6):float()
-      local y = torch.cos(torch.arange(batch * 3):double() * (0.11 * k)):view(batch, 3):float()
-      local ids = {}
-      for j = 1, batch do ids[j] = string.format('e%d-b%d-%d', epoch, i, j) end
-      i = i + 1
-      return {x = x, y = y, id = ids, nan = nan_at ~= nil and (i == nan_at)}
-    end
-  end
-  return L
+  return T.loader(num_batches, function(epoch, i)
+    local k = epoch * 97 + i + 1
+    local x = torch.sin(torch.arange(batch * 6):double() * (0.37 * k)):view(batch, 6):float()
+    local y = torch.cos(torch.arange(batch * 3):double() * (0.11 * k)):view(batch, 3):float()
+    local ids = {}
+    for j = 1, batch do ids[j] = string.format('e%d-b%d-%d', epoch, i, j) end
+    return {x = x, y = y, id = ids, nan = nan_at ~= nil and (i + 1 == nan_at)}
+  end)
 end
 
 local Net = nn.Module:extend('Net')

@@ -49,19 +49,11 @@ local PoisonGradient = torch.autograd.Function{
 }
 
 local function loader(num_batches, poison_at)
-  local L = {}
-  function L:num_batches() return num_batches end
-  function L:iter(epoch, start)
-    local i = start or 0
-    return function()
-      if i >= num_batches then return nil end
-      local k = epoch * 31 + i + 1
-      i = i + 1
-      return {x = torch.sin(torch.arange(8):double() * (0.3 * k)):view(2, 4):float(),
-              id = {'s' .. k .. 'a', 's' .. k .. 'b'}, poison = i == poison_at}
-    end
-  end
-  return L
+  return T.loader(num_batches, function(epoch, i)
+    local k = epoch * 31 + i + 1
+    return {x = torch.sin(torch.arange(8):double() * (0.3 * k)):view(2, 4):float(),
+            id = {'s' .. k .. 'a', 's' .. k .. 'b'}, poison = i + 1 == poison_at}
+  end)
 end
 
 local Net = nn.Module:extend('FaultNet')

@@ -6,12 +6,11 @@
 -- Inputs: `candidates` maps an id to one candidate string (or a one-element array of it);
 -- `references` maps the same ids to arrays of reference strings. Arrays (ids 1..N) work too.
 local decode = require 'kinema.eval.decode'
+local util = require 'kinema.util'
 
 local M = {}
 
-local function check(cond, fmt, ...)
-  if not cond then error('kinema.eval.' .. string.format(fmt, ...), 3) end
-end
+local check = util.checker('kinema.eval.')
 
 -- coco's PTBTokenizer drops these tokens after Stanford's PTB tokenisation; the double quote
 -- stands for PTB's `` and '' tokens.

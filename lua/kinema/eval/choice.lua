@@ -2,12 +2,11 @@
 -- hard-negative caption pairs. Accuracies are percentages. Index arguments (answers, labels) are
 -- 0-based class/option indices, as int64 tensors or Lua arrays of those numbers.
 local torch = require 'torch'
+local util = require 'kinema.util'
 
 local M = {}
 
-local function check(cond, fmt, ...)
-  if not cond then error('kinema.eval.' .. string.format(fmt, ...), 3) end
-end
+local check = util.checker('kinema.eval.')
 
 local function index_tensor(x, name, fn)
   if not torch.is_tensor(x) then

@@ -6,12 +6,11 @@
 -- Token ids are 0-based vocabulary indices. Sequences start from `bos` (a number, repeated
 -- batch_size times) or from `prefix` (an int64 [B, t0] tensor, e.g. a prompt).
 local torch = require 'torch'
+local util = require 'kinema.util'
 
 local M = {}
 
-local function check(cond, fmt, ...)
-  if not cond then error('kinema.eval.' .. string.format(fmt, ...), 3) end
-end
+local check = util.checker('kinema.eval.')
 
 local function start_tokens(opts, fn)
   if opts.prefix ~= nil then

@@ -11,12 +11,11 @@ local torch = require 'torch'
 local nn = require 'kinema.nn'
 local optim = require 'kinema.optim'
 local choice = require 'kinema.eval.choice'
+local util = require 'kinema.util'
 
 local M = {}
 
-local function check(cond, fmt, ...)
-  if not cond then error('kinema.eval.' .. string.format(fmt, ...), 3) end
-end
+local check = util.checker('kinema.eval.')
 
 -- Linear -> GELU -> LayerNorm -> Linear, the answer MLP of ALBEF-style QA heads.
 local AnswerHead = nn.Module:extend('AnswerHead')

@@ -2,12 +2,11 @@
 local torch = require 'torch'
 local json = require 'kinema.json'
 local sys = require 'kinema.sys'
+local util = require 'kinema.util'
 
 local M = {}
 
-local function check(cond, fmt, ...)
-  if not cond then error('kinema.eval.' .. string.format(fmt, ...), 3) end
-end
+local check = util.checker('kinema.eval.')
 
 -- A metric value as a plain number (scalar tensors are read out).
 local function as_number(v, where)

@@ -8,12 +8,11 @@
 -- correct one, so a tie never hurts the correct item (optimistic ranking). Ranks are 1-based.
 -- NaN scores are rejected, since they compare false with everything and would silently win.
 local torch = require 'torch'
+local util = require 'kinema.util'
 
 local M = {}
 
-local function check(cond, fmt, ...)
-  if not cond then error('kinema.eval.' .. string.format(fmt, ...), 3) end
-end
+local check = util.checker('kinema.eval.')
 
 -- Slices rows [start, start+len) of a tensor, or of every tensor field of a table (so a score_fn
 -- can receive structured embeddings, e.g. DemoVLP's {global=, regions=, region_mask=}).

@@ -9,12 +9,11 @@
 -- Resamples use their own seed (opts.seed, default 0) and leave the default
 -- generator's state as it was.
 local torch = require 'torch'
+local util = require 'kinema.util'
 
 local M = {}
 
-local function check(cond, fmt, ...)
-  if not cond then error('kinema.eval.stats: ' .. string.format(fmt, ...), 3) end
-end
+local check = util.checker('kinema.eval.stats: ')
 
 local function as_matrix(x, what)
   if not torch.is_tensor(x) then

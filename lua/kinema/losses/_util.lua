@@ -3,7 +3,8 @@
 -- similarities, cross entropies, gathered columns for the distributed case,
 -- and the matching-based MSE shared by OTA and ASP. Not an objective itself.
 local torch = require 'torch'
-local kinema = require 'kinema'
+local ops = torch.ops.kinema  -- kinema's operators (ops/), through the dispatcher
+local util = require 'kinema.util'
 
 local U = {}
 
@@ -28,6 +29,13 @@ end
 function U.optional(loss, inputs, key, dims, what)
   if inputs[key] == nil then return nil end
   return U.need(loss, inputs, key, dims, what)
+end
+
+-- opts of objective `loss` (nil: {}) with every key among names: a misspelled
+-- option raises "kinema.losses.vtc: unknown option 'tua' (did you mean 'tau'?)"
+-- at the objective's caller.
+function U.options(loss, opts, names)
+  return util.check_options('kinema.losses.' .. loss, opts or {}, names, 4)
 end
 
 function U.check(cond, loss, fmt, ...)
@@ -166,7 +174,7 @@ end
 -- col_counts [B] valid leading rows (detached here: the text side is frozen).
 -- P = softmax over the valid targets of sim(row, target), sim the dot product
 -- (opts.match_sim = 'dot', the default, as the authors' code) or the cosine
--- ('cos'); a matching maximising the total P (kinema.ops.linear_assignment,
+-- ('cos'); a matching maximising the total P (ops.linear_assignment,
 -- no gradient); loss = mean over samples with at least one pair of the MSE
 -- between the matched raw rows and targets (averaged over pairs and
 -- dimensions). opts.normalize = true L2-normalises both first: that form is
@@ -188,7 +196,7 @@ function U.matching_mse(loss_name, rows, row_counts, targets, col_counts, opts)
                         :lt(col_counts:view({B, 1, 1}))
     local p = sim:masked_fill(col_valid:logical_not(), -math.huge):softmax(-1)
     p = p:masked_fill(col_valid:logical_not(), 0)
-    return p, kinema.ops.linear_assignment(p, row_counts, col_counts, true)
+    return p, ops.linear_assignment(p, row_counts, col_counts, true)
   end)
   local o, t = rows, targets
   if opts.normalize then o, t = U.unit(rows), U.unit(targets) end

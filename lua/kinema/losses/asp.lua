@@ -34,6 +34,7 @@ function M.first_occurrences(ids, mask)
 end
 
 function M.asp(inputs, opts)
+  opts = U.options('asp', opts, {'match_sim', 'normalize'})
   local x = U.need('asp', inputs, 'actions', 3, '[B, M, d]')
   local B, Mq, d = x:size(0), x:size(1), x:size(2)
   local cls = U.need('asp', inputs, 'text_cls', 2, '[B, d]')

@@ -1,7 +1,7 @@
 -- Grounding: S-ViLM inter-clip spatial grounding (eq 3-6).
 -- G(i,j) = (1/K_j) sum_k cos(n_k, sum_m softmax_m(cos(g_m, n_k)/tau_g) g_m)
 -- for video i's group tokens g and caption j's valid noun tokens n
--- (kinema.ops.grounding_similarity, chunked, never [B,B,K,M]); then
+-- (ops.grounding_similarity, chunked, never [B,B,K,M]); then
 --   L_g = CE_soft(G/tau, W^v) + CE_soft(G^T/tau, W^c)    (eq 6; the paper sums
 -- the directions: opts.directions = 'mean' halves). Without W^v the
 -- targets are the diagonal (eq 4).
@@ -18,7 +18,7 @@
 -- opts: tau_g (0.07, the softmax over groups; a number), tau, directions 'sum' | 'mean'
 -- parts: v2c, c2v, tau; trivial (its value at equal logits)
 local torch = require 'torch'
-local kinema = require 'kinema'
+local ops = torch.ops.kinema  -- kinema's operators (ops/), through the dispatcher
 local losses = require 'kinema.losses'
 local U = require 'kinema.losses._util'
 local vtc = require 'kinema.losses.vtc'
@@ -26,7 +26,7 @@ local vtc = require 'kinema.losses.vtc'
 local M = {}
 
 function M.grounding(inputs, opts)
-  opts = opts or {}
+  opts = U.options('grounding', opts, {'tau', 'tau_min', 'tau_max', 'tau_g', 'directions', 'splice_local'})
   local g = U.need('grounding', inputs, 'group_tokens', 3, '[B, M, d]')
   local n = U.need('grounding', inputs, 'nouns', 3, '[B, K, d]')
   U.same_size('grounding', g, 'group_tokens', 0, n, 'nouns', 0)
@@ -39,7 +39,7 @@ function M.grounding(inputs, opts)
   local distributed = inputs.group_tokens_all ~= nil or inputs.nouns_all ~= nil
   local v2c, c2v, offset
   if not distributed then
-    local G = kinema.ops.grounding_similarity(g, n, mask, tau_g)
+    local G = ops.grounding_similarity(g, n, mask, tau_g)
     v2c, c2v, offset = G, G:t(), 0
   else
     U.check(inputs.group_tokens_all ~= nil and inputs.nouns_all ~= nil, 'grounding',
@@ -58,8 +58,8 @@ function M.grounding(inputs, opts)
     mask_all = torch.cat({mask_all:narrow(0, 0, offset), mask,
                           mask_all:narrow(0, offset + B, mask_all:size(0) - offset - B)}, 0)
     U.check(g_all:size(0) == n_all:size(0), 'grounding', "'group_tokens_all' and 'nouns_all' must have the same rows")
-    v2c = kinema.ops.grounding_similarity(g, n_all, mask_all, tau_g)
-    c2v = kinema.ops.grounding_similarity(g_all, n, mask, tau_g):t()
+    v2c = ops.grounding_similarity(g, n_all, mask_all, tau_g)
+    c2v = ops.grounding_similarity(g_all, n, mask, tau_g):t()
   end
   local Wv, Wc = inputs.Wv or inputs.W, inputs.Wc
   if Wv ~= nil and Wc == nil then

@@ -44,7 +44,7 @@ function M.clip_features(inputs, Nt)
 end
 
 function M.grouping(inputs, opts)
-  opts = opts or {}
+  opts = U.options('grouping', opts, {'tau', 'tau_min', 'tau_max', 'criterion'})
   local mask = U.need('grouping', inputs, 'mask', 2, '[B, Nt]')
   local B, Nt = mask:size(0), mask:size(1)
   local z = M.clip_features(inputs, Nt)

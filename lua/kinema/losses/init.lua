@@ -17,6 +17,8 @@
 -- docs/objectives.md.
 local torch = require 'torch'
 local sys = require 'kinema.sys'
+local util = require 'kinema.util'
+local help = require 'kinema.help'
 
 local losses = {}
 local registry = {}   -- name -> fn
@@ -30,9 +32,7 @@ function losses.register(name, fn, doc)
   assert(type(fn) == 'function', 'kinema.losses.register: fn must be a function for ' .. name)
   registry[name] = fn
   docs[name] = doc
-  if doc and package.loaded['kinema.repl'] and not package.loaded['kinema.repl'].docs['losses.' .. name] then
-    package.loaded['kinema.repl'].document('losses.' .. name, doc)
-  end
+  if doc and not help.docs['losses.' .. name] then help.document('losses.' .. name, doc) end
   return fn
 end
 
@@ -95,6 +95,11 @@ function losses.combine(weights, inputs, opts)
     names[#names + 1] = name
   end
   table.sort(names)
+  for name in pairs(opts) do
+    if type(name) ~= 'string' or not (registry[name] or package.searchpath('kinema.losses.' .. name, package.path)) then
+      error(util.unknown_option_message('kinema.losses.combine', name, losses.names()), 2)
+    end
+  end
   local total, parts, terms = nil, {}, {}
   for _, name in ipairs(names) do
     local w = weights[name]
@@ -126,30 +131,27 @@ function losses.combine(weights, inputs, opts)
   return total, parts, terms
 end
 
--- :help text for the REPL: each built-in file's header comment (its input
+-- :help text (kinema.help): each built-in file's header comment (its input
 -- keys), registered without loading the objective.
 local builtin = {'vtc', 'weighted_vtc', 'vtm', 'mlm', 'plm', 'ota', 'asp', 'grouping', 'grounding', 'oac', 'rwa'}
 do
-  local ok, repl = pcall(require, 'kinema.repl')
-  if ok then
-    for _, name in ipairs(builtin) do
-      local path = package.searchpath('kinema.losses.' .. name, package.path)
-      local f = path and io.open(path)
-      if f then
-        local lines = {}
-        for line in f:lines() do
-          local text = line:match('^%-%- ?(.*)$')
-          if not text then break end
-          lines[#lines + 1] = text
-        end
-        f:close()
-        repl.document('losses.' .. name, table.concat(lines, '\n'))
+  for _, name in ipairs(builtin) do
+    local path = package.searchpath('kinema.losses.' .. name, package.path)
+    local f = path and io.open(path)
+    if f then
+      local lines = {}
+      for line in f:lines() do
+        local text = line:match('^%-%- ?(.*)$')
+        if not text then break end
+        lines[#lines + 1] = text
       end
+      f:close()
+      help.document('losses.' .. name, table.concat(lines, '\n'))
     end
-    repl.document('losses', 'kinema.losses: objectives by name. losses.register(name, fn), losses.get(name), '
-                  .. 'losses.combine({name = weight}, inputs, opts) -> total, parts, terms; losses.names(). '
-                  .. 'Built in: ' .. table.concat(builtin, ', ') .. ' (:help losses.NAME for the input keys).')
   end
+  help.document('losses', 'kinema.losses: objectives by name. losses.register(name, fn), losses.get(name), '
+                .. 'losses.combine({name = weight}, inputs, opts) -> total, parts, terms; losses.names(). '
+                .. 'Built in: ' .. table.concat(builtin, ', ') .. ' (:help losses.NAME for the input keys).')
 end
 
 -- losses.vtc(...) etc.: registered objectives (loaded on demand) as fields.

@@ -52,7 +52,7 @@ function M.token_cross_entropy(name, inputs, labels, opts)
 end
 
 function M.mlm(inputs, opts)
-  opts = opts or {}
+  opts = U.options('mlm', opts, {'ignore_index', 'label_smoothing'})
   local labels = U.need('mlm', inputs, 'labels', nil, 'int64 [B, L]')
   return M.token_cross_entropy('mlm', inputs, labels, opts)
 end

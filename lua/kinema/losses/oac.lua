@@ -21,7 +21,7 @@ local vtc = require 'kinema.losses.vtc'
 local M = {}
 
 function M.oac(inputs, opts)
-  opts = opts or {}
+  opts = U.options('oac', opts, {'lambda', 'tau', 'tau_min', 'tau_max', 'directions', 'splice_local'})
   local lambda = opts.lambda or 0.5
   local l_vtc, vtc_parts = vtc.loss('oac', inputs, opts, 'mean')
   local v = inputs.video_emb

@@ -42,6 +42,7 @@ function M.gather_tokens(name, inputs, key, mask_key, positions_key)
 end
 
 function M.ota(inputs, opts)
+  opts = U.options('ota', opts, {'match_sim', 'normalize'})
   local o = U.need('ota', inputs, 'trajectories', 3, '[B, N, d]')
   local B, N, d = o:size(0), o:size(1), o:size(2)
   local cls = U.need('ota', inputs, 'text_cls', 2, '[B, d]')

@@ -32,7 +32,7 @@ function M.targets(input_ids, split_points, lengths, ignore_index)
 end
 
 function M.plm(inputs, opts)
-  opts = opts or {}
+  opts = U.options('plm', opts, {'ignore_index', 'label_smoothing'})
   local ignore = opts.ignore_index or -100
   local targets = inputs.targets
   if targets == nil then

@@ -1,6 +1,6 @@
 -- RWA: DemoVLP region-word alignment (eq 6-12) with the global VTC.
 -- S [Bv,Bt] (region -> word) and S' [Bt,Bv] (word -> region) come from
--- kinema.ops.rwa_similarity (thresholded attention, chunked; never
+-- ops.rwa_similarity (thresholded attention, chunked; never
 -- [B,B,N,L]); then
 --   L_local = CE over captions of S/sigma + CE over videos of S'/sigma
 --   L       = global_weight * L_VTC + local_weight * L_local   (both 1)
@@ -24,7 +24,7 @@
 --   cos(v_i, t_j) + local_weight * (S[i,j] + S'[j,i]) / 2 (global plus local
 --   similarity; the same rule as kinema.eval's global_local_score, transposed).
 local torch = require 'torch'
-local kinema = require 'kinema'
+local ops = torch.ops.kinema  -- kinema's operators (ops/), through the dispatcher
 local losses = require 'kinema.losses'
 local U = require 'kinema.losses._util'
 local vtc = require 'kinema.losses.vtc'
@@ -58,7 +58,7 @@ function M.local_similarities(name, inputs, opts)
   U.check(type(lambda) == 'number', name, "option 'lambda' must be a number")
   if inputs.regions_all == nil and inputs.words_all == nil then
     U.same_size(name, r, 'regions', 0, w, 'words', 0)
-    local S, Sp = kinema.ops.rwa_similarity(r, rm, w, wm, lambda)
+    local S, Sp = ops.rwa_similarity(r, rm, w, wm, lambda)
     return S, Sp, 0
   end
   U.check(inputs.regions_all ~= nil and inputs.words_all ~= nil, name,
@@ -67,13 +67,13 @@ function M.local_similarities(name, inputs, opts)
   local w_all = U.columns(name, inputs, opts, 'words', 'words_all', w)
   local rm_all = splice_mask(name, inputs, 'region_mask_all', rm, offset, r_all:size(0))
   local wm_all = splice_mask(name, inputs, 'word_mask_all', wm, offset, w_all:size(0))
-  local S = kinema.ops.rwa_similarity(r, rm, w_all, wm_all, lambda)
-  local _, Sp = kinema.ops.rwa_similarity(r_all, rm_all, w, wm, lambda)
+  local S = ops.rwa_similarity(r, rm, w_all, wm_all, lambda)
+  local _, Sp = ops.rwa_similarity(r_all, rm_all, w, wm, lambda)
   return S, Sp, offset
 end
 
 function M.rwa(inputs, opts)
-  opts = opts or {}
+  opts = U.options('rwa', opts, {'global_weight', 'local_weight', 'lambda', 'sigma', 'tau', 'tau_min', 'tau_max', 'directions', 'splice_local'})
   local l_vtc, parts = vtc.loss('rwa', inputs, setmetatable({tau = opts.tau or 0.05}, {__index = opts}), 'mean')
   local tau = U.temperature('rwa', inputs, {tau = opts.tau or 0.05, tau_min = opts.tau_min, tau_max = opts.tau_max})
   local sigma = opts.sigma or tau
@@ -95,7 +95,7 @@ function M.rwa_retrieval_scores(inputs, opts)
   local w, wm = tokens('rwa_retrieval_scores', inputs, 'words', 'word_mask')
   U.same_size('rwa_retrieval_scores', v, 'video_emb', 0, r, 'regions', 0)
   U.same_size('rwa_retrieval_scores', t, 'text_emb', 0, w, 'words', 0)
-  local S, Sp = kinema.ops.rwa_similarity(r, rm, w, wm, opts.lambda or 1.0)
+  local S, Sp = ops.rwa_similarity(r, rm, w, wm, opts.lambda or 1.0)
   return U.cosine_matrix(v, t) + (S + Sp:t()) * ((opts.local_weight or 1) / 2)
 end
 

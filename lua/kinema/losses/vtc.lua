@@ -76,7 +76,10 @@ function M.loss(name, inputs, opts, default_directions)
                 trivial = U.trivial_contrastive(v2t:size(1), directions)}
 end
 
-function M.vtc(inputs, opts) return M.loss('vtc', inputs, opts, 'mean') end
+M.options = {'tau', 'tau_min', 'tau_max', 'directions', 'splice_local'}
+function M.vtc(inputs, opts)
+  return M.loss('vtc', inputs, U.options('vtc', opts, M.options), 'mean')
+end
 
 losses.register('vtc', M.vtc, 'video-text contrastive loss, (CE(S) + CE(S^T))/2, optional soft targets')
 

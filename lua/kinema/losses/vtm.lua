@@ -64,7 +64,7 @@ function M.sample_negatives(sim)
 end
 
 function M.vtm(inputs, opts)
-  opts = opts or {}
+  opts = U.options('vtm', opts, {'fuse', 'negatives', 'tau', 'tau_min', 'tau_max'})
   local fuse = inputs.fuse or opts.fuse
   U.check(type(fuse) == 'function' or (type(fuse) == 'table' and getmetatable(fuse) and getmetatable(fuse).__call),
           'vtm', "input 'fuse' (function(video, text, masks, index) -> logits [3B, 2]) is required")

@@ -19,7 +19,7 @@ local U = require 'kinema.losses._util'
 local vtc = require 'kinema.losses.vtc'
 
 local function weighted_vtc(inputs, opts)
-  opts = opts or {}
+  opts = U.options('weighted_vtc', opts, {'tau', 'tau_min', 'tau_max', 'directions', 'splice_local'})
   U.check(inputs.Wv ~= nil or inputs.W ~= nil, 'weighted_vtc', "input 'Wv' (soft targets [B, G]) is required")
   local args = inputs
   if inputs.group_tokens ~= nil then

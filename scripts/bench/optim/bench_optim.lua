@@ -11,22 +11,14 @@
 --   build/kinema run scripts/bench/optim/bench_optim.lua --copy_mb 512 [--threads 1]
 --       memory bandwidth: median time of dst:copy_(src) on a buffer that size
 local torch = require 'torch'
+local cli = require 'kinema.cli'
 local kinema = require 'kinema'
 local sys = require 'kinema.sys'
 local json = require 'kinema.json'
 
 local opts = {recipe = '', shapes_out = '', shapes = '', impl = 'fused', steps = 5, warmup = 1, threads = 1,
               copy_mb = 0}
-local argv = arg or {}
-local i = 1
-while i <= #argv do
-  local key = argv[i]:match('^%-%-([%w_]+)$')
-  if not key or opts[key] == nil then error('bench_optim.lua: unknown argument ' .. tostring(argv[i]), 0) end
-  local value = argv[i + 1]
-  if value == nil then error('bench_optim.lua: --' .. key .. ' needs a value', 0) end
-  opts[key] = type(opts[key]) == 'number' and assert(tonumber(value), '--' .. key .. ' expects a number') or value
-  i = i + 2
-end
+cli.parse_flags('bench_optim.lua', arg or {}, opts)
 if opts.threads > 0 then torch.set_num_threads(opts.threads) end
 
 local function median(list)

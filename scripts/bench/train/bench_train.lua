@@ -16,6 +16,7 @@
 -- synthetic vocabulary, as recipe.main would). Token ids stay those of the
 -- synthetic tokenizer, valid for either size.
 local torch = require 'torch'
+local cli = require 'kinema.cli'
 local kinema = require 'kinema'
 local recipe = require 'kinema.recipe'
 local sys = require 'kinema.sys'
@@ -23,16 +24,7 @@ local json = require 'kinema.json'
 
 local opts = {recipe = 'baseline', preset = 'tiny', steps = 10, warmup = 2, batch = 0, threads = 2, workers = -1,
               data = 'runs/bench_train_synth', device = 'cpu', paper_vocab = 'auto'}
-local argv = arg or {}
-local i = 1
-while i <= #argv do
-  local key = argv[i]:match('^%-%-([%w_]+)$')
-  if not key or opts[key] == nil then error('bench_train.lua: unknown argument ' .. tostring(argv[i]), 0) end
-  local value = argv[i + 1]
-  if value == nil then error('bench_train.lua: --' .. key .. ' needs a value', 0) end
-  opts[key] = type(opts[key]) == 'number' and assert(tonumber(value), '--' .. key .. ' expects a number') or value
-  i = i + 2
-end
+cli.parse_flags('bench_train.lua', arg or {}, opts)
 if opts.preset ~= 'tiny' and opts.preset ~= 'base' then
   error("bench_train.lua: --preset must be 'tiny' or 'base', got '" .. opts.preset .. "'", 0)
 end
