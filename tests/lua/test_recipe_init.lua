@@ -1,6 +1,6 @@
 -- Pretrained initialisation through a recipe's --init: a CLIP-layout checkpoint
--- (tests/fixtures/models_clip_vitb16.pt, real key names at width 32, written by
--- tests/fixtures/make_models_weights.py with its reference outputs) lands on
+-- (tests/fixtures/models_clip_vitb16.pt: open_clip's CLIP at width 32 with random
+-- weights, saved with its outputs by tests/fixtures/make_models_weights.py) lands on
 -- the recipe model's video, text and temperature sub-modules, the frame
 -- embedding equals the reference image tower's output, and a load that leaves
 -- gaps stops naming them.
