@@ -24,6 +24,7 @@ local kinema = require 'kinema'
 local recipe = require 'kinema.recipe'
 local sys = require 'kinema.sys'
 local json = require 'kinema.json'
+local stats = require 'kinema.eval.stats'
 
 local opts = {recipe = 'baseline', preset = 'tiny', steps = 10, warmup = 2, batch = 0, threads = 2, workers = -1,
               data = 'runs/bench_train_synth', device = 'cpu', paper_vocab = 'auto', prefetch_next_epoch = 'true'}
@@ -94,13 +95,8 @@ end
 local peak = sys.peak_rss_mb()
 loader:close()
 
-local function median(list)
-  local sorted = {}
-  for k, v in ipairs(list) do sorted[k] = v end
-  table.sort(sorted)
-  local n = #sorted
-  return n % 2 == 1 and sorted[(n + 1) / 2] or (sorted[n / 2] + sorted[n / 2 + 1]) / 2
-end
+-- The median of a list of numbers (kinema.eval.stats.quantile at q = 0.5).
+local function median(list) return stats.quantile(torch.tensor(list, {dtype = torch.float64}), 0.5) end
 
 local tm, phases = trainer.timing, 0
 for _, v in pairs(tm) do phases = phases + v end
