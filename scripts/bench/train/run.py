@@ -15,7 +15,6 @@ across runs: the median of those. Peak RSS is the process's VmHWM / ru_maxrss
 no loader, its data are tensors built before the loop).
 """
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -23,21 +22,12 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.dirname(HERE))
+from bench_common import run  # noqa: E402
 RECIPES = ["baseline", "stoa", "svilm", "oatrans", "demovlp"]
 # objectives that need a second clip in the batch: STOA's VTM draws its
 # negatives from the batch, S-ViLM's cut-and-paste pastes another clip
 NEED_PAIRS = ("stoa", "svilm")
-
-
-def run(cmd, threads):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    if proc.returncode != 0:
-        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    if not rows:
-        sys.exit(f"no JSON line from: {' '.join(cmd)}\n{proc.stdout[-2000:]}")
-    return rows[-1]
 
 
 def kinema(a, recipe, preset, steps, warmup, batch=0):
