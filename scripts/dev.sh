@@ -7,6 +7,9 @@
 #   --torch pip      install the current torch from PyPI into .venv-torch/ (once)
 #   --torch PYTHON   use the torch of an existing environment (e.g. ~/venv/bin/python)
 # The build then goes to build-torch2/ (KINEMA_BUILD_DIR overrides).
+#   scripts/dev.sh fuzz [--seconds N]   ASan+UBSan build (clang) of the parsers and operators:
+#                          their doctests, then each libFuzzer target for N seconds
+#                          (default 20; CI runs this) seeded with tests/fixtures
 #   scripts/dev.sh gpu-check OUT_DIR [--dry-run]   build + CUDA tests + GPU benchmarks (--help)
 #   scripts/dev.sh gpu-bundle                      what a GPU machine lacks, into .gpu-bundle/
 set -euo pipefail
@@ -38,6 +41,9 @@ PACKAGES=(build-essential cmake pkg-config ccache git
 PEERS=(python3-torch python3-torchvision python3-scipy python3-opencv python3-av python3-numpy
   python3-sentencepiece python3-regex
   tmux chromium python3-venv)
+# The sanitizer/fuzz build only (scripts/dev.sh fuzz): clang, its ASan/UBSan/libFuzzer
+# runtimes, and clang's OpenMP for ATen's parallel_for.
+FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev libomp-14-dev)
 
 install_missing() {
   local missing=()
@@ -85,6 +91,48 @@ build() {
   cmake --build "$BUILD_DIR" -j "$JOBS"
 }
 
+# Sanitized parsers and operators (tests/fuzz/CMakeLists.txt): the doctests, then
+# each libFuzzer target, started from the fixtures its parser reads (the hostile
+# corpus included). A finding stops with the input saved under $dir/findings/.
+fuzz() {
+  local seconds=20
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --seconds) if [ $# -lt 2 ] || ! [[ $2 =~ ^[0-9]+$ ]]; then
+                   echo "scripts/dev.sh fuzz: --seconds needs a whole number" >&2; exit 2
+                 fi
+                 seconds=$2; shift 2 ;;
+      *) echo "scripts/dev.sh fuzz: unknown argument '$1' (usage: fuzz [--seconds N])" >&2; exit 2 ;;
+    esac
+  done
+  install_missing "${PACKAGES[@]}" "${FUZZ_PACKAGES[@]}"
+  local dir=${KINEMA_SAN_DIR:-build-san}
+  CC=clang-14 CXX=clang++-14 cmake -S tests/fuzz -B "$dir"
+  cmake --build "$dir" -j "$JOBS"
+  "$dir/test_sanitized"
+  local fx=tests/fixtures
+  local -A seeds=(
+    [pickle]="$fx/io_*.pt $fx/formats_backbone.pt $fx/models_pos_embed.pt $fx/hostile/*.pt"
+    [safetensors]="$fx/*.safetensors"
+    [npz]="$fx/io_*.npy $fx/io_*.npz $fx/formats_butd_*.npz $fx/hostile/*.npz"
+    [detections]="$fx/formats_butd_*.npz $fx/formats_vinvl.json $fx/formats_frame_boxes*.json $fx/formats_synth_boxes.json"
+    [annotations]="$fx/formats_*.csv $fx/formats_*.tsv $fx/formats_*.json $fx/formats_*.jsonl $fx/formats_*.txt")
+  # Scratch inputs of the targets stay in the build folder.
+  mkdir -p "$dir/tmp" "$dir/findings"
+  local scratch
+  scratch=$(cd "$dir/tmp" && pwd)
+  for target in pickle safetensors npz detections annotations; do
+    local corpus="$dir/corpus/$target"
+    mkdir -p "$corpus"
+    # shellcheck disable=SC2086  # the globs expand here
+    cp ${seeds[$target]} "$corpus/"
+    echo "kinema: fuzzing $target for $seconds s"
+    TMPDIR="$scratch" "$dir/fuzz_$target" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=3072 \
+      -artifact_prefix="$dir/findings/$target-" -print_final_stats=1 "$corpus" 2>&1 | grep -v '^#[0-9]'
+  done
+  rm -rf "$dir/tmp"
+}
+
 case "${1:-}" in
   build) build ;;
   demo)
@@ -102,6 +150,7 @@ case "${1:-}" in
     TORCH_PYTHON=$TORCH_PYTHON KINEMA_BUILD_DIR=${KINEMA_BUILD_DIR:-build-gpu} exec bash scripts/gpu.sh check "${@:2}"
     ;;
   gpu-bundle) exec bash scripts/gpu.sh bundle ;;
-  *) echo "usage: scripts/dev.sh demo|test|build [--torch pip|PYTHON] | gpu-check OUT_DIR [--dry-run] | gpu-bundle" >&2
+  fuzz) fuzz "${@:2}" ;;
+  *) echo "usage: scripts/dev.sh demo|test|build [--torch pip|PYTHON] | fuzz [--seconds N] | gpu-check OUT_DIR [--dry-run] | gpu-bundle" >&2
      exit 2 ;;
 esac

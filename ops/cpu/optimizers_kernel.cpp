@@ -29,6 +29,14 @@ using detail::Operand;
 // small enough to balance two threads over a 150M-parameter list.
 constexpr int64_t kChunk = 1 << 16;
 
+// GCC clones function templates; clang (before 16; the sanitizer build of
+// tests/fuzz uses it) cannot, and builds the default only.
+#if defined(__clang__)
+#define KINEMA_FMA_CLONES
+#else
+#define KINEMA_FMA_CLONES __attribute__((target_clones("fma", "default")))
+#endif
+
 template <typename T>
 using opmath_t = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
@@ -37,7 +45,7 @@ struct AdamWScalars {
 };
 
 template <typename P, typename S>
-__attribute__((target_clones("fma", "default"))) void adamw_range(
+KINEMA_FMA_CLONES void adamw_range(
     P* __restrict param, const P* __restrict grad, S* __restrict exp_avg,
     S* __restrict exp_avg_sq, int64_t n, const AdamWScalars& s) {
   using O = opmath_t<P>;
@@ -66,7 +74,7 @@ struct SgdScalars {
 };
 
 template <typename P, typename S>
-__attribute__((target_clones("fma", "default"))) void sgd_momentum_range(
+KINEMA_FMA_CLONES void sgd_momentum_range(
     P* __restrict param, const P* __restrict grad, S* __restrict buffer, int64_t n,
     const SgdScalars& s) {
   using O = opmath_t<P>;
@@ -86,7 +94,7 @@ __attribute__((target_clones("fma", "default"))) void sgd_momentum_range(
 }
 
 template <typename P>
-__attribute__((target_clones("fma", "default"))) void sgd_plain_range(
+KINEMA_FMA_CLONES void sgd_plain_range(
     P* __restrict param, const P* __restrict grad, int64_t n, const SgdScalars& s) {
   using O = opmath_t<P>;
   const O neg_lr = static_cast<O>(s.neg_lr), weight_decay = static_cast<O>(s.weight_decay);

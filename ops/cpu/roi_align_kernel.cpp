@@ -13,6 +13,7 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <cmath>
 #include <vector>
 
 namespace kinema::ops {
@@ -59,11 +60,11 @@ void sample_points(const RoiGeometry<T>& g, int64_t pooled_height, int64_t poole
 }
 
 int64_t checked_batch_index(double value, int64_t box, int64_t batch_size) {
-  const auto index = static_cast<int64_t>(value);
-  TORCH_CHECK(index >= 0 && index < batch_size && static_cast<double>(index) == value,
+  // Range-checked as a double: casting NaN or a huge value to int64 is undefined.
+  TORCH_CHECK(value >= 0 && value < static_cast<double>(batch_size) && std::floor(value) == value,
               "kinema::roi_align: argument 'boxes' row ", box, " has batch index ", value,
               ", expected an integer in [0, ", batch_size, ")");
-  return index;
+  return static_cast<int64_t>(value);
 }
 
 template <typename T>

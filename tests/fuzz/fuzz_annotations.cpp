@@ -4,7 +4,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace kinema;
-  const std::string& path = fuzz::write_input(data, size, ".txt");
+  const std::string path = fuzz::write_input(data, size, ".txt");
   for (const char* format : {"webvid", "caption_tsv", "msrvtt", "msrvtt_coco", "alpro_retrieval",
                              "alpro_qa", "alpro_mc"}) {
     data::AnnotationSource source;

@@ -15,21 +15,19 @@
 
 namespace kinema::fuzz {
 
-// One scratch file per process, rewritten for every input.
-inline const std::string& scratch_path(const char* ext) {
-  static const std::string path = [&] {
-    const char* dir = std::getenv("TMPDIR");
-    return std::string(dir && *dir ? dir : "/tmp") + "/kinema_fuzz_" + std::to_string(::getpid()) + ext;
-  }();
-  return path;
+// One scratch file per process and extension (readers dispatch on it),
+// rewritten for every input; scripts/dev.sh fuzz points TMPDIR at the build folder.
+inline std::string scratch_path(const char* ext) {
+  const char* dir = std::getenv("TMPDIR");
+  return std::string(dir && *dir ? dir : "/tmp") + "/kinema_fuzz_" + std::to_string(::getpid()) + ext;
 }
 
-inline const std::string& write_input(const uint8_t* data, size_t size, const char* ext) {
-  const std::string& path = scratch_path(ext);
+inline std::string write_input(const uint8_t* data, size_t size, const char* ext) {
+  const std::string path = scratch_path(ext);
   FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) std::abort();
   if (size && std::fwrite(data, 1, size, f) != size) std::abort();
-  std::fclose(f);
+  if (std::fclose(f) != 0) std::abort();
   return path;
 }
 

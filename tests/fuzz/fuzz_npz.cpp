@@ -6,7 +6,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace kinema;
   fuzz::expect_clean([&] { io::parse_npy(data, size, "fuzz"); });
-  const std::string& path = fuzz::write_input(data, size, ".npz");
+  const std::string path = fuzz::write_input(data, size, ".npz");
   fuzz::expect_clean([&] { io::load_npz(path); });
   fuzz::expect_clean([&] { data::load_npz_with_pickled_dicts(path); });
   fuzz::expect_clean([&] {

@@ -8,7 +8,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace kinema;
-  const std::string& path = fuzz::write_input(data, size, ".pt");
+  const std::string path = fuzz::write_input(data, size, ".pt");
   fuzz::expect_clean([&] { io::load_pt(path); });
   fuzz::expect_clean([&] { io::load_torchscript(path); });
   const io::StorageLoader storage = [](const io::StorageRequest& r) {

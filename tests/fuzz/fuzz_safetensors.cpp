@@ -4,7 +4,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace kinema;
   fuzz::expect_clean([&] { io::parse_safetensors(data, size, "fuzz"); });
-  const std::string& path = fuzz::write_input(data, size, ".safetensors");
+  const std::string path = fuzz::write_input(data, size, ".safetensors");
   fuzz::expect_clean([&] { io::load_safetensors(path); });
   return 0;
 }

@@ -79,8 +79,9 @@ TEST_CASE("safetensors: reads the independently written fixture with its values 
   const auto content = load_safetensors(fixture("io_reference.safetensors"));
   const auto expected = reference_tensors();
   REQUIRE(content.tensors.size() == expected.size());
-  for (const auto& [name, t] : expected) {
-    CAPTURE(name);
+  for (const auto& entry : expected) {  // CAPTURE cannot see a structured binding under clang
+    const auto& [name, t] = entry;
+    CAPTURE(entry.first);
     const at::Tensor* got = content.find(name);
     REQUIRE(got != nullptr);
     CHECK(same(*got, t));
@@ -121,8 +122,9 @@ TEST_CASE("safetensors: round trip of every dtype, 0-d, empty and non-contiguous
   save_safetensors(path, tensors, {{"step", "42"}});
   const auto back = load_safetensors(path);
   REQUIRE(back.tensors.size() == tensors.size());
-  for (const auto& [name, t] : back.to_map()) {
-    CAPTURE(name);
+  for (const auto& entry : back.to_map()) {
+    const auto& [name, t] = entry;
+    CAPTURE(entry.first);
     CHECK(same(t, tensors.at(name)));
     CHECK(t.is_contiguous());
   }

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <limits>
 
 using kinema::ops::testing::check_error;
 using kinema::ops::testing::gradcheck;
@@ -140,4 +141,47 @@ TEST_CASE("roi_align rejects bad arguments naming them") {
   check_error([&] { kinema::ops::roi_align(x, boxes, 0, 2); }, {"roi_align", "'pooled_height'"});
   const at::Tensor far = at::tensor({2.0f, 0.f, 0.f, 2.f, 2.f}).view({1, 5});
   check_error([&] { kinema::ops::roi_align(x, far, 2, 2); }, {"roi_align", "'boxes' row 0", "batch index 2"});
+}
+
+TEST_CASE("roi_align refuses non-finite boxes and batch indices before touching memory") {
+  // Also run instrumented (tests/fuzz: ASan + UBSan): a NaN coordinate used to
+  // read out of bounds forward and write out of bounds backward, and a NaN or
+  // huge batch index was cast to int64 (undefined) before being range-checked.
+  const double nan = std::nan(""), inf = std::numeric_limits<double>::infinity();
+  const at::Tensor x = at::randn({2, 3, 4, 4}, at::kDouble);
+  const auto box = [](double index, double coordinate) {
+    return at::tensor({index, 0.0, coordinate, 2.0, 2.0}, at::kDouble).view({1, 5});
+  };
+  static auto backward = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("kinema::_roi_align_backward", "")
+                             .typed<at::Tensor(const at::Tensor&, const at::Tensor&, int64_t, int64_t,
+                                               int64_t, double, int64_t, bool)>();
+  const at::Tensor grad = at::ones({1, 3, 2, 2}, at::kDouble);
+  for (double index : {nan, inf, -inf, 1e30, -1e30, 2.0, -1.0, 0.5}) {
+    CAPTURE(index);
+    check_error([&] { kinema::ops::roi_align(x, box(index, 0.0), 2, 2); }, {"'boxes' row 0", "batch index"});
+    check_error([&] { backward.call(grad, box(index, 0.0), 2, 4, 4, 1.0, -1, false); },
+                {"'boxes' row 0", "batch index"});
+  }
+  for (double coordinate : {nan, inf, -inf}) {
+    CAPTURE(coordinate);
+    check_error([&] { kinema::ops::roi_align(x, box(0.0, coordinate), 2, 2); }, {"non-finite coordinate"});
+    check_error([&] { backward.call(grad, box(0.0, coordinate), 2, 4, 4, 1.0, -1, false); },
+                {"_roi_align_backward", "non-finite coordinate"});
+  }
+  check_error([&] { kinema::ops::roi_align(at::randn({1, 2, 0, 0}), box(0.0, 0.0).to(at::kFloat), 2, 2); },
+              {"'input' has an empty feature map"});
+}
+
+TEST_CASE("roi_align on the largest accepted box matches the reference forward and backward") {
+  // Sampling points far outside the map weigh nothing and must not be read.
+  torch::manual_seed(4);
+  const at::Tensor x = at::randn({1, 2, 4, 4}, at::kDouble).requires_grad_(true);
+  const at::Tensor edge = at::tensor({0.0, -20.0, -20.0, 36.0, 36.0}, at::kDouble).view({1, 5});
+  const at::Tensor got = kinema::ops::roi_align(x, edge, 2, 2);
+  const at::Tensor want = roi_align_reference(x, edge, 2, 2, 1.0, -1, false);
+  CHECK(max_abs_diff(got, want) < 1e-12);
+  const at::Tensor g = at::randn_like(got);
+  CHECK(max_abs_diff(torch::autograd::grad({got}, {x}, {g})[0], torch::autograd::grad({want}, {x}, {g})[0]) <
+        1e-12);
 }

@@ -129,7 +129,8 @@ TEST_CASE("rwa_similarity ties: identical words share the weight and both fall a
 
 TEST_CASE("rwa_similarity gradcheck in float64") {
   torch::manual_seed(7);
-  auto [mr, mt] = edge_masks(3, 4, 3, 5);
+  at::Tensor mr, mt;  // not a structured binding: the lambda below captures them (clang, C++17)
+  std::tie(mr, mt) = edge_masks(3, 4, 3, 5);
   const double err = gradcheck(
       [&](std::vector<at::Tensor> in) {
         auto [s, s_t] = kinema::ops::rwa_similarity(in[0], mr, in[1], mt, 3.0);
