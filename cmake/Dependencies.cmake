@@ -40,10 +40,18 @@ else()
 endif()
 
 pkg_check_modules(LUAJIT REQUIRED IMPORTED_TARGET luajit)
-pkg_check_modules(FFMPEG REQUIRED IMPORTED_TARGET libavformat libavcodec libswscale libavutil)
+# Video decoding/encoding (FFmpeg) and PNG frames in run reports (OpenCV). OFF
+# builds without both (every video or PNG entry point then fails with the
+# reason): the GPU check's bundle cannot carry FFmpeg's codec libraries.
+option(KINEMA_WITH_MEDIA "Build video decoding (FFmpeg) and PNG encoding (OpenCV)" ON)
+if(KINEMA_WITH_MEDIA)
+  pkg_check_modules(FFMPEG REQUIRED IMPORTED_TARGET libavformat libavcodec libswscale libavutil)
+  find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs)
+else()
+  message(STATUS "kinema: KINEMA_WITH_MEDIA=OFF, building without FFmpeg and OpenCV (no video, no PNG)")
+endif()
 pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
 pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)
-find_package(OpenCV REQUIRED COMPONENTS core imgproc)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(cxxopts REQUIRED)
 find_package(doctest REQUIRED)

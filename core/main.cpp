@@ -22,7 +22,7 @@ const char* kUsage =
     "  kinema inspect FILE...          tensors, metadata and optimizer state of a checkpoint or weight\n"
     "                                  file (.safetensors, .pt, .npz)\n"
     "  kinema report RUN_DIR [--out FILE.html]   one self-contained HTML page about a training run\n"
-    "  kinema COMMAND --help           tools: launch, synth, extract-regions\n"
+    "  kinema COMMAND --help           tools: launch, synth, extract-regions, preprocess\n"
     "  kinema --version                versions of kinema, LibTorch and LuaJIT\n";
 
 int run_main(int argc, char** argv) {

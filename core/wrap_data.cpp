@@ -279,7 +279,7 @@ int dataset_num_classes(lua_State* L) {
 
 // ---- loader ------------------------------------------------------------------------
 
-// data.Loader(dataset, {batch_size, num_workers, prefetch, shuffle, seed, rank,
+// data.Loader(dataset, {batch_size, num_workers, prefetch, prefetch_next_epoch, shuffle, seed, rank,
 //   world_size, drop_last, num_frames, sampling, fps, size, short_side,
 //   random_crop, normalize='none'|'clip'|'imagenet', random_caption, timeout_s,
 //   video, text, detections, regions, anchor, cut_paste})  (recipe options:
@@ -291,6 +291,7 @@ int loader_new(lua_State* L) {
   lo.batch_size = opt.integer("batch_size", 8);
   lo.num_workers = opt.integer("num_workers", 2);
   lo.prefetch = opt.integer("prefetch", 4);
+  lo.prefetch_next_epoch = opt.boolean("prefetch_next_epoch", false);
   lo.shuffle = opt.boolean("shuffle", true);
   lo.seed = static_cast<uint64_t>(opt.integer("seed", 0));
   lo.rank = opt.integer("rank", 0);

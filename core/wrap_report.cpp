@@ -1,12 +1,11 @@
 // kinema._report: what run reports need from C++: TensorBoard scalar event
 // records (core/tensorboard_events.h) and PNG encoding of frames (OpenCV).
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include <utility>
 #include <vector>
 
 #include "core/runtime.h"
+#include "core/data/png.h"
 #include "core/tensorboard_events.h"
 
 namespace kinema::lua {
@@ -46,17 +45,7 @@ int encode_png(lua_State* L) {
   const at::Tensor image = check_tensor(L, 1, "encode_png");
   std::string out;
   int status = protect(L, [&] {
-    TORCH_CHECK(image.scalar_type() == at::kByte, "encode_png: the image must be uint8, got ", image.scalar_type());
-    TORCH_CHECK((image.dim() == 3 && image.size(2) == 3) || image.dim() == 2,
-                "encode_png: the image must be [H, W, 3] RGB or [H, W], got ", image.sizes());
-    at::Tensor c = image.contiguous().cpu();
-    cv::Mat mat(static_cast<int>(c.size(0)), static_cast<int>(c.size(1)), c.dim() == 3 ? CV_8UC3 : CV_8UC1,
-                c.data_ptr());
-    cv::Mat bgr;
-    if (c.dim() == 3) cv::cvtColor(mat, bgr, cv::COLOR_RGB2BGR); else bgr = mat;
-    std::vector<uchar> bytes;
-    TORCH_CHECK(cv::imencode(".png", bgr, bytes), "encode_png: OpenCV could not encode the image");
-    out.assign(bytes.begin(), bytes.end());
+    out = data::encode_png(image);
     return 0;
   });
   if (status != 0) return status;

@@ -8,6 +8,7 @@
 namespace kinema::data {
 
 struct Loader::Pending {
+  std::shared_ptr<const std::vector<int64_t>> order;  // shard of the batch's epoch
   std::vector<Item> items;
   std::vector<int64_t> indices;     // -1: dropped
   std::vector<std::string> errors;  // of the dropped slots
@@ -119,10 +120,22 @@ void Loader::reset(int64_t epoch, int64_t start_batch) {
   TORCH_CHECK(start_batch >= 0 && start_batch <= num_batches(),
               "kinema::data::Loader::reset: argument 'start_batch' must be in 0..", num_batches(),
               ", got ", start_batch);
+  {
+    // Where the consumer already is (e.g. reset(e + 1, 0) after epoch e was
+    // read to its end): what the workers prefetched stays.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (running_ && batch_key(epoch, start_batch) == batch_key(epoch_, next_yield_)) {
+      epoch_ = epoch;
+      next_yield_ = start_batch;
+      samples_done_ = 0;
+      work_cv_.notify_all();  // workers stopped at the old epoch's end go on
+      return;
+    }
+  }
   stop_workers();
   std::lock_guard<std::mutex> lock(mu_);
-  epoch_ = epoch;
-  order_ = shard_order(epoch);
+  epoch_ = task_epoch_ = epoch;
+  task_order_ = std::make_shared<const std::vector<int64_t>>(shard_order(epoch));
   next_task_ = start_batch * opt_.batch_size;
   next_yield_ = start_batch;
   samples_done_ = 0;
@@ -203,24 +216,34 @@ void Loader::worker_loop() {
   // With drop_last the items of the final partial batch are never made.
   const int64_t end = std::min(num_batches() * bs, shard_size());
   std::unique_lock<std::mutex> lock(mu_);
+  auto has_task = [&] {
+    if (next_task_ >= end) {
+      // The next epoch's items: ahead of the consumer only with
+      // prefetch_next_epoch, else once it has moved on to that epoch.
+      if (end == 0 || (!opt_.prefetch_next_epoch && task_epoch_ >= epoch_)) return false;
+      ++task_epoch_;
+      next_task_ = 0;
+      task_order_ = std::make_shared<const std::vector<int64_t>>(shard_order(task_epoch_));
+    }
+    return batch_key(task_epoch_, next_task_ / bs) < batch_key(epoch_, next_yield_) + opt_.prefetch;
+  };
   while (true) {
-    work_cv_.wait(lock, [&] {
-      return stop_ || (next_task_ < end && next_task_ / bs < next_yield_ + opt_.prefetch);
-    });
+    work_cv_.wait(lock, [&] { return stop_ || has_task(); });
     if (stop_) return;
     const int64_t task = next_task_++;
     const int64_t b = task / bs, slot = task % bs;
-    auto& p = pending_[b];
+    const int64_t epoch = task_epoch_;
+    auto& p = pending_[batch_key(epoch, b)];
     if (!p) {
       p = std::make_shared<Pending>();
+      p->order = task_order_;
       p->remaining = batch_length(b);
       p->items.resize(p->remaining);
       p->indices.resize(p->remaining);
       p->errors.resize(p->remaining);
     }
     std::shared_ptr<Pending> pend = p;
-    const int64_t dataset_index = order_[task];
-    const int64_t epoch = epoch_;
+    const int64_t dataset_index = (*pend->order)[static_cast<size_t>(task)];
     lock.unlock();
     std::exception_ptr error;
     std::pair<Item, int64_t> item;
@@ -250,7 +273,7 @@ void Loader::worker_loop() {
             kept.push_back(std::move(pend->items[i]));
             kept_indices.push_back(pend->indices[i]);
           } else {
-            const int64_t lost = order_[static_cast<size_t>(b * bs) + i];
+            const int64_t lost = (*pend->order)[static_cast<size_t>(b * bs) + i];
             dropped_ids.push_back(dataset_[lost].id);
             dropped_errors.push_back(pend->errors[i]);
           }
@@ -277,13 +300,13 @@ std::optional<Batch> Loader::next_batch() {
   if (next_yield_ >= num_batches()) return std::nullopt;
   if (!running_) start_workers();
   std::unique_lock<std::mutex> lock(mu_);
-  const int64_t b = next_yield_;
+  const int64_t key = batch_key(epoch_, next_yield_);
   ready_cv_.wait(lock, [&] {
-    auto it = pending_.find(b);
+    auto it = pending_.find(key);
     return it != pending_.end() && it->second->ready;
   });
-  std::shared_ptr<Pending> p = pending_[b];
-  pending_.erase(b);
+  std::shared_ptr<Pending> p = pending_[key];
+  pending_.erase(key);
   ++next_yield_;
   work_cv_.notify_all();
   if (p->error) {

@@ -67,6 +67,12 @@ struct LoaderOptions {
   int64_t batch_size = 8;
   int64_t num_workers = 2;
   int64_t prefetch = 4;  // batches in flight or ready ahead of the consumer
+  // Workers run on into the next epoch (its first `prefetch` batches) while the
+  // consumer finishes this one, so a training loop that calls
+  // reset(epoch + 1, 0) at an epoch's end finds them ready instead of waiting
+  // for a cold start. Off for loaders read once (evaluation), where that work
+  // would be thrown away.
+  bool prefetch_next_epoch = false;
   bool shuffle = true;
   uint64_t seed = 0;
   int64_t rank = 0, world_size = 1;
@@ -117,6 +123,8 @@ class Loader {
   // ItemErrors::Drop a failed sample gives index -1 and its error in `dropped`.
   std::pair<Item, int64_t> make_item(int64_t dataset_index, int64_t epoch, std::string& dropped);
   int64_t batch_length(int64_t b) const;
+  // Batch b of epoch e as one position across epochs (pending_'s key).
+  int64_t batch_key(int64_t epoch, int64_t b) const { return epoch * num_batches() + b; }
 
   std::vector<Sample> dataset_;
   ItemFn item_fn_;
@@ -127,10 +135,11 @@ class Loader {
   std::vector<std::thread> workers_;
   bool stop_ = false;
   bool running_ = false;
-  int64_t epoch_ = 0;
-  std::vector<int64_t> order_;  // shard of the current epoch
-  int64_t next_task_ = 0;       // flat item position handed to workers next
-  int64_t next_yield_ = 0;      // batch the consumer gets next
+  int64_t epoch_ = 0;            // epoch the consumer is in
+  int64_t next_yield_ = 0;       // batch of epoch_ the consumer gets next
+  int64_t task_epoch_ = 0;       // epoch of the item handed to workers next
+  int64_t next_task_ = 0;        // its flat item position in that epoch
+  std::shared_ptr<const std::vector<int64_t>> task_order_;  // shard of task_epoch_
   int64_t samples_done_ = 0;
   int64_t skipped_ = 0;
   std::map<int64_t, std::shared_ptr<Pending>> pending_;

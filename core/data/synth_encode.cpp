@@ -120,6 +120,8 @@ Mp4Writer::Mp4Writer(const std::string& path, int64_t width, int64_t height, dou
     // rate control is off: measured here, it made the bytes depend on which
     // thread encoded the video.
     av_opt_set(m.enc->priv_data, "x264-params", "scenecut=0:mbtree=0", 0);
+    // A forced keyframe is an IDR frame (a seek point), not a plain I frame.
+    av_opt_set(m.enc->priv_data, "forced-idr", "1", 0);
   } else {
     m.enc->flags |= AV_CODEC_FLAG_QSCALE;
     m.enc->global_quality = FF_QP2LAMBDA * std::max(2, o.crf / 6);
@@ -165,7 +167,7 @@ Mp4Writer::~Mp4Writer() {
   }
 }
 
-void Mp4Writer::write(const uint8_t* rgb, int64_t stride) {
+void Mp4Writer::write(const uint8_t* rgb, int64_t stride, bool keyframe) {
   Impl& m = *impl_;
   TORCH_CHECK(!m.finished, "kinema::data::synth: '", m.path, "': write after finish");
   if (!av_frame_is_writable(m.frame)) {
@@ -182,6 +184,7 @@ void Mp4Writer::write(const uint8_t* rgb, int64_t stride) {
   sws_scale(m.sws, m.rgb->data, m.rgb->linesize, 0, m.enc->height, m.frame->data,
             m.frame->linesize);
   m.frame->pts = m.next_pts++;
+  m.frame->pict_type = keyframe ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_NONE;
   m.drain(false);
 }
 

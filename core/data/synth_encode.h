@@ -27,8 +27,9 @@ class Mp4Writer {
   Mp4Writer(const Mp4Writer&) = delete;
   Mp4Writer& operator=(const Mp4Writer&) = delete;
 
-  // One packed RGB24 frame (rows of `stride` bytes).
-  void write(const uint8_t* rgb, int64_t stride);
+  // One packed RGB24 frame (rows of `stride` bytes); `keyframe` forces this
+  // frame to be a keyframe (besides those every `gop` frames).
+  void write(const uint8_t* rgb, int64_t stride, bool keyframe = false);
   // Flushes the encoder and writes the trailer; called by the destructor if needed.
   void finish();
   const std::string& encoder() const;

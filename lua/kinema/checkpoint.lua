@@ -147,7 +147,8 @@ end
 
 -- Loads one published checkpoint into the model's sub-modules by layout name.
 -- Returns the report {loaded = n, missing = {...}, unused = {...},
--- mismatched = {...}, zeroed = {...}} where missing/unused/mismatched are
+-- mismatched = {...}, zeroed = {...}, fields = {sub-modules that got tensors}}
+-- where missing/unused/mismatched are
 -- the gaps outside the layout's allow-lists (strict: a non-empty one stops).
 function checkpoint.load_layout(model, path, layout_name, opts)
   opts = opts or {}
@@ -161,7 +162,7 @@ function checkpoint.load_layout(model, path, layout_name, opts)
     fail("--init_layout '%s' is not a layout (known: %s)", layout_name, table.concat(names, ', '))
   end
   local state = W.read(path)
-  local used, out = {}, {loaded = 0, missing = {}, unused = {}, mismatched = {}, zeroed = {}, allowed = {}}
+  local used, out = {}, {loaded = 0, missing = {}, unused = {}, mismatched = {}, zeroed = {}, allowed = {}, fields = {}}
   for _, target in ipairs(layout.targets) do
     local field, rules = target[1], target[2]
     local sub = model[field]
@@ -188,6 +189,7 @@ function checkpoint.load_layout(model, path, layout_name, opts)
       end
     end
     for _, m in ipairs(report.mismatched) do out.mismatched[#out.mismatched + 1] = field .. '.' .. m end
+    if #report.loaded > 0 then out.fields[#out.fields + 1] = field end
   end
   for k in pairs(state) do
     if not used[k] and (not layout.scope or k:match(layout.scope)) and not matches_any(k, layout.allow_unused) then
@@ -204,7 +206,10 @@ end
 -- comma-separated layouts: --init vit.pt,bert.bin --init_layout timm_vit,bert).
 -- A published load that leaves model parameters missing, checkpoint tensors
 -- unused or shapes mismatched beyond the layout's allow-lists stops with their
--- names unless opts.strict is false (--init_strict false).
+-- names unless opts.strict is false (--init_strict false). The model's
+-- sub-modules that no layout fills keep their initialisation and are named on
+-- stderr (opts.fresh: the recipe's own, {name = why}); returns {fresh =
+-- {{name, why}, ...}} for published layouts.
 function checkpoint.load_init(model, path, layout, opts)
   opts = opts or {}
   local ok, tensors, meta = pcall(torch.load_safetensors, path)
@@ -223,8 +228,10 @@ function checkpoint.load_init(model, path, layout, opts)
   if #paths ~= #layouts then
     fail('--init names %d file(s) but --init_layout %d layout(s); give one layout per file', #paths, #layouts)
   end
+  local filled = {}
   for i, p in ipairs(paths) do
     local r = checkpoint.load_layout(model, p, layouts[i], {layouts = opts.layouts})
+    for _, field in ipairs(r.fields) do filled[field] = true end
     local gaps = {}
     if #r.missing > 0 then gaps[#gaps + 1] = string.format('%d model parameter(s) not in the checkpoint: %s',
                                                            #r.missing, list_names(r.missing, 12)) end
@@ -240,6 +247,25 @@ function checkpoint.load_init(model, path, layout, opts)
                                   #r.zeroed > 0 and ('; set to zero: ' .. table.concat(r.zeroed, ', ')) or '',
                                   #gaps > 0 and ('; NOT loaded (--init_strict false): ' .. table.concat(gaps, '; ')) or ''))
   end
+  -- Sub-modules no layout fills keep their initialisation: said by name, with
+  -- the recipe's reason where it declares them its own (spec.init_fresh).
+  local fresh, own, other = {}, {}, {}
+  for name, child in model:named_children() do
+    if not filled[name] and #child:named_parameters() > 0 then
+      local reason = (opts.fresh or {})[name]
+      fresh[#fresh + 1] = {name, reason or 'no --init layout fills it'}
+      if reason then own[#own + 1] = name else other[#other + 1] = name end
+    end
+  end
+  if #own > 0 then
+    io.stderr:write(string.format('kinema: --init: kept at their initialisation (the recipe\'s own modules, trained '
+                                  .. 'from scratch): %s\n', table.concat(own, ', ')))
+  end
+  if #other > 0 then
+    io.stderr:write(string.format('kinema: --init: kept at their initialisation (no --init layout fills them): %s\n',
+                                  table.concat(other, ', ')))
+  end
+  return {fresh = fresh}
 end
 
 return checkpoint

@@ -62,10 +62,12 @@ function Loader:__len() return self.native:num_batches() end
 
 help.document('data.read', 'data.read{format=, path=, video_root=, region_root=, detections_root=, meta=, split=, json_split=, ans2label=, on_error="raise"|"skip", allow_outside_root=false} -> dataset, skipped; ds:size(), ds:get(i), ds:column("id"|"video_path"|"boxes_path"|"region_path"|"captions")')
 help.document('data.video_info', 'data.video_info(path) -> {width=, height=, fps=, num_frames=, duration_s=, codec=}')
-help.document('data.Loader', [[data.Loader(dataset, {batch_size=8, num_workers=2, prefetch=4, shuffle=true, seed=0,
+help.document('data.Loader', [[data.Loader(dataset, {batch_size=8, num_workers=2, prefetch=4, prefetch_next_epoch=false, shuffle=true, seed=0,
   rank=0, world_size=1, drop_last=false, on_error='replace'|'raise'|'drop', num_frames=8, sampling='uniform'|'rand'|'headtail'|'fps'|'times',
   fps=1, size=224, short_side=0, random_crop=false, normalize='none'|'clip'|'imagenet', random_caption=true})
 loader:iter(epoch, start_batch) -> iterator of batches {video, caption, id, indices, epoch, index}
+prefetch_next_epoch: the workers go on into the next epoch's first batches, which loader:iter(epoch + 1)
+finds ready (a training loop); off, they stop at the epoch's end (a loader read once, as in evaluation)
 on_error: an unreadable sample is replaced by the next one ('replace'), stops the loader naming it
 ('raise'), or is left out of its batch and listed in batch.dropped_ids / batch.dropped_errors ('drop')]])
 help.document('data.Loader.recipe', [[Recipe options of data.Loader (fields per batch, B = batch, T = num_frames, L = max_len):

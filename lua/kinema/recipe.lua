@@ -13,7 +13,9 @@
 --
 -- The command line overrides any config key: `--tiny` (a preset), `--key value`,
 -- `--key=value`, dotted keys for nested tables (`--train.lr 1e-4`,
--- `--weights.ota 0`), `--no-key` for false. Unknown keys are refused by name.
+-- `--weights.ota 0`), `--no-key` for false (a key that itself begins with no_ is
+-- written `--no_key`; where both spellings are keys, `--no-key` is refused as
+-- ambiguous). Unknown keys are refused by name.
 -- Data (docs/data.md): --data.root DIR --data.format webvid|msrvtt|...; the
 -- synthetic benchmark is generated only with --data.synth true.
 --
@@ -100,6 +102,16 @@ local function set_key(cfg, key, text, allow_new, typed)
   if text == true or text == false then node[leaf] = text else node[leaf] = convert(text, node[leaf], key) end
 end
 
+-- Whether the dotted key names a value in cfg.
+local function has_key(cfg, key)
+  local node = cfg
+  for part in key:gmatch('[^%.]+') do
+    if type(node) ~= 'table' then return false end
+    node = node[part]
+  end
+  return node ~= nil
+end
+
 -- parse_args(argv, defaults, presets) -> cfg. Presets apply first (in the order
 -- given), then the explicit keys. Keys below a table listed in
 -- defaults.open_keys (e.g. 'weights') may be new.
@@ -115,8 +127,24 @@ function recipe.parse_args(argv, defaults, presets)
     local key, value = a:match('^%-%-([%w_%.%-]+)=(.*)$')
     if not key then key = a:match('^%-%-([%w_%.%-]+)$') end
     if not key then fail("unexpected argument '%s' (options are --key value)", a) end
+    -- `--no-KEY` (a hyphen after "no", as typed) negates KEY; `--no_KEY` is the
+    -- key no_KEY itself. Where both KEY and no_KEY are keys, `--no-KEY` is refused
+    -- as ambiguous rather than guessed.
+    local negated = key:match('^no%-(.+)$')
     key = key:gsub('%-', '_')
-    if presets and presets[key] then
+    if negated then
+      negated = negated:gsub('%-', '_')
+      local as_key = has_key(cfg, key)
+      if as_key and has_key(cfg, negated) then
+        fail("--%s is ambiguous: both '%s' and '%s' are keys (write --%s false, or --%s VALUE)", a:match('^%-%-([^=]*)'),
+             negated, key, negated, key)
+      end
+      if as_key then negated = nil end
+    end
+    if negated then
+      if value ~= nil then fail("--no-%s takes no value (got '%s'; write --%s %s)", negated, value, negated, value) end
+      pending[#pending + 1] = {negated, false}
+    elseif presets and presets[key] then
       util.merge_into(cfg, presets[key])
       cfg.preset = key
     elseif key == 'config' then
@@ -146,8 +174,6 @@ function recipe.parse_args(argv, defaults, presets)
       cfg.model = cfg.model or {}
       util.merge_into(cfg.model, preset.model)
       cfg.model.preset = value
-    elseif key:match('^no_') and value == nil then
-      pending[#pending + 1] = {key:sub(4), false}
     else
       if value == nil then
         local nxt = argv[i + 1]
@@ -632,7 +658,8 @@ function recipe.init_model(model, cfg, spec)
   end
   local layouts = ckpt.init_layouts
   if spec and spec.init_layouts then layouts = recipe.merge(ckpt.init_layouts, spec.init_layouts) end
-  ckpt.load_init(model, cfg.init, layout, {strict = cfg.init_strict, layouts = layouts})
+  return ckpt.load_init(model, cfg.init, layout, {strict = cfg.init_strict, layouts = layouts,
+                                                 fresh = spec and spec.init_fresh})
 end
 
 -- Zero-shot evaluation of a trained model outside its training run: the

@@ -122,7 +122,7 @@ function rdata.loader(cfg, ds, split, own)
   local opts = {batch_size = train_split and cfg.train.batch_size or cfg.eval.batch_size,
                 num_workers = cfg.train.num_workers, shuffle = train_split, seed = cfg.seed,
                 drop_last = train_split, num_frames = cfg.frames, size = cfg.image_size,
-                normalize = cfg.normalize, random_caption = train_split,
+                normalize = cfg.normalize, random_caption = train_split, prefetch_next_epoch = train_split,
                 sampling = train_split and 'rand' or 'uniform',
                 on_error = train_split and 'replace' or (cfg.eval.drop_unreadable and 'drop' or 'raise')}
   if train_split then opts.rank, opts.world_size = dist.rank(), dist.world_size() end

@@ -7,7 +7,9 @@
 --   - the zero-shot retrieval table (results.json);
 --   - from the newest checkpoint, re-evaluated on the test split: for sample
 --     queries the top-5 retrieved videos as frame strips (the correct one
---     marked), and the hard-negative pairs the model got wrong;
+--     marked), and the hard-negative pairs the model got wrong; where the
+--     recipe has spec.grounding, each noun of a few captions drawn on the
+--     frames where the model grounds it (kinema.grounding);
 --   - the configuration (config.json).
 local torch = require 'torch'
 local json = require 'kinema.json'
@@ -25,9 +27,9 @@ report.escape = escape
 
 local b64chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
 function report.base64(data)
-  local out, bytes = {}, {data:byte(1, -1)}
-  for i = 1, #bytes, 3 do
-    local a, b, c = bytes[i], bytes[i + 1], bytes[i + 2]
+  local out = {}
+  for i = 1, #data, 3 do
+    local a, b, c = data:byte(i, i + 2)
     local n = a * 65536 + (b or 0) * 256 + (c or 0)
     local c1, c2 = math.floor(n / 262144) % 64, math.floor(n / 4096) % 64
     local c3, c4 = math.floor(n / 64) % 64, n % 64
@@ -181,18 +183,87 @@ function report.frame_strip(video, normalize)
   return torch.cat(frames, 1):contiguous()
 end
 
+-- ---- grounding pictures ---------------------------------------------------------------------
+
+local function rgb(hex)
+  return {tonumber(hex:sub(2, 3), 16), tonumber(hex:sub(4, 5), 16), tonumber(hex:sub(6, 7), 16)}
+end
+report.rgb = rgb
+
+-- An image [H, W, 3] uint8 scaled up `s` times (nearest), so boxes drawn on
+-- small frames stay visible.
+function report.upscale(image, s)
+  if s <= 1 then return image end
+  return image:repeat_interleave(s, {dim = 0}):repeat_interleave(s, {dim = 1}):contiguous()
+end
+
+-- Blends `color` ({r, g, b}) into the pixels of a region view with opacity alpha.
+local function blend_into(view, color, alpha)
+  local c = torch.tensor(color, {dtype = torch.float32}):view({1, 1, 3})
+  view:copy_((view:to(torch.float32) * (1 - alpha) + c * alpha):round():clamp(0, 255):to(torch.uint8))
+end
+
+-- Tints a strip of T frames ([H, T*W, 3] uint8, frames side by side) by a heat
+-- map [T, gh, gw] (each cell one patch): a pixel's opacity is alpha * heat /
+-- max(heat). Returns a new strip.
+function report.overlay_heat(strip, heat, color, alpha)
+  local T, gh, gw = heat:size(0), heat:size(1), heat:size(2)
+  local H, W = strip:size(0), strip:size(1) / T
+  assert(H % gh == 0 and W % gw == 0, 'overlay_heat: the frame does not split into the patch grid')
+  local a = heat:to(torch.float32):clamp_min(0)
+  a = a / a:max():clamp_min(1e-12)
+  a = a:repeat_interleave(H / gh, {dim = 1}):repeat_interleave(W / gw, {dim = 2})  -- [T, H, W]
+  a = a:permute({1, 0, 2}):reshape({H, T * W, 1}) * alpha
+  local c = torch.tensor(color, {dtype = torch.float32}):view({1, 1, 3})
+  return (strip:to(torch.float32) * (1 - a) + c * a):round():clamp(0, 255):to(torch.uint8)
+end
+
+-- Draws the outline of box {x1, y1, x2, y2} (normalised to the frame) on frame
+-- t (0-based) of a strip of T frames, `thickness` pixels wide, in place.
+-- The outline covers pixel columns [floor(x1 W), ceil(x2 W)) (and rows alike).
+function report.draw_box(strip, T, t, box, color, alpha, thickness)
+  local H, W = strip:size(0), strip:size(1) / T
+  local function span(lo, hi, size)
+    local a = math.max(0, math.min(size - 1, math.floor(lo * size)))
+    local b = math.max(a + 1, math.min(size, math.ceil(hi * size)))
+    return a, b
+  end
+  local x1, x2 = span(box[1], box[3], W)
+  local y1, y2 = span(box[2], box[4], H)
+  local th = math.max(1, math.min(thickness or 2, math.floor((x2 - x1) / 2), math.floor((y2 - y1) / 2)))
+  local frame = strip:narrow(1, t * W, W)
+  local function fill(y, h, x, w) if h > 0 and w > 0 then blend_into(frame:narrow(0, y, h):narrow(1, x, w), color, alpha) end end
+  fill(y1, th, x1, x2 - x1)                      -- top
+  fill(y2 - th, th, x1, x2 - x1)                 -- bottom
+  fill(y1 + th, y2 - y1 - 2 * th, x1, th)        -- left
+  fill(y1 + th, y2 - y1 - 2 * th, x2 - th, th)   -- right
+  return strip
+end
+
+-- The picture of one grounding item (kinema.grounding) on a strip of T frames
+-- [H, T*W, 3]: the heat map tinted and/or the boxes outlined, opacity by weight.
+function report.draw_grounding(strip, T, item, color)
+  local out = strip:clone()
+  if item.heat ~= nil then out = report.overlay_heat(out, item.heat, color, 0.6) end
+  local top = 0
+  for _, b in ipairs(item.boxes or {}) do top = math.max(top, b.weight or 1) end
+  for _, b in ipairs(item.boxes or {}) do
+    local w = top > 0 and (b.weight or 1) / top or 1
+    report.draw_box(out, T, b.frame, b.box, color, 0.35 + 0.65 * w, math.max(2, math.floor(out:size(0) / 48)))
+  end
+  return out
+end
+
 local function png_uri(image)
   return 'data:image/png;base64,' .. report.base64(require('kinema._report').encode_png(image))
 end
 
--- Re-evaluates the newest checkpoint of the run on the test split: the
--- similarity matrix, captions and frame strips, and the hard-negative pairs.
-function report.examples(run_dir, opts)
-  opts = opts or {}
+-- The newest checkpoint of a run rebuilt as its recipe built it:
+-- spec, cfg, tokenizer, model (eval mode), checkpoint path; nil, why without one.
+function report.load_run(run_dir, overrides)
   local recipe = require 'kinema.recipe'
   local rdata = require 'kinema.recipe_data'
   local ckpt = require 'kinema.checkpoint'
-  local eval = require 'kinema.eval'
   local checkpoint = ckpt.latest(run_dir)
   if not checkpoint then return nil, 'no checkpoint in ' .. run_dir end
   local _, meta = torch.load_safetensors(checkpoint)
@@ -207,14 +278,28 @@ function report.examples(run_dir, opts)
   end
   local defaults = recipe.merge(recipe.common, spec.defaults or {})
   local cfg = recipe.parse_args({'--config', run_dir .. '/config.json'}, defaults, spec.presets)
-  for k, v in pairs(opts.overrides or {}) do cfg[k] = v end
+  for k, v in pairs(overrides or {}) do cfg[k] = v end
   local tok = rdata.tokenizer_or_synth(cfg)
   torch.manual_seed(cfg.seed + 1)
   local model = spec.build(cfg, tok)
   ckpt.load_init(model, checkpoint)
   model:eval()
+  return {spec = spec, cfg = cfg, tok = tok, model = model, checkpoint = checkpoint, recipe = name}
+end
+
+-- Re-evaluates the newest checkpoint of the run on the test split: the
+-- similarity matrix, captions and frame strips, and the hard-negative pairs.
+function report.examples(run_dir, opts)
+  opts = opts or {}
+  local rdata = require 'kinema.recipe_data'
+  local eval = require 'kinema.eval'
+  local run, why = report.load_run(run_dir, opts.overrides)
+  if not run then return nil, why end
+  local spec, cfg, tok, model, checkpoint, name = run.spec, run.cfg, run.tok, run.model, run.checkpoint, run.recipe
   local ds = rdata.dataset(cfg, 'test')
-  local loader = rdata.loader(cfg, ds, 'test', spec.loader_options(cfg, tok, 'test'))
+  local own = spec.loader_options(cfg, tok, 'test')
+  own.video = nil  -- decoded for the pictures even where the model reads no pixels (DemoVLP)
+  local loader = rdata.loader(cfg, ds, 'test', own)
   local videos, texts, ids, captions, strips = {}, {}, {}, {}, {}
   torch.no_grad(function()
     for batch in loader:iter(0) do
@@ -261,6 +346,42 @@ function report.examples(run_dir, opts)
       end)
     end
   end
+  if spec.grounding then
+    local ok, g = pcall(report.grounding, spec, model, cfg, tok, opts)
+    out.grounding = ok and g or {about = spec.grounding.about, samples = {}, error = tostring(g):match('^[^\n]*')}
+  end
+  return out
+end
+
+-- The recipe's grounding of the nouns of the first opts.grounding (default 3)
+-- test captions, each noun drawn on its video's frames:
+-- {about, samples = {{id, caption, items = {{noun, weight, color, image}}}}}.
+function report.grounding(spec, model, cfg, tok, opts)
+  local rdata = require 'kinema.recipe_data'
+  local count = (opts or {}).grounding or 3
+  local ds = rdata.dataset(cfg, 'test')
+  local own = spec.grounding.loader_options(cfg, tok)
+  own.batch_size = count  -- only the captions drawn
+  local loader = rdata.loader(cfg, ds, 'test', own)
+  local batch = loader:iter(0)()
+  loader:close()
+  local out = {about = spec.grounding.about, samples = {}}
+  if not batch then return out end
+  local T = batch.video:size(1)
+  local per_sample = torch.no_grad(function() return spec.grounding.run(model, batch, cfg, tok) end)
+  out.batch = batch
+  for i = 1, math.min(count, #batch.id) do
+    local strip = report.frame_strip(batch.video[i - 1], cfg.normalize)
+    local scale = math.max(1, math.ceil(128 / strip:size(0)))
+    strip = report.upscale(strip, scale)
+    local sample = {id = batch.id[i], caption = batch.caption[i], items = {}}
+    for k, item in ipairs(per_sample[i] or {}) do
+      local color = palette[(k - 1) % #palette + 1]
+      sample.items[k] = {noun = item.noun, weight = item.weight, color = color, boxes = item.boxes and #item.boxes,
+                         image = report.draw_grounding(strip, T, item, rgb(color)), raw = item}
+    end
+    out.samples[#out.samples + 1] = sample
+  end
   return out
 end
 
@@ -278,6 +399,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .hits{display:flex;gap:8px;flex-wrap:wrap} .hit{border:3px solid transparent;padding:2px;font-size:11px;color:#555}
 .hit.correct{border-color:#2ca02c} .hit img{display:block;image-rendering:pixelated;height:64px}
 .pair{display:flex;gap:12px;align-items:center;margin:8px 0;font-size:13px} .pair img{height:64px;image-rendering:pixelated}
+.ground{margin:4px 0 8px;font-size:12px;font-weight:600} .ground img{display:block;image-rendering:pixelated;max-width:100%}
 .neg{color:#d62728} .pos{color:#2ca02c} .note{color:#777;font-style:italic;font-size:13px}
 ]]
 
@@ -360,8 +482,10 @@ function report.build(run_dir, opts)
     end
   end
 
+  local examples
   if opts.pictures ~= false then
     local ok, ex, why = pcall(report.examples, run_dir, opts)
+    if ok then examples = ex end
     if not ok then ex, why = nil, tostring(ex):match('^[^\n]*') end
     if not ex then
       add('<h2>Retrieval examples</h2><p class="note">no pictures: ' .. escape(why) .. '</p>')
@@ -402,6 +526,24 @@ function report.build(run_dir, opts)
                             escape(h.negative), h.neg))
         end
       end
+    end
+  end
+
+  if opts.pictures ~= false and examples and examples.grounding then
+    local g = examples.grounding
+    add('<h2 id="grounding">Grounding of the nouns</h2><p class="meta">' .. escape(g.about) .. '</p>')
+    if g.error then add('<p class="note">no pictures: ' .. escape(g.error) .. '</p>')
+    elseif #g.samples == 0 then add('<p class="note">no test sample to draw</p>') end
+    for _, sample in ipairs(g.samples) do
+      add('<div class="query"><div class="caption">&ldquo;' .. escape(sample.caption) .. '&rdquo; <span class="meta">('
+          .. escape(sample.id) .. ')</span></div>')
+      if #sample.items == 0 then add('<p class="note">no noun of this caption is grounded</p>') end
+      for _, item in ipairs(sample.items) do
+        add(string.format('<div class="ground"><img alt="%s" src="%s"><div style="color:%s">%s &middot; %.3f%s</div></div>',
+                          escape(item.noun), png_uri(item.image), item.color, escape(item.noun), item.weight,
+                          item.boxes and string.format(' &middot; %d boxes', item.boxes) or ''))
+      end
+      add('</div>')
     end
   end
 

@@ -80,13 +80,15 @@ T.test('CIDEr-D: tf-idf over the evaluated references, clipping, length penalty'
   T.close(mean2, 3.601331948254013, {atol = 1e-12})
 end)
 
-T.test('tokenizer: lowercase, PTB splits, coco punctuation removed', function()
+-- Expected strings: pycocoevalcap 1.2's PTBTokenizer (Stanford CoreNLP 3.4.1) on the same input.
+T.test('tokenizer: lowercase, PTB splits, coco punctuation removed, brackets kept as -lrb- ...', function()
   T.eq(eval.tokenize("A man, who's riding a horse (quickly)... on the U.S. road-side. They don't stop!"),
-       "a man who 's riding a horse quickly on the u.s. road-side they do n't stop")
+       "a man who 's riding a horse -lrb- quickly -rrb- on the u.s. road-side they do n't stop")
   T.eq(eval.tokenize('"Hello," she said -- twice;  \n then: left?'), 'hello she said twice then left')
   T.eq(eval.tokenize("the dogs' bowls"), 'the dogs bowls')
   T.eq(eval.tokenize(''), '')
-  T.eq(eval.tokenize('It costs $5 (50%) at 3.5. At 9 a.m. today.'), 'it costs $ 5 50 % at 3.5 at 9 a.m. today')
+  T.eq(eval.tokenize('It costs $5 (50%) at 3.5. At 9 a.m. today.'), 'it costs $ 5 -lrb- 50 % -rrb- at 3.5 at 9 a.m. today')
+  T.eq(eval.tokenize('x [y] {z}'), 'x -lsb- y -rsb- -lcb- z -rcb-')
 end)
 
 T.test('evaluate: tokenizes, then reports coco-named metrics', function()

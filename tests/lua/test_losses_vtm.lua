@@ -42,6 +42,30 @@ T.test('negatives follow softmax(S[i,:]) with the positive excluded', function()
   end
 end)
 
+T.test('uniform = p draws from (1 - p) softmax(S) + p uniform over the other rows', function()
+  torch.manual_seed(3)
+  local S = torch.tensor({{2.0, 5.0, 0.0}, {0.5, 1.0, -1.0}, {0.0, 3.0, 1.0}}, {dtype = torch.float64})
+  local n, p = 3000, 0.4
+  local count = {0, 0, 0}
+  for _ = 1, n do
+    local nt = vtm.sample_negatives(S, p)
+    local j = nt[0]:item() + 1
+    count[j] = count[j] + 1
+  end
+  -- row 0: softmax over {5, 0} renormalised without the positive, mixed with 1/2 each
+  local z = math.exp(5) + math.exp(0)
+  local expected = {0, (1 - p) * math.exp(5) / z + p / 2, (1 - p) * math.exp(0) / z + p / 2}
+  T.eq(count[1], 0, 'the positive caption is never drawn')
+  for j = 2, 3 do
+    local e = expected[j]
+    T.close(count[j] / n, e, {atol = 5 * math.sqrt(e * (1 - e) / n), rtol = 0})
+  end
+  T.raises(function()
+    vtm.vtm({sim = torch.zeros(2, 2), video = torch.zeros(2, 1), text = torch.zeros(2, 1),
+             fuse = function() return torch.zeros(6, 2) end}, {uniform = 1.5})
+  end, "option 'uniform' must be a number in [0, 1], got 1.5")
+end)
+
 T.test('a dominant diagonal (tiny tau) still yields valid negatives', function()
   torch.manual_seed(1)
   local S = torch.eye(4) * 1e4 - 1e4

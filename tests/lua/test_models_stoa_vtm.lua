@@ -4,13 +4,21 @@
 -- colour; the caption carries the colour word). With the width-scaled fusion
 -- init ('clip', the default) the loss falls well below the label-prior entropy
 -- (0.6365) within 150 steps; with the generic normal(0.02) init ('bert') it stays
--- at the prior, which is what the STOA tiny demo showed for 300 steps.
+-- at the prior.
+-- Mined negatives: drawn from an informative similarity, nearly every negative
+-- carries the positive's colour and the loss stays at the prior; with half the
+-- negatives drawn uniformly (the tiny preset's vtm.uniform) it learns.
 local T = require 'kinema.test'
 local kinema = require 'kinema'
 local stoa = require 'kinema.models.stoa'
 local PRIOR = -(math.log(1 / 3) / 3 + 2 / 3 * math.log(2 / 3))
 
-local function train_vtm(fusion_init, vtm_token, steps)
+-- opts.mined: draw the negatives from an informative similarity (same colour:
+-- 10, else 0), as hard-negative mining does once VTC has learned; then nearly
+-- every negative has the positive's colour, the only feature the task has.
+-- opts.uniform: the VTM option mixing uniform draws into the mined negatives.
+local function train_vtm(fusion_init, vtm_token, steps, opts)
+  opts = opts or {}
   torch.manual_seed(0)
   local C, d, B, T_, N, M, L = 8, 64, 24, 4, 4, 3, 8
   local m = stoa.build{frames = T_, image_size = 32, embed = d, vtm_token = vtm_token, fusion_init = fusion_init,
@@ -35,10 +43,12 @@ local function train_vtm(fusion_init, vtm_token, steps)
     traj['..., 0, :'] = colour_v:index_select(0, ids)
     local text = text_base:unsqueeze(0):expand({B, L, d}) + torch.randn(B, L, d) * 0.3
     text['..., 2, :'] = colour_t:index_select(0, ids) * 3
-    local loss = kinema.losses.vtm{sim = torch.zeros(B, B),
+    local sim = opts.mined and ids:view(B, 1):eq(ids:view(1, B)):to(torch.float32) * 10 or torch.zeros(B, B)
+    local loss = kinema.losses.vtm({sim = sim,
       video = {frames = frames, trajectories = traj, actions = torch.randn(B, M, d) * 0.3},
       text = {tokens = text, mask = mask, pool_index = pool},
-      fuse = function(v, t) return m:vtm_logits(m:fuse(v, t.tokens, t.mask), t.pool_index) end}
+      fuse = function(v, t) return m:vtm_logits(m:fuse(v, t.tokens, t.mask), t.pool_index) end},
+      {uniform = opts.uniform})
     loss:backward()
     opt:step()
     opt:zero_grad()
@@ -58,4 +68,14 @@ T.test('the head can read the fused text [CLS] instead; a bad fusion_init is nam
   local learned = train_vtm('clip', 'text_cls', 150)
   T.is_true(learned < 0.45, string.format('text_cls: mean VTM loss of the last 25 steps %.4f', learned))
   T.raises(function() stoa.build{fusion_init = 'xavier'} end, "config key 'fusion_init' must be 'clip' or 'bert', got xavier")
+end)
+
+T.test('mined negatives alone leave VTM at the prior; mixing in uniform draws (the tiny preset) makes it learn', function()
+  local mined = train_vtm('clip', 'video_cls', 250, {mined = true})
+  T.is_true(mined > PRIOR - 0.04, string.format('pure mining: %.4f, expected near the prior %.4f', mined, PRIOR))
+  local mixed = train_vtm('clip', 'video_cls', 250, {mined = true, uniform = 0.5})
+  T.is_true(mixed < 0.56, string.format('uniform = 0.5: mean VTM loss of the last 25 steps %.4f (prior %.4f)', mixed, PRIOR))
+  local spec = require 'kinema.recipes.stoa'
+  T.eq(spec.presets.tiny.vtm.uniform, 0.5, 'the tiny STOA preset mixes uniform negatives')
+  T.eq(spec.defaults.vtm.uniform, 0, "the paper's preset mines only (its encoders start from CLIP)")
 end)

@@ -1,6 +1,7 @@
 -- kinema.models.weights: the shipped mappings load the reduced-width
--- checkpoints with the real key layouts (tests/fixtures/make_models_weights.py)
--- and the blocks then reproduce the Python reference outputs.
+-- checkpoints written by the real packages (tests/fixtures/make_models_weights.py:
+-- open_clip, timm, transformers; random weights, reduced width) and the blocks
+-- then reproduce those packages' outputs to 1e-4.
 local T = require 'kinema.test'
 local torch = require 'torch'
 local models = require 'kinema.models'

@@ -1,6 +1,6 @@
 -- Pretrained initialisation through a recipe's --init: a CLIP-layout checkpoint
--- (tests/fixtures/models_clip_vitb16.pt, real key names at width 32, written by
--- tests/fixtures/make_models_weights.py with its reference outputs) lands on
+-- (tests/fixtures/models_clip_vitb16.pt: open_clip's CLIP at width 32 with random
+-- weights, saved with its outputs by tests/fixtures/make_models_weights.py) lands on
 -- the recipe model's video, text and temperature sub-modules, the frame
 -- embedding equals the reference image tower's output, and a load that leaves
 -- gaps stops naming them.
@@ -128,4 +128,43 @@ T.test('timm ViT + BERT: two files, two layouts, allow-listed heads', function()
   T.raises(function()
     require('kinema.checkpoint').load_init(model, fixtures .. 'models_bert_base.pt', 'timm_vit,bert')
   end, "--init names 1 file(s) but --init_layout 2 layout(s)")
+end)
+
+T.test('STOA with CLIP weights: the towers it shares are CLIP, its own modules are named as kept fresh', function()
+  local stoa = require 'kinema.recipes.stoa'
+  local argv = {}
+  for _, a in ipairs(small_clip) do argv[#argv + 1] = a end
+  for _, a in ipairs({'--model.object_layer', '1', '--model.action_layer', '2', '--model.trajectory.embed_dim', '32',
+                      '--model.action.embed_dim', '32', '--model.fusion.embed_dim', '16', '--init', clip_path}) do
+    argv[#argv + 1] = a
+  end
+  local cfg = recipe.parse_args(argv, recipe.merge(recipe.common, stoa.defaults), stoa.presets)
+  torch.manual_seed(5)
+  local model = stoa.build(cfg, tok)
+  local fusion_before = param(model.fusion, 'blocks.0.attn.proj.weight'):clone()
+  local info = recipe.init_model(model, cfg, stoa)
+  model:eval()
+  local image = expected['clip.image']
+  local v = model:encode_video(torch.stack({image, image}, 1))
+  for t = 0, 1 do
+    T.is_true(max_diff(v.frames:select(1, t), expected['clip.image_embed']) <= 1e-4, 'frame ' .. t)
+  end
+  local ids = expected['clip.ids']
+  local text = model:encode_text(ids, ids:ne(0))  -- CLIP pads with id 0 after the end-of-text token
+  T.is_true(max_diff(text.pooled, expected['clip.text_embed']) <= 1e-4, 'text embedding')
+  -- what stays at its initialisation is exactly STOA's own modules, each with its reason
+  local fresh = {}
+  for _, f in ipairs(info.fresh) do fresh[f[1]] = f[2] end
+  T.eq(fresh, stoa.init_fresh)
+  T.eq(fresh.fusion, 'fusion encoder')
+  T.is_true(max_diff(param(model.fusion, 'blocks.0.attn.proj.weight'), fusion_before) == 0, 'fusion untouched')
+  -- the video tower alone: the text tower and temperature are named too
+  cfg = recipe.parse_args(recipe.merge(argv, {}), recipe.merge(recipe.common, stoa.defaults), stoa.presets)
+  cfg.init_layout = 'clip_visual'
+  info = recipe.init_model(stoa.build(cfg, tok), cfg, stoa)
+  fresh = {}
+  for _, f in ipairs(info.fresh) do fresh[f[1]] = f[2] end
+  T.eq(fresh.text, 'no --init layout fills it')
+  T.eq(fresh.temperature, 'no --init layout fills it')
+  T.eq(fresh.trajectory, 'object trajectory encoder (eq 1)')
 end)

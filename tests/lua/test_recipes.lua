@@ -119,6 +119,33 @@ T.test('two ranks (kinema launch) train S-ViLM with gathered columns and widened
   T.is_true(recs[1].weighted_vtc > 2 * math.log(2) + 0.3, 'weighted_vtc = ' .. recs[1].weighted_vtc)
 end)
 
+T.test('command line: a key that begins with no_ is that key, --no-KEY negates unambiguously', function()
+  local defaults = {no_shuffle = false, shuffle = true, b = {no_cache = 0, x = 'a'}, both = true, no_both = 2,
+                    data = {vocab = 'v.txt'}}
+  -- the key itself, written with an underscore or a hyphen
+  local cfg = recipe.parse_args({'--no_shuffle', 'true', '--b.no_cache', '3'}, defaults)
+  T.eq(cfg.no_shuffle, true)
+  T.eq(cfg.shuffle, true)
+  T.eq(cfg.b.no_cache, 3)
+  cfg = recipe.parse_args({'--no-shuffle'}, {no_shuffle = false})
+  T.eq(cfg.no_shuffle, true)
+  cfg = recipe.parse_args({'--no_shuffle=1'}, defaults)
+  T.eq(cfg.no_shuffle, true)
+  T.eq(cfg.shuffle, true)
+  -- the negation where only KEY is a key
+  cfg = recipe.parse_args({'--no-data.vocab', '--no-b.x'}, defaults)
+  T.eq(cfg.data.vocab, false)
+  T.eq(cfg.b.x, false)
+  -- both spellings name keys: refused, naming both
+  T.raises(function() recipe.parse_args({'--no-both'}, defaults) end,
+           "--no-both is ambiguous: both 'both' and 'no_both' are keys")
+  cfg = recipe.parse_args({'--both', 'false', '--no_both', '5'}, defaults)
+  T.eq(cfg.both, false)
+  T.eq(cfg.no_both, 5)
+  T.raises(function() recipe.parse_args({'--no-data.vocab=x'}, defaults) end, '--no-data.vocab takes no value')
+  T.raises(function() recipe.parse_args({'--no_such', '1'}, defaults) end, 'unknown option --no_such')
+end)
+
 T.test('a batch too small for the recipe is refused before training', function()
   T.raises(function() run('stoa', {'--train.batch_size', '1'}) end, 'needs --train.batch_size >= 2 per rank (VTM')
 end)

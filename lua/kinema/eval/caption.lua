@@ -12,13 +12,15 @@ local M = {}
 
 local check = util.checker('kinema.eval.')
 
--- coco's PTBTokenizer drops these tokens after Stanford's PTB tokenisation; the bracket tokens
--- stand for PTB's -LRB-/-RRB-/-LCB-/-RCB- and the double quote for its `` and '' tokens.
+-- coco's PTBTokenizer drops these tokens after Stanford's PTB tokenisation; the double quote
+-- stands for PTB's `` and '' tokens.
 local DROPPED = {}
-for _, p in ipairs({"''", "'", '``', '`', '.', '?', '!', ',', ':', '-', '--', '...', ';',
-                    '(', ')', '[', ']', '{', '}', '"', '-lrb-', '-rrb-', '-lcb-', '-rcb-'}) do
+for _, p in ipairs({"''", "'", '``', '`', '.', '?', '!', ',', ':', '-', '--', '...', ';', '"'}) do
   DROPPED[p] = true
 end
+-- Brackets become PTB's -LRB-, -RRB-, ... tokens and are kept: coco's drop list spells them in
+-- capitals but runs the tokenizer with -lowerCase, so "(slowly)" scores as "-lrb- slowly -rrb-".
+local BRACKETS = {['('] = '-lrb-', [')'] = '-rrb-', ['['] = '-lsb-', [']'] = '-rsb-', ['{'] = '-lcb-', ['}'] = '-rcb-'}
 local CLITICS = {["'s"] = true, ["'re"] = true, ["'ve"] = true, ["'ll"] = true, ["'d"] = true, ["'m"] = true}
 
 -- Splits one whitespace-free chunk the way the PTB tokenizer would for caption text: a final
@@ -56,7 +58,7 @@ function M.tokenize(s)
   for w in s:gmatch('%S+') do split_word(w, raw) end
   local kept = {}
   for _, t in ipairs(raw) do
-    if not DROPPED[t] then kept[#kept + 1] = t end
+    if not DROPPED[t] then kept[#kept + 1] = BRACKETS[t] or t end
   end
   return table.concat(kept, ' ')
 end

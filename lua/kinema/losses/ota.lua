@@ -19,7 +19,8 @@
 --   text_cls [B,d]               the text [CLS] output (the "empty" target)
 -- parts: pairs (mean number of matched pairs per sample)
 -- extras: {rows, cols} the matched pairs ([B,P] int64, -1 padded) as indices
---   into the compacted (valid-first) trajectories and targets
+--   into the compacted (valid-first) trajectories and targets; probability
+--   [B,N,K+1] the P the matching maximised
 local torch = require 'torch'
 local losses = require 'kinema.losses'
 local U = require 'kinema.losses._util'
@@ -58,7 +59,7 @@ function M.ota(inputs, opts)
   local targets = torch.cat({nouns_c, torch.zeros({B, 1, d}, {dtype = nouns_c.dtype, device = o.device})}, 1)
   targets = targets:scatter(1, noun_counts:view({B, 1, 1}):expand({B, 1, d}), cls:detach():view({B, 1, d}):to(targets.dtype))
   local loss, info = U.matching_mse('ota', rows, row_counts, targets:to(o.dtype), noun_counts + 1, opts)
-  return loss, {pairs = info.pairs}, {rows = info.rows, cols = info.cols, targets = targets}
+  return loss, {pairs = info.pairs}, {rows = info.rows, cols = info.cols, targets = targets, probability = info.probability}
 end
 
 losses.register('ota', M.ota, 'STOA object-text alignment: Hungarian matching of trajectories to nouns + [CLS], MSE')

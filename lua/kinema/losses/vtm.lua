@@ -20,6 +20,12 @@
 --   sim [B,B]   similarity logits S (no gradient is taken through it), or
 --   video_emb [B,d] + text_emb [B,d] + tau  to compute S = cos / tau
 -- opts: negatives = 'hard' (default) | 'random' (uniform over the other rows)
+--       uniform = p in [0, 1] (default 0): with 'hard', draw from the mixture
+--         (1 - p) softmax(S) + p uniform. Mining alone needs an informative S:
+--         from scratch, S is near-collapsed or peaked on captions the fusion
+--         cannot yet tell apart, every negative is as hard as the positive,
+--         and VTM stays at its label-prior entropy (the tiny STOA preset: 300
+--         steps at 0.6365 with p = 0; tests/lua/test_losses_vtm.lua)
 -- parts: accuracy (fraction of the 3B pairs classified right); trivial (label-prior entropy)
 -- extras: {neg_text = [B] int64, neg_video = [B] int64, logits, labels}
 local torch = require 'torch'
@@ -51,20 +57,28 @@ local function draw(weights)
 end
 
 -- The hard negatives for a [B,B] similarity matrix: neg_text[i] for video i,
--- neg_video[j] for caption j.
-function M.sample_negatives(sim)
+-- neg_video[j] for caption j; uniform (default 0) mixes in that much of the
+-- uniform distribution over the other rows.
+function M.sample_negatives(sim, uniform)
+  uniform = uniform or 0
   return torch.no_grad(function()
     local s = sim:detach():double()
     local B = s:size(0)
     local keep = torch.ones({B, B}, {dtype = s.dtype, device = s.device}) - torch.eye(B, {dtype = s.dtype, device = s.device})
-    local neg_text = draw(s:softmax(1) * keep)
-    local neg_video = draw(s:t():softmax(1) * keep)
+    local function weights(rows)
+      local p = rows:softmax(1) * keep
+      p = p / p:sum(1, true):clamp_min(1e-300)
+      if uniform > 0 then p = p * (1 - uniform) + keep * (uniform / (B - 1)) end
+      return p
+    end
+    local neg_text = draw(weights(s))
+    local neg_video = draw(weights(s:t()))
     return neg_text, neg_video
   end)
 end
 
 function M.vtm(inputs, opts)
-  opts = U.options('vtm', opts, {'fuse', 'negatives', 'tau', 'tau_min', 'tau_max'})
+  opts = U.options('vtm', opts, {'fuse', 'negatives', 'uniform', 'tau', 'tau_min', 'tau_max'})
   local fuse = inputs.fuse or opts.fuse
   U.check(type(fuse) == 'function' or (type(fuse) == 'table' and getmetatable(fuse) and getmetatable(fuse).__call),
           'vtm', "input 'fuse' (function(video, text, masks, index) -> logits [3B, 2]) is required")
@@ -83,9 +97,11 @@ function M.vtm(inputs, opts)
           "inputs 'video' and 'text' must have %d rows like 'sim'", B)
   U.check(opts.negatives == nil or opts.negatives == 'hard' or opts.negatives == 'random', 'vtm',
           "option 'negatives' must be 'hard' or 'random', got %s", tostring(opts.negatives))
+  U.check(opts.uniform == nil or (type(opts.uniform) == 'number' and opts.uniform >= 0 and opts.uniform <= 1), 'vtm',
+          "option 'uniform' must be a number in [0, 1], got %s", tostring(opts.uniform))
   -- 'random': uniform over the other rows (an ablation of the hard-negative mining)
   if opts.negatives == 'random' then sim = torch.zeros({B, B}, {dtype = torch.float64}) end
-  local neg_text, neg_video = M.sample_negatives(sim)
+  local neg_text, neg_video = M.sample_negatives(sim, opts.uniform)
   local device = neg_text.device
   local ar = torch.arange(B, {dtype = torch.int64, device = device})
   local video_index = torch.cat({ar, ar, neg_video}, 0)

@@ -93,6 +93,7 @@ function STOA:encode_video(video, boxes, classes, scores)
     local t = self.trajectory(v['layer_' .. self.cfg.object_layer], boxes, classes, scores)
     local a = self.action(v['layer_' .. self.cfg.action_layer], t.object_tokens, t.object_mask)
     out.trajectories, out.trajectory_mask, out.actions = t.trajectories, t.trajectory_mask, a.actions
+    out.trajectory_class = t.trajectory_class  -- the detection class each trajectory follows (-1 absent)
   end
   return out
 end

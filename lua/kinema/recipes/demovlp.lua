@@ -5,6 +5,7 @@
 -- Paper defaults: 12-layer region transformer over 8 frames x 10 regions of
 -- 2048-d bottom-up features, DistilBERT text encoder, 256-d space, batch 256,
 -- lr 1e-4, temperature 0.05.
+local torch = require 'torch'
 local recipe = require 'kinema.recipe'
 local normalize = require('kinema.eval.zero_shot').normalize
 local eval = require 'kinema.eval'
@@ -82,6 +83,67 @@ spec.match = {
   score = function(model, videos, ids, mask)
     -- row k of the chunk's [n, n] scores against column k: each caption with its own video
     return eval.global_local_score{}(spec.embed.text(model, ids, mask), videos):diagonal()
+  end,
+}
+
+-- Where each noun is grounded (kinema report): RWA's word -> region attention
+-- for the noun's token, a[n] = softmax_n(lambda cos(t, r_n)) over the video's
+-- regions, kept where above its mean (eq 9's threshold); each kept region is
+-- drawn as its box, weighted by a[n]. The video is decoded only for the
+-- picture: region file f of F is shown on decoded frame round(f (T-1)/(F-1))
+-- (both spread evenly over the clip).
+spec.grounding = {
+  about = 'DemoVLP region-word attention: for each noun, the word -> region attention of RWA '
+          .. '(softmax over regions of lambda cos, kept above its mean); kept regions drawn as boxes, '
+          .. 'opacity by weight (region files placed on the decoded frame of the same position in the clip)',
+  loader_options = function(cfg, tok)
+    return {text = {tokenizer = tok, max_len = cfg.text_len, parts = true},
+            regions = {k = cfg.regions, frames = cfg.frames}}
+  end,
+  run = function(model, batch, cfg, tok)
+    local grounding = require 'kinema.grounding'
+    local v = model:encode_video(batch.features, batch.locations, batch.frame_index, batch.region_mask)
+    local t = model:encode_text(batch.ids, batch.mask)
+    local lambda = (cfg.loss.rwa or {}).lambda or 1
+    local regions = normalize(v.regions)
+    local words = normalize(t.words)
+    local positions, ids = batch.noun_positions:totable(), batch.ids:totable()
+    local region_mask, frame_index = batch.region_mask:totable(), batch.frame_index:totable()
+    local locations = batch.locations:totable()
+    local T = batch.video:size(1)
+    local out = {}
+    for i, caption in ipairs(batch.caption) do
+      local valid = grounding.true_indices(region_mask[i])
+      local items = {}
+      if #valid > 0 then
+        local last_frame = 0
+        for _, n in ipairs(valid) do last_frame = math.max(last_frame, frame_index[i][n + 1]) end
+        local r = regions[i - 1]:index_select(0, torch.tensor(valid, {dtype = torch.int64}))  -- [V, d]
+        local pos = {}
+        for _, p in ipairs(positions[i]) do if p >= 0 then pos[#pos + 1] = p end end
+        local names = grounding.noun_words(tok, ids[i], pos, caption)
+        for j, p in ipairs(pos) do
+          local a = (r:matmul(words[i - 1][p]) * lambda):softmax(0)  -- [V]
+          local kept = a:gt(a:mean()):totable()
+          local weights = a:totable()
+          local drawn = {}
+          for k, n in ipairs(valid) do
+            if kept[k] then
+              local f = frame_index[i][n + 1]
+              local frame = last_frame > 0 and math.floor(f * (T - 1) / last_frame + 0.5) or 0
+              local loc = locations[i][n + 1]
+              drawn[#drawn + 1] = {frame = frame, box = {loc[1], loc[2], loc[3], loc[4]}, weight = weights[k],
+                                   region = n}
+            end
+          end
+          local top = 0
+          for _, w in ipairs(weights) do top = math.max(top, w) end
+          items[#items + 1] = {noun = names[j], position = p, weight = top, boxes = drawn, attention = a}
+        end
+      end
+      out[i] = items
+    end
+    return out
   end,
 }
 

@@ -18,14 +18,20 @@ local spec = {name = 'stoa', min_batch = 2, min_batch_reason = 'VTM draws a hard
 spec.about = 'STOA-VLP pre-training: VTC, VTM, MLM, PLM, OTA (trajectories <-> nouns), ASP (actions <-> verbs)'
 spec.model_defaults = stoa.defaults
 spec.docs = {boxes = {'data', 'detected boxes per frame fed to the trajectory encoder'},
-             ['vtm.negatives'] = {'weights', "VTM negatives: 'hard' (most similar in the batch) or 'random'"}}
+             ['vtm.negatives'] = {'weights', "VTM negatives: 'hard' (most similar in the batch) or 'random'"},
+             ['vtm.uniform'] = {'weights', "share of uniform draws mixed into the 'hard' negatives (0: pure mining)"}}
 spec.needs = {ota = 'detections'}  -- objective -> input it reads (recipe.objective_inputs)
+-- With CLIP weights (--model.preset clip-vit-b16 --init ViT-B-16.pt) the video
+-- and text towers and the temperature come from CLIP; these are STOA's own and
+-- start from their initialisation (named on stderr when --init loads).
+spec.init_fresh = {trajectory = 'object trajectory encoder (eq 1)', action = 'action encoder (eq 2)',
+                   fusion = 'fusion encoder', vtm_head = 'VTM head', mlm_head = 'MLM/PLM head'}
 
 spec.defaults = {
   out_dir = 'runs/stoa', frames = 12, image_size = 224, text_len = 32, boxes = 10,
   train = {batch_size = 128, max_steps = 100000, lr = 1e-5, warmup = 2000},
   weights = {vtc = 1, vtm = 1, mlm = 1, plm = 1, ota = 1, asp = 1},
-  vtm = {negatives = 'hard'},   -- 'random': uniform negatives (ablation)
+  vtm = {negatives = 'hard', uniform = 0},   -- 'random': uniform negatives (ablation)
   model = {},
 }
 
@@ -38,6 +44,11 @@ spec.presets = {
              checkpoint_every = 100, log_every = 5},
     eval = {batch_size = 50},
     diagnostics = {every = 25},
+    -- from scratch the VTC similarity that mines the negatives is collapsed, then
+    -- peaked on captions the fusion cannot yet tell apart: with pure mining VTM
+    -- stays at its label-prior entropy for all 300 steps; half the negatives
+    -- drawn uniformly give it pairs it can learn from (the paper starts from CLIP)
+    vtm = {uniform = 0.5},
     model = {
       embed = 64,
       video = {patch_size = 16, embed_dim = 96, depth = 4, num_heads = 4},
@@ -155,6 +166,59 @@ spec.match = {
 spec.embed = {
   video = function(model, batch) return normalize(model:encode_video(batch.video).pooled) end,
   text = function(model, ids, mask) return normalize(model:encode_text(ids, mask).pooled) end,
+}
+
+-- Where each noun is grounded (kinema report): OTA's own matching of the
+-- trajectories to [nouns ; t_CLS] (Hungarian on P = softmax of o . t over the
+-- targets); a noun matched to a trajectory is drawn as the detection boxes of
+-- the class that trajectory follows, in every frame that has one.
+spec.grounding = {
+  about = 'STOA trajectory boxes: OTA matches trajectories to the caption nouns (Hungarian on P = softmax(o . t) '
+          .. 'over [nouns ; [CLS]]); each matched noun is drawn as the boxes of the object class its trajectory '
+          .. 'follows',
+  loader_options = function(cfg, tok)
+    local o = spec.loader_options(cfg, tok, 'test')
+    o.text.parts = true
+    return o
+  end,
+  run = function(model, batch, cfg, tok)
+    local grounding = require 'kinema.grounding'
+    local v = model:encode_video(batch.video, batch.boxes, batch.classes, batch.scores)
+    local t = model:encode_text(batch.ids, batch.mask)
+    local _, _, match = require('kinema.losses.ota').ota({
+      trajectories = v.trajectories, trajectory_mask = v.trajectory_mask, text_tokens = t.tokens,
+      noun_positions = batch.noun_positions, text_cls = text_cls(t)}, (cfg.loss or {}).ota)
+    local rows, cols, P = match.rows:totable(), match.cols:totable(), match.probability
+    local traj_mask, traj_class = v.trajectory_mask:totable(), v.trajectory_class:totable()
+    local positions, ids = batch.noun_positions:totable(), batch.ids:totable()
+    local classes, boxes = batch.classes:totable(), batch.boxes:totable()
+    local out = {}
+    for i, caption in ipairs(batch.caption) do
+      local valid = grounding.true_indices(traj_mask[i])
+      local pos = {}
+      for _, p in ipairs(positions[i]) do if p >= 0 then pos[#pos + 1] = p end end
+      local words = grounding.noun_words(tok, ids[i], pos, caption)
+      local items = {}
+      for j, r in ipairs(rows[i]) do
+        local c = cols[i][j]
+        if r >= 0 and c < #pos then  -- column #pos is t_CLS: "no noun"
+          local trajectory = valid[r + 1]
+          local class = traj_class[i][trajectory + 1]
+          local drawn = {}
+          for f, frame in ipairs(classes[i]) do
+            for k, cls in ipairs(frame) do
+              if cls == class then drawn[#drawn + 1] = {frame = f - 1, box = boxes[i][f][k], weight = 1} end
+            end
+          end
+          items[#items + 1] = {noun = words[c + 1], position = pos[c + 1], weight = P[i - 1][r][c]:item(),
+                               trajectory = trajectory, class = class, boxes = drawn}
+        end
+      end
+      table.sort(items, function(a, b) return a.position < b.position end)
+      out[i] = items
+    end
+    return out
+  end,
 }
 
 return spec

@@ -75,4 +75,41 @@ spec.embed = {
   text = function(model, ids, mask) return normalize(model:encode_text(ids, mask).embed) end,
 }
 
+-- Where each noun phrase is grounded (kinema report): the phrase's 12 prompts,
+-- encoded and averaged (unit length), weigh the group tokens by
+-- softmax_m(cos(g_m, n) / tau_g) as the grounding loss does; every patch takes
+-- the weight of the group the last grouping block assigned it to.
+spec.grounding = {
+  about = 'S-ViLM group attention: each noun phrase weighs the group tokens by softmax(cos / tau_g) as the '
+          .. 'grounding loss does (its 12 prompts averaged); every patch is tinted by the weight of the group '
+          .. 'it is assigned to (opacity relative to the strongest patch)',
+  loader_options = function(cfg, tok) return spec.loader_options(cfg, tok, 'test') end,
+  run = function(model, batch, cfg, tok)
+    local data = require 'kinema.data'
+    local v = model:encode_video(batch.video)
+    local m = model.cfg
+    local side = math.floor(m.image_size / m.video.patch_size)
+    local T = batch.video:size(1)
+    local slices = v.assignment:size(2) / (side * side)
+    local tubelet = T / slices
+    assert(tubelet == math.floor(tubelet), 'svilm grounding: frames do not split into tubelet slices')
+    local tau_g = (cfg.loss.grounding or {}).tau_g or 0.07
+    local groups = normalize(v.groups)
+    local out = {}
+    for i, caption in ipairs(batch.caption) do
+      local items = {}
+      local phrases = data.parts(caption).noun_phrases
+      for k = 1, math.min(#phrases, cfg.phrases) do
+        local ids, mask = tok:encode_batch(data.prompts(phrases[k]), cfg.phrase_len)
+        local n = normalize(normalize(model:encode_text(ids, mask).embed):mean(0))
+        local w = (groups[i - 1]:matmul(n) / tau_g):softmax(0)  -- [M]
+        local heat = w:matmul(v.assignment[i - 1]):view({slices, side, side}):repeat_interleave(tubelet, {dim = 0})
+        items[#items + 1] = {noun = phrases[k], heat = heat, weight = w:max():item(), group_weights = w}
+      end
+      out[i] = items
+    end
+    return out
+  end,
+}
+
 return spec

@@ -1,4 +1,6 @@
-"""The Python peer of bench_dispatch.lua (Debian's python3-torch, same LibTorch).
+"""The Python peer of bench_dispatch.lua: Debian's python3-torch (the same
+LibTorch 1.13 as kinema) or a PyTorch 2.x (scripts/bench/requirements.txt),
+which also times the MLP step with the model under torch.compile.
 Prints JSON lines {case, us_per_iter}. Usage: python3 bench_dispatch.py [iterations]"""
 import json
 import sys
@@ -47,10 +49,19 @@ def step():
     opt.step()
 
 
-for _ in range(50):
-    step()
-steps = max(200, iters // 100)
-t0 = clock()
-for _ in range(steps):
-    step()
-report("MLP train step", clock() - t0, steps)
+def time_step(case):
+    for _ in range(50):  # warm-up (under torch.compile: tracing and code generation too)
+        step()
+    steps = max(200, iters // 100)
+    t0 = clock()
+    for _ in range(steps):
+        step()
+    report(case, clock() - t0, steps)
+
+
+time_step("MLP train step")
+if hasattr(torch, "compile"):
+    # the same step with the model compiled by inductor (forward and, through
+    # AOTAutograd, backward); the optimizer stays eager, as most users leave it
+    model = torch.compile(model)
+    time_step("MLP train step (torch.compile)")

@@ -4,16 +4,15 @@
 -- Usage: kinema launch --nproc 2 scripts/bench/dist/bench_dist.lua [iters]
 local dist = require 'kinema.dist'
 local sys = require 'kinema.sys'
+local torch = require 'torch'
+local stats = require 'kinema.eval.stats'
 
 local iters = tonumber(arg[1]) or 20
 torch.set_num_threads(1)
 assert(dist.init(), 'run under kinema launch --nproc 2')
 
-local function median(xs)
-  table.sort(xs)
-  local n = #xs
-  return n % 2 == 1 and xs[(n + 1) / 2] or (xs[n / 2] + xs[n / 2 + 1]) / 2
-end
+-- The median of a list of numbers (kinema.eval.stats.quantile at q = 0.5).
+local function median(list) return stats.quantile(torch.tensor(list, {dtype = torch.float64}), 0.5) end
 
 local function bench(case, fn)
   fn()  -- warm-up (connections, allocations)

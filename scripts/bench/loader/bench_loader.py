@@ -1,18 +1,25 @@
-#!/usr/bin/python3
-"""Loader benchmark: kinema's threaded loader against OpenCV VideoCapture and PyAV.
+#!/usr/bin/env python3
+"""Loader benchmark: kinema's threaded loader against the readers researchers
+use: OpenCV VideoCapture, PyAV, torchcodec and decord (the anchors' loader).
 
-  /usr/bin/python3 scripts/bench/loader/bench_loader.py [--build build] [--videos 8] [--runs 3]
+  .venv-peers/bin/python scripts/bench/loader/bench_loader.py [--build build] [--videos 8] [--runs 3]
 
-Makes synthetic H.264 videos with `kinema_bench_loader synth` (224p = 398x224
-and 480p = 854x480, 25 fps, 10 s, keyframes every 1 s or 10 s), then for
-T = 8 and 16 uniformly sampled frames (middle of T equal segments), resized
-(shorter side 224, bilinear) and centre-cropped to 224x224 RGB, measures clips/s:
-  kinema   kinema_bench_loader read: Loader, 2 worker threads
-  opencv   cv2.VideoCapture, CAP_PROP_POS_FRAMES seek per frame, 2 processes
-  pyav     av, seek to each target (backward to its keyframe) then decode up to
-           it, or decode straight on when the target is near; 2 processes
-Median of --runs runs. "same frames": max |kinema - pyav| over every pixel of
-every clip (both resize with swscale bilinear), and the same for opencv.
+(the peers' environment: scripts/bench/requirements.txt). Makes synthetic
+H.264 videos with `kinema_bench_loader synth` (224p = 398x224 and 480p =
+854x480, 25 fps, 10 s, keyframes every 1 s or 10 s), then for T = 8 and 16
+uniformly sampled frames (middle of T equal segments), resized (shorter side
+224, bilinear) and centre-cropped to 224x224 RGB, measures clips/s:
+  kinema      kinema_bench_loader read: Loader, 2 worker threads
+  opencv      cv2.VideoCapture, CAP_PROP_POS_FRAMES seek per frame, 2 processes
+  pyav        av, seek to each target (backward to its keyframe) then decode up
+              to it, or decode straight on when the target is near; 2 processes
+  torchcodec  VideoDecoder(seek_mode='exact', 1 FFmpeg thread) with its
+              decoder-native bilinear Resize, get_frames_at(targets); 2 processes
+  decord      VideoReader(width, height, num_threads=1), get_batch(targets);
+              2 processes
+torchcodec and decord are given the frame size (to size their resize) instead
+of probing it; all crop in numpy with the same box. Median of --runs runs.
+"same frames": max |kinema - peer| over every pixel of every clip.
 """
 import argparse
 import json
@@ -26,10 +33,15 @@ import time
 
 import av
 import cv2
+import decord
 import numpy as np
+import torch
+from torchcodec.decoders import VideoDecoder
+from torchcodec.transforms import Resize
 
 SIZE = 224
 cv2.setNumThreads(1)
+torch.set_num_threads(1)
 
 
 def uniform(n, t):
@@ -89,9 +101,29 @@ def read_pyav(args):
     return np.stack(out)
 
 
-def time_peer(fn, paths, t, pool):
+def read_torchcodec(args):
+    path, t, (w, h) = args
+    sw, sh, x0, y0 = crop_box(w, h)
+    dec = VideoDecoder(path, seek_mode='exact', num_ffmpeg_threads=1, transforms=[Resize((sh, sw))])
+    frames = dec.get_frames_at(uniform(dec.metadata.num_frames, t)).data.numpy()  # [T, 3, sh, sw]
+    return np.ascontiguousarray(frames[:, :, y0:y0 + SIZE, x0:x0 + SIZE])
+
+
+def read_decord(args):
+    path, t, (w, h) = args
+    sw, sh, x0, y0 = crop_box(w, h)
+    vr = decord.VideoReader(path, ctx=decord.cpu(0), width=sw, height=sh, num_threads=1)
+    frames = vr.get_batch(uniform(len(vr), t)).asnumpy()  # [T, sh, sw, 3]
+    return np.ascontiguousarray(frames[:, y0:y0 + SIZE, x0:x0 + SIZE].transpose(0, 3, 1, 2))
+
+
+PEERS = [('opencv', read_opencv), ('pyav', read_pyav), ('torchcodec', read_torchcodec), ('decord', read_decord)]
+
+
+def time_peer(fn, paths, t, pool, dims):
     t0 = time.perf_counter()
-    clips = pool.map(fn, [(p, t) for p in paths], chunksize=1)
+    clips = pool.map(fn, [(p, t, dims) if fn in (read_torchcodec, read_decord) else (p, t) for p in paths],
+                     chunksize=1)
     return len(paths) / (time.perf_counter() - t0), clips
 
 
@@ -109,12 +141,17 @@ def main():
     ap.add_argument('--videos', type=int, default=8)
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--work', default=os.path.join(tempfile.gettempdir(), 'kinema_bench_loader'))
+    ap.add_argument('--res', nargs='+', default=['224p', '480p'], choices=['224p', '480p'])
+    ap.add_argument('--gop', nargs='+', type=int, default=[1, 10], choices=[1, 10])
+    ap.add_argument('--frames', nargs='+', type=int, default=[8, 16])
     a = ap.parse_args()
     exe = os.path.join(a.build, 'kinema_bench_loader')
     rows = []
     pool = mp.Pool(2)
     for (w, h, res) in [(398, 224, '224p'), (854, 480, '480p')]:
-        for gop in (1, 10):
+        if res not in a.res:
+            continue
+        for gop in a.gop:
             d = os.path.join(a.work, '%s_gop%d' % (res, gop))
             if not os.path.exists(os.path.join(d, 'train.csv')):
                 subprocess.run([exe, 'synth', d, 'num_train=%d' % a.videos, 'num_test=0',
@@ -126,29 +163,34 @@ def main():
             listfile = os.path.join(d, 'list.txt')
             with open(listfile, 'w') as f:
                 f.write('\n'.join(paths) + '\n')
-            for t in (8, 16):
+            for t in a.frames:
                 dump = os.path.join(d, 'kinema_T%d.raw' % t)
-                k, o, p = [], [], []
+                times = {name: [] for name in ['kinema'] + [p[0] for p in PEERS]}
+                clips = {}
                 for r in range(a.runs):
-                    k.append(time_kinema(exe, listfile, t, dump if r == 0 else None))
-                    cps, cv_clips = time_peer(read_opencv, paths, t, pool)
-                    o.append(cps)
-                    cps, av_clips = time_peer(read_pyav, paths, t, pool)
-                    p.append(cps)
-                ours = np.fromfile(dump, np.uint8).reshape(len(paths), t, 3, SIZE, SIZE)
-                theirs = np.stack(av_clips)
-                diff_av = int(np.abs(ours.astype(int) - theirs).max())
-                diff_cv = int(np.abs(ours.astype(int) - np.stack(cv_clips)).max())
-                km, om, pm = (statistics.median(x) for x in (k, o, p))
-                rows.append((res, gop, t, km, om, pm, km / max(om, pm), diff_av, diff_cv))
-                print('%s gop %2ds T=%2d  kinema %7.1f  opencv %7.1f  pyav %7.1f  x%.2f  '
-                      'maxdiff pyav %d opencv %d' % rows[-1], file=sys.stderr, flush=True)
+                    times['kinema'].append(time_kinema(exe, listfile, t, dump if r == 0 else None))
+                    for name, fn in PEERS:
+                        cps, clips[name] = time_peer(fn, paths, t, pool, (w, h))
+                        times[name].append(cps)
+                ours = np.fromfile(dump, np.uint8).reshape(len(paths), t, 3, SIZE, SIZE).astype(int)
+                diff = {name: int(np.abs(ours - np.stack(clips[name])).max()) for name, _ in PEERS}
+                med = {name: statistics.median(v) for name, v in times.items()}
+                best = max(med[name] for name, _ in PEERS)
+                rows.append((res, gop, t, med, med['kinema'] / best, diff))
+                print('%s gop %2ds T=%2d  ' % (res, gop, t) +
+                      '  '.join('%s %.1f' % (k, v) for k, v in med.items()) +
+                      '  x%.2f  maxdiff ' % rows[-1][4] + ' '.join('%s %d' % kv for kv in diff.items()),
+                      file=sys.stderr, flush=True)
     pool.close()
-    print('| video | GOP | T | kinema clips/s | OpenCV clips/s | PyAV clips/s | kinema / faster peer '
-          '| max abs diff vs PyAV | vs OpenCV |')
-    print('|---|---|---|---|---|---|---|---|---|')
-    for r in rows:
-        print('| %s | %d s | %d | %.1f | %.1f | %.1f | %.2fx | %d | %d |' % r)
+    names = [p[0] for p in PEERS]
+    label = {'opencv': 'OpenCV', 'pyav': 'PyAV', 'torchcodec': 'torchcodec', 'decord': 'decord'}
+    print('| video | GOP | T | kinema clips/s | ' + ' | '.join(label[n] + ' clips/s' for n in names) +
+          ' | kinema / fastest peer | max abs diff vs ' + ' / '.join(label[n] for n in names) + ' |')
+    print('|---|---|---|---|' + '---|' * len(names) + '---|---|')
+    for res, gop, t, med, ratio, diff in rows:
+        print('| %s | %d s | %d | %.1f | ' % (res, gop, t, med['kinema']) +
+              ' | '.join('%.1f' % med[n] for n in names) + ' | %.2fx | ' % ratio +
+              ' / '.join(str(diff[n]) for n in names) + ' |')
 
 
 if __name__ == '__main__':

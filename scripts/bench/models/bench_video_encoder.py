@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
 """Peer of bench_video_encoder.cpp: the same video ViT (per-frame patches and
 [CLS], spatial + temporal position embeddings, pre-norm timm blocks with a fused
-qkv, exact GELU, final LayerNorm) written in Python torch the way timm writes it.
-Prints one JSON line like the C++ driver. Run with Debian's /usr/bin/python3."""
+qkv, exact GELU, final LayerNorm) in Python torch. --impl plain: written here
+the way timm writes it (explicit softmax attention; runs on Debian's
+python3-torch 1.13); --impl timm: timm's own VisionTransformer (its patch
+embedding, position embedding, blocks and norm; fused attention through
+F.scaled_dot_product_attention on PyTorch 2.x) with the time embedding added
+per frame (scripts/bench/requirements.txt). Prints one JSON line like the C++
+driver."""
 import argparse
 import json
 import resource
@@ -74,6 +79,27 @@ class VideoViT(nn.Module):
         return self.norm(x)
 
 
+class TimmVideoViT(nn.Module):
+    """timm's VisionTransformer applied per frame, with a learned time embedding
+    added to every token of a frame after timm's position embedding."""
+
+    def __init__(self, image, frames, dim, depth, heads, attention="frame", patch=16):
+        super().__init__()
+        import timm
+        if attention != "frame":
+            raise SystemExit("--impl timm runs per-frame attention only")
+        self.vit = timm.models.vision_transformer.VisionTransformer(
+            img_size=image, patch_size=patch, embed_dim=dim, depth=depth, num_heads=heads, num_classes=0)
+        self.time_embed = nn.Parameter(torch.randn(1, frames, 1, dim) * 0.02)
+
+    def forward(self, video):  # [B, T, C, H, W]
+        b, t = video.shape[:2]
+        x = self.vit._pos_embed(self.vit.patch_embed(video.flatten(0, 1)))  # [B*T, 1+N, D]
+        x = (x.unflatten(0, (b, t)) + self.time_embed[:, :t]).flatten(0, 1)
+        x = self.vit.norm(self.vit.blocks(x))
+        return x.unflatten(0, (b, t))
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--config", default="tiny", choices=["tiny", "base"])
@@ -81,6 +107,7 @@ def main():
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--impl", default="plain", choices=["plain", "timm"])
     a = p.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -90,7 +117,7 @@ def main():
     else:
         image, frames, dim, depth, heads = 224, 8, 768, 12, 12
     torch.manual_seed(0)
-    model = VideoViT(image, frames, dim, depth, heads, a.attention).train()
+    model = (TimmVideoViT if a.impl == "timm" else VideoViT)(image, frames, dim, depth, heads, a.attention).train()
     video = torch.randn(batch, frames, 3, image, image)
     times, cpu_times = [], []
     for i in range(a.warmup + a.iters):
@@ -102,7 +129,8 @@ def main():
             times.append((end - start) * 1000.0)
             cpu_times.append((cpu_end - cpu_start) * 1000.0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"impl": "python", "config": a.config, "threads": torch.get_num_threads(),
+    fused = bool(model.vit.blocks[0].attn.fused_attn) if a.impl == "timm" else False
+    print(json.dumps({"impl": a.impl, "torch": torch.__version__, "fused_attn": fused, "config": a.config, "threads": torch.get_num_threads(),
                       "times_ms": [round(x, 2) for x in times],
                       "cpu_ms": [round(x, 2) for x in cpu_times],
                       "median_ms": round(sorted(times)[len(times) // 2], 2), "peak_rss_mb": round(peak, 1)}))

@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Side-by-side benchmark: kinema's VideoEncoder (C++ driver, or the Lua driver
-when --lua is given) against the same ViT in Debian's python3-torch, forward +
-backward, each configuration in fresh processes (peak RSS per process).
+"""Side-by-side benchmark: kinema's VideoEncoder (C++ driver, and the Lua
+driver when --lua is given) against the same ViT in Python, forward + backward,
+each configuration in fresh processes (peak RSS per process). Peers: the ViT
+written out in bench_video_encoder.py under each --peers python (Debian's
+python3-torch 1.13, a PyTorch 2.x environment), and timm's VisionTransformer
+(fused attention) under every 2.x peer. Ratios are against the last peer row.
 
-    /usr/bin/python3 scripts/bench/models/run_bench_video_encoder.py \
-        --build build-models [--configs tiny base] [--iters 5] [--threads 2] [--rounds 1]
+    python3 scripts/bench/models/run_bench_video_encoder.py \
+        --build build [--configs tiny base] [--iters 5] [--threads 2] [--rounds 1] \
+        [--peers /usr/bin/python3 .venv-peers/bin/python]
 """
 import argparse
 import json
@@ -34,35 +38,43 @@ def main():
     p.add_argument("--rounds", type=int, default=1, help="alternating process pairs per config")
     p.add_argument("--lua", action="store_true", help="also time the Lua driver through the kinema host")
     p.add_argument("--kinema", default=None, help="the host binary for --lua (default: BUILD/kinema)")
+    p.add_argument("--peers", nargs="+",
+                   default=["/usr/bin/python3", os.path.join(HERE, "..", "..", "..", ".venv-peers", "bin", "python")],
+                   help="python executables whose torch runs the peers (scripts/bench/requirements.txt for 2.x)")
     a = p.parse_args()
+    peers = {}  # label -> command prefix
+    for py in a.peers:
+        if not os.path.exists(py):
+            sys.exit(f"peer python not found: {py} (see scripts/bench/requirements.txt, or pass --peers)")
+        version = subprocess.run([py, "-c", "import torch; print(torch.__version__.split('+')[0])"], check=True,
+                                 capture_output=True, text=True).stdout.strip()
+        script = [py, os.path.join(HERE, "bench_video_encoder.py")]
+        peers[f"torch {version}"] = script + ["--impl", "plain"]
+        if not version.startswith("1."):
+            peers[f"timm, torch {version}"] = script + ["--impl", "timm"]
     common = ["--iters", str(a.iters), "--warmup", str(a.warmup), "--threads", str(a.threads), "--attention", a.attention]
     print(f"VideoEncoder forward+backward, batch 2, attention={a.attention}, threads={a.threads}, "
           f"median of {a.iters} iterations x {a.rounds} round(s)")
-    print("wall = elapsed time, cpu = process CPU time (robust to a loaded machine); ratios are impl / python")
-    print(f"{'config':<6} {'impl':<8} {'wall ms':>10} {'cpu ms':>10} {'peak RSS MB':>12} {'wall ratio':>11} "
-          f"{'cpu ratio':>10} {'mem ratio':>10}")
+    ref = list(peers)[-1]
+    print(f"wall = elapsed time, cpu = process CPU time (robust to a loaded machine); ratios are impl / {ref}")
+    print("| config | impl | wall ms | cpu ms | peak RSS MB | wall ratio | cpu ratio | mem ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for config in a.configs:
-        results = {"kinema": [], "python": [], "lua": []}
+        sides = {"kinema (C++)": [os.path.join(a.build, "scripts/bench/models/bench_video_encoder")]}
+        if a.lua:
+            sides["kinema (Lua)"] = [a.kinema or os.path.join(a.build, "kinema"), "run",
+                                     os.path.join(HERE, "bench_video_encoder.lua")]
+        sides.update(peers)
+        results = {side: [] for side in sides}
         for _ in range(a.rounds):
-            results["kinema"].append(run([os.path.join(a.build, "scripts/bench/models/bench_video_encoder"),
-                                          "--config", config] + common, a.threads))
-            results["python"].append(run(["/usr/bin/python3", os.path.join(HERE, "bench_video_encoder.py"),
-                                          "--config", config] + common, a.threads))
-            if a.lua:
-                results["lua"].append(run([a.kinema or os.path.join(a.build, "kinema"), "run",
-                                           os.path.join(HERE, "bench_video_encoder.lua"),
-                                           "--config", config] + common, a.threads))
-        py_t = statistics.median(t for r in results["python"] for t in r["times_ms"])
-        py_c = statistics.median(t for r in results["python"] for t in r["cpu_ms"])
-        py_m = max(r["peak_rss_mb"] for r in results["python"])
-        for impl in ("kinema", "lua", "python"):
-            if not results[impl]:
-                continue
-            t = statistics.median(x for r in results[impl] for x in r["times_ms"])
-            c = statistics.median(x for r in results[impl] for x in r["cpu_ms"])
-            m = max(r["peak_rss_mb"] for r in results[impl])
-            print(f"{config:<6} {impl:<8} {t:>10.1f} {c:>10.1f} {m:>12.1f} {t / py_t:>11.3f} {c / py_c:>10.3f} "
-                  f"{m / py_m:>10.3f}")
+            for side, cmd in sides.items():
+                results[side].append(run(cmd + ["--config", config] + common, a.threads))
+        med = lambda side, key: statistics.median(x for r in results[side] for x in r[key])
+        peak = lambda side: max(r["peak_rss_mb"] for r in results[side])
+        for side in sides:
+            print(f"| {config} | {side} | {med(side, 'times_ms'):.1f} | {med(side, 'cpu_ms'):.1f} | {peak(side):.1f} "
+                  f"| {med(side, 'times_ms') / med(ref, 'times_ms'):.3f} | {med(side, 'cpu_ms') / med(ref, 'cpu_ms'):.3f} "
+                  f"| {peak(side) / peak(ref):.3f} |", flush=True)
     sys.stdout.flush()
 
 

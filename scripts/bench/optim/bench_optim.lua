@@ -15,19 +15,15 @@ local cli = require 'kinema.cli'
 local kinema = require 'kinema'
 local sys = require 'kinema.sys'
 local json = require 'kinema.json'
+local stats = require 'kinema.eval.stats'
 
 local opts = {recipe = '', shapes_out = '', shapes = '', impl = 'fused', steps = 5, warmup = 1, threads = 1,
               copy_mb = 0}
 cli.parse_flags('bench_optim.lua', arg or {}, opts)
 if opts.threads > 0 then torch.set_num_threads(opts.threads) end
 
-local function median(list)
-  local sorted = {}
-  for k, v in ipairs(list) do sorted[k] = v end
-  table.sort(sorted)
-  local n = #sorted
-  return n % 2 == 1 and sorted[(n + 1) / 2] or (sorted[n / 2] + sorted[n / 2 + 1]) / 2
-end
+-- The median of a list of numbers (kinema.eval.stats.quantile at q = 0.5).
+local function median(list) return stats.quantile(torch.tensor(list, {dtype = torch.float64}), 0.5) end
 
 local function round(x, digits) local m = 10 ^ digits; return math.floor(x * m + 0.5) / m end
 

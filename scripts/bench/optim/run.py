@@ -21,19 +21,10 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.dirname(HERE))
+from bench_common import run  # noqa: E402
 RECIPES = ["demovlp", "stoa"]
 BYTES_PER_PARAM = 28
-
-
-def run(cmd, threads):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    if proc.returncode != 0:
-        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    if not rows:
-        sys.exit(f"no JSON line from: {' '.join(cmd)}\n{proc.stdout[-2000:]}")
-    return rows[-1]
 
 
 def peer_version(python):

@@ -5,6 +5,7 @@
 --
 --   build/kinema run scripts/bench/train/bench_train.lua --recipe stoa --preset tiny \
 --       [--steps 10] [--warmup 2] [--batch 24] [--threads 2] [--workers 2] [--data DIR] [--device cpu]
+--       [--prefetch_next_epoch false]
 --
 -- Presets: 'tiny' = the recipe's --tiny preset; 'base' = the recipe's paper
 -- defaults (frames, image size, model sizes) with only the batch overridden.
@@ -14,22 +15,36 @@
 -- text.vocab_size: CLIP 49408, BERT 30522) so that parameter counts, the
 -- MLM head and the optimizer are paper-sized (--paper_vocab false: the
 -- synthetic vocabulary, as recipe.main would). Token ids stay those of the
--- synthetic tokenizer, valid for either size.
+-- synthetic tokenizer, valid for either size. --prefetch_next_epoch false
+-- gives the training loader a cold start at every epoch boundary, as before
+-- the loader option existed (the "before" of bench/train's data-wait figures).
 local torch = require 'torch'
 local cli = require 'kinema.cli'
 local kinema = require 'kinema'
 local recipe = require 'kinema.recipe'
 local sys = require 'kinema.sys'
 local json = require 'kinema.json'
+local stats = require 'kinema.eval.stats'
 
 local opts = {recipe = 'baseline', preset = 'tiny', steps = 10, warmup = 2, batch = 0, threads = 2, workers = -1,
-              data = 'runs/bench_train_synth', device = 'cpu', paper_vocab = 'auto'}
+              data = 'runs/bench_train_synth', device = 'cpu', paper_vocab = 'auto', prefetch_next_epoch = 'true'}
 cli.parse_flags('bench_train.lua', arg or {}, opts)
 if opts.preset ~= 'tiny' and opts.preset ~= 'base' then
   error("bench_train.lua: --preset must be 'tiny' or 'base', got '" .. opts.preset .. "'", 0)
 end
 if opts.steps < 1 or opts.warmup < 0 then error('bench_train.lua: need --steps >= 1 and --warmup >= 0', 0) end
 if opts.threads > 0 then torch.set_num_threads(opts.threads) end
+if opts.prefetch_next_epoch ~= 'true' and opts.prefetch_next_epoch ~= 'false' then
+  error("bench_train.lua: --prefetch_next_epoch must be 'true' or 'false'", 0)
+end
+if opts.prefetch_next_epoch == 'false' then
+  local data = kinema.data
+  local make_loader = data.Loader
+  data.Loader = function(ds, o)
+    o.prefetch_next_epoch = false
+    return make_loader(ds, o)
+  end
+end
 
 local spec = require('kinema.recipes.' .. opts.recipe)
 local defaults = recipe.merge(recipe.common, spec.defaults or {})
@@ -80,13 +95,8 @@ end
 local peak = sys.peak_rss_mb()
 loader:close()
 
-local function median(list)
-  local sorted = {}
-  for k, v in ipairs(list) do sorted[k] = v end
-  table.sort(sorted)
-  local n = #sorted
-  return n % 2 == 1 and sorted[(n + 1) / 2] or (sorted[n / 2] + sorted[n / 2 + 1]) / 2
-end
+-- The median of a list of numbers (kinema.eval.stats.quantile at q = 0.5).
+local function median(list) return stats.quantile(torch.tensor(list, {dtype = torch.float64}), 0.5) end
 
 local tm, phases = trainer.timing, 0
 for _, v in pairs(tm) do phases = phases + v end
@@ -98,7 +108,8 @@ local step_median = median(step_s)
 print(json.encode({
   impl = 'kinema', recipe = opts.recipe, preset = opts.preset, batch = batch, frames = cfg.frames,
   image_size = cfg.image_size, regions = cfg.regions, threads = torch.get_num_threads(),
-  workers = cfg.train.num_workers, device = cfg.device, steps = opts.steps, warmup = opts.warmup, params = params,
+  workers = cfg.train.num_workers, prefetch_next_epoch = opts.prefetch_next_epoch == 'true', data = opts.data,
+  device = cfg.device, steps = opts.steps, warmup = opts.warmup, params = params,
   clips_per_s = round(batch / step_median, 6), clips_per_s_mean = round(batch * opts.steps / total_s, 6),
   step_s_median = round(step_median, 4), cpu_s_median = round(median(cpu_s), 4),
   -- the step without data wait, the time a peer on random tensors measures

@@ -17,11 +17,16 @@ encoders on CLIP-style blocks, lua/kinema/models/stoa.lua):
          warm-up + cosine schedule, as kinema.train.Trainer does
 
 on random tensors of the loader's shapes (video [B,4,3,64,64] normalised,
-ids [B,24] with padding). Timed like bench_train.lua (forward = model + loss,
-backward, optimizer = clip + step + zero_grad + schedule; data = taking the
-next pre-built batch). Prints one JSON line.
+ids [B,24] with padding). Runs under Debian's python3-torch 1.13 or a PyTorch
+2.x environment (scripts/bench/requirements.txt); --compile (2.x) wraps the
+model's loss in torch.compile (inductor; forward and, through AOTAutograd,
+backward; the optimizer stays eager), compiled during the warm-up steps.
+Timed like bench_train.lua (forward = model + loss, backward, optimizer =
+clip + step + zero_grad + schedule; data = taking the next pre-built batch).
+Prints one JSON line.
 
   /usr/bin/python3 scripts/bench/train/bench_train.py --steps 10 --warmup 2 --batch 24 --threads 2
+  .venv-peers/bin/python scripts/bench/train/bench_train.py --compile
 """
 import argparse
 import json
@@ -147,7 +152,10 @@ def main():
     p.add_argument("--batch", type=int, default=24)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--vocab", type=int, default=35, help="the synthetic benchmark's vocabulary size")
+    p.add_argument("--compile", action="store_true", help="torch.compile the loss (PyTorch 2.x)")
     a = p.parse_args()
+    if a.compile and not hasattr(torch, "compile"):
+        p.error(f"--compile needs PyTorch 2.x (this is {torch.__version__})")
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     torch.manual_seed(1)
@@ -159,6 +167,7 @@ def main():
         opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * min(1, (s - warm) / (total - warm)))))
     generator = torch.Generator().manual_seed(0)
     batches = [random_batch(a.batch, a.vocab, 24, generator) for _ in range(4)]
+    loss_fn = torch.compile(model.loss) if a.compile else model.loss
     timing = dict(data=0.0, forward=0.0, backward=0.0, optimizer=0.0)
     step_s, cpu_s = [], []
     loss = None
@@ -168,7 +177,7 @@ def main():
         t_start, c_start = time.perf_counter(), time.process_time()
         video, ids, valid = batches[step % len(batches)]
         t_data = time.perf_counter()
-        loss = model.loss(video, ids, valid)
+        loss = loss_fn(video, ids, valid)
         t_fwd = time.perf_counter()
         loss.backward()
         t_bwd = time.perf_counter()
@@ -187,7 +196,7 @@ def main():
     phases = sum(timing.values())
     median = statistics.median(step_s)
     print(json.dumps({
-        "impl": "pytorch", "recipe": "baseline", "preset": "tiny", "batch": a.batch, "frames": 4, "image_size": 64,
+        "impl": "pytorch", "torch": torch.__version__, "compile": a.compile, "recipe": "baseline", "preset": "tiny", "batch": a.batch, "frames": 4, "image_size": 64,
         "threads": torch.get_num_threads(), "steps": a.steps, "warmup": a.warmup, "params": params,
         "clips_per_s": round(a.batch / median, 3), "clips_per_s_mean": round(a.batch * a.steps / sum(step_s), 3),
         "step_s_median": round(median, 4), "cpu_s_median": round(statistics.median(cpu_s), 4),

@@ -15,7 +15,6 @@ across runs: the median of those. Peak RSS is the process's VmHWM / ru_maxrss
 no loader, its data are tensors built before the loop).
 """
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -23,21 +22,12 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.dirname(HERE))
+from bench_common import run  # noqa: E402
 RECIPES = ["baseline", "stoa", "svilm", "oatrans", "demovlp"]
 # objectives that need a second clip in the batch: STOA's VTM draws its
 # negatives from the batch, S-ViLM's cut-and-paste pastes another clip
 NEED_PAIRS = ("stoa", "svilm")
-
-
-def run(cmd, threads):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
-    if proc.returncode != 0:
-        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    if not rows:
-        sys.exit(f"no JSON line from: {' '.join(cmd)}\n{proc.stdout[-2000:]}")
-    return rows[-1]
 
 
 def kinema(a, recipe, preset, steps, warmup, batch=0):
@@ -49,9 +39,23 @@ def kinema(a, recipe, preset, steps, warmup, batch=0):
     return run(cmd, a.threads)
 
 
-def peer(a, steps, warmup):
-    return run(["/usr/bin/python3", os.path.join(HERE, "bench_train.py"), "--steps", str(steps), "--warmup",
-                str(warmup), "--threads", str(a.threads)], a.threads)
+def peer(a, python, steps, warmup, compile_=False):
+    return run([python, os.path.join(HERE, "bench_train.py"), "--steps", str(steps), "--warmup",
+                str(warmup), "--threads", str(a.threads)] + (["--compile"] if compile_ else []), a.threads)
+
+
+def peer_sides(a):
+    """{label: (python, compile)}: each peer python eagerly, and 2.x ones under torch.compile too."""
+    sides = {}
+    for py in a.peers:
+        if not os.path.exists(py):
+            sys.exit(f"peer python not found: {py} (see scripts/bench/requirements.txt, or pass --peers)")
+        version = subprocess.run([py, "-c", "import torch; print(torch.__version__)"], check=True,
+                                 capture_output=True, text=True).stdout.strip()
+        sides[f"PyTorch {version}"] = (py, False)
+        if not version.startswith("1."):
+            sides[f"PyTorch {version} compile"] = (py, True)
+    return sides
 
 
 def summary(rows):
@@ -91,32 +95,40 @@ def main():
     p.add_argument("--base-batch", type=int, default=1,
                    help="batch of the base presets (STOA and S-ViLM get at least 2, see NEED_PAIRS)")
     p.add_argument("--quick", action="store_true", help="1 round of 4 steps after 1 warm-up")
+    p.add_argument("--peers", nargs="+", default=["/usr/bin/python3", os.path.join(ROOT, ".venv-peers", "bin", "python")],
+                   help="python executables whose torch runs the baseline peer (scripts/bench/requirements.txt "
+                        "for 2.x; a 2.x peer also runs under torch.compile)")
+    p.add_argument("--compile-warmup", type=int, default=3, help="warm-up steps of the torch.compile peer")
     a = p.parse_args()
     if a.quick:
         a.rounds, a.steps, a.warmup = 1, 4, 1
 
     tiny = {r: [] for r in a.recipes}
-    peer_rows = []
+    sides = peer_sides(a) if "baseline" in a.recipes else {}
+    peer_rows = {label: [] for label in sides}
     for rnd in range(a.rounds):
         for recipe in a.recipes:
             tiny[recipe].append(kinema(a, recipe, "tiny", a.steps, a.warmup))
             if recipe == "baseline":
-                peer_rows.append(peer(a, a.steps, a.warmup))
+                for label, (py, compiled) in sides.items():
+                    peer_rows[label].append(peer(a, py, a.steps, a.compile_warmup if compiled else a.warmup, compiled))
         print(f"round {rnd + 1}/{a.rounds} done", file=sys.stderr, flush=True)
     print(f"training step, {a.threads} intra-op thread(s), device {a.device}; tiny: median of {a.rounds} run(s) "
           f"of the median of {a.steps} steps after {a.warmup} warm-up")
     if "baseline" in tiny:
-        k, t = summary(tiny["baseline"]), summary(peer_rows)
-        print("\nVTC baseline, tiny preset (batch %d): kinema vs the same step in PyTorch 1.13" % k["batch"])
-        print(f"{'':10s} {'clips/s':>8s} {'step s':>7s} {'cpu s':>7s} {'compute s':>10s} {'peak MB':>8s} "
-              f"{'params':>8s}")
-        for name, s in (("kinema", k), ("pytorch", t)):
-            print(f"{name:10s} {s['clips_per_s']:8.2f} {s['step_s']:7.3f} {s['cpu_s']:7.3f} {s['compute_s']:10.3f} "
-                  f"{s['peak_mb']:8.0f} {s['params']:8d}")
-        print(f"{'ratio':10s} {k['clips_per_s'] / t['clips_per_s']:8.2f} {k['step_s'] / t['step_s']:7.2f} "
-              f"{k['cpu_s'] / t['cpu_s']:7.2f} {k['compute_s'] / t['compute_s']:10.2f} "
-              f"{k['peak_mb'] / t['peak_mb']:8.2f}")
-        print("(ratio kinema/pytorch; clips/s > 1 and times < 1 favour kinema; compute = forward + backward + "
+        k = summary(tiny["baseline"])
+        peers = {label: summary(rows) for label, rows in peer_rows.items()}
+        print("\nVTC baseline, tiny preset (batch %d): kinema vs the same step in PyTorch" % k["batch"])
+        print("| | clips/s | step s | CPU s | compute s | peak RSS MB | params |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name, s in [("kinema", k)] + list(peers.items()):
+            print(f"| {name} | {s['clips_per_s']:.2f} | {s['step_s']:.3f} | {s['cpu_s']:.3f} | {s['compute_s']:.3f} "
+                  f"| {s['peak_mb']:.0f} | {s['params']:,} |")
+        for name, t in peers.items():
+            print(f"| ratio kinema / {name} | {k['clips_per_s'] / t['clips_per_s']:.2f} | {k['step_s'] / t['step_s']:.2f} "
+                  f"| {k['cpu_s'] / t['cpu_s']:.2f} | {k['compute_s'] / t['compute_s']:.2f} "
+                  f"| {k['peak_mb'] / t['peak_mb']:.2f} | |")
+        print("(clips/s ratio > 1 and time ratios < 1 favour kinema; compute = forward + backward + "
               "optimizer, i.e. without kinema's data wait)")
 
     print("\n| recipe | preset | batch | frames x size | params | clips/s | step s | peak MB | data % | forward % "

@@ -8,20 +8,13 @@
 
 #include <set>
 #include <string>
+#include "test_data_util.h"
 
 using namespace kinema::data;
+using kinema::data::testing::error_of;
+using kinema::data::testing::fixture;
 
 namespace {
-
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
-}
 
 // videos[b, f, c, y, x] = 1000*b + f: every pixel names its video and frame.
 at::Tensor labelled_videos(int64_t batch, int64_t frames) {

@@ -17,21 +17,14 @@
 #include "core/data/loader.h"
 #include "core/data/synth.h"
 #include "core/io/npz.h"
+#include "test_data_util.h"
 
 using namespace kinema::data;
+using kinema::data::testing::error_of;
+using kinema::data::testing::fixture;
 namespace fs = std::filesystem;
 
 namespace {
-
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
-}
 
 // A fresh folder under the system temp dir, removed at scope exit.
 struct TempDir {

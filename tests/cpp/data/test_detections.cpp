@@ -13,23 +13,13 @@
 
 #include <filesystem>
 #include <string>
-#include "test_paths.h"
+#include "test_data_util.h"
 
 using namespace kinema::data;
+using kinema::data::testing::error_of;
+using kinema::data::testing::fixture;
 
 namespace {
-
-std::string fixture(const std::string& name) { return std::string(KINEMA_FIXTURES) + "/" + name; }
-
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
-}
 
 bool close(const at::Tensor& a, const at::Tensor& b, double atol = 1e-5) {
   return a.sizes() == b.sizes() && at::allclose(a.to(at::kDouble), b.to(at::kDouble), 1e-5, atol);

@@ -5,24 +5,13 @@
 #include <doctest/doctest.h>
 
 #include <string>
-#include "test_paths.h"
+#include "test_data_util.h"
 
 using namespace kinema::data;
+using kinema::data::testing::error_of;
+using kinema::data::testing::fixture;
 
 namespace {
-
-std::string fixture(const std::string& name) { return std::string(KINEMA_FIXTURES) + "/" + name; }
-
-// Message of the c10::Error `fn` throws ("" if it does not throw).
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
-}
 
 }  // namespace
 

@@ -25,13 +25,12 @@
 #include <functional>
 #include <map>
 #include <sstream>
-#include "test_paths.h"
+#include "test_data_util.h"
 
 using namespace kinema;
+using kinema::data::testing::fixture;
 
 namespace {
-
-std::string fixture(const std::string& name) { return std::string(KINEMA_FIXTURES) + "/" + name; }
 
 // Runs f; returns its error message, or "" if it returned normally.
 std::string error_of(const std::function<void()>& f) {

@@ -8,14 +8,14 @@
 
 #include "core/data/video_reader.h"
 #include "core/io/npz.h"
-#include "test_paths.h"
+#include "test_data_util.h"
 
 using namespace kinema::data;
+using kinema::data::testing::error_of;
+using kinema::data::testing::fixture;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string fixture(const std::string& name) { return std::string(KINEMA_FIXTURES) + "/" + name; }
 
 // PyAV's [N, H, W, 3] -> ours [N, 3, H, W]
 at::Tensor expected(const std::string& name) {

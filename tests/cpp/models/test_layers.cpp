@@ -6,8 +6,12 @@
 
 #include <fstream>
 #include <iterator>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "models/checkpoint.h"
+#include "models/grouping.h"
 #include "models/layers.h"
 #include "models/pos_embed.h"
 #include "ops/torch_compat.h"
@@ -117,6 +121,60 @@ TEST_CASE("fused and explicit attention agree: values, gradients, masks, bf16") 
     CHECK((y.scalar_type() == torch::kBFloat16));
     CHECK(max_abs_diff(y, ref) < 0.05);
   }
+}
+
+// Names of the autograd nodes that produced `t` (its whole backward graph).
+std::set<std::string> autograd_node_names(const at::Tensor& t) {
+  std::set<std::string> names;
+  std::vector<torch::autograd::Node*> stack{t.grad_fn().get()};
+  std::set<torch::autograd::Node*> seen;
+  while (!stack.empty()) {
+    torch::autograd::Node* node = stack.back();
+    stack.pop_back();
+    if (node == nullptr || !seen.insert(node).second) continue;
+    names.insert(node->name());
+    for (const auto& edge : node->next_edges()) stack.push_back(edge.function.get());
+  }
+  return names;
+}
+
+bool any_name_contains(const std::set<std::string>& names, const std::string& part) {
+  for (const auto& n : names)
+    if (n.find(part) != std::string::npos) return true;
+  return false;
+}
+
+// Which kernel the encoders' attention really ran, read from the backward
+// graph: the fused SDPA node (ScaledDotProduct...Backward) on LibTorch 2.x,
+// the explicit softmax (SoftmaxBackward) on 1.13 or when asked for.
+TEST_CASE("the encoders' attention takes the fused path exactly when LibTorch has it") {
+  torch::manual_seed(6);
+  const bool fused = kinema::compat::has_fused_attention;
+  const at::Tensor q = torch::randn({2, 2, 5, 4}, torch::requires_grad()), k = torch::randn({2, 2, 6, 4}),
+                   v = torch::randn({2, 2, 6, 4});
+  const auto direct_fused = autograd_node_names(kinema::compat::attention(q, k, v, {}, 0.0, 0.5, true));
+  CHECK(any_name_contains(direct_fused, "ScaledDotProduct") == fused);
+  CHECK(any_name_contains(direct_fused, "SoftmaxBackward") == !fused);
+  const auto direct_explicit = autograd_node_names(kinema::compat::attention(q, k, v, {}, 0.0, 0.5, false));
+  CHECK_FALSE(any_name_contains(direct_explicit, "ScaledDotProduct"));
+  CHECK(any_name_contains(direct_explicit, "SoftmaxBackward"));
+
+  AttentionOptions o;
+  o.dim = 8;
+  o.num_heads = 2;
+  SelfAttention self_attn(o);
+  at::Tensor valid = torch::ones({2, 6}, torch::kBool);
+  valid.index_put_({1, 5}, false);
+  const auto self_names = autograd_node_names(self_attn->forward(torch::randn({2, 6, 8}),
+                                                                 additive_attention_mask(valid, torch::kFloat)));
+  CHECK(any_name_contains(self_names, "ScaledDotProduct") == fused);
+  CHECK(any_name_contains(self_names, "SoftmaxBackward") == !fused);
+
+  CrossAttention cross_attn(8, 2);
+  const auto cross_names = autograd_node_names(cross_attn->forward(torch::randn({2, 3, 8}), torch::randn({2, 6, 8}),
+                                                                   additive_attention_mask(valid, torch::kFloat)));
+  CHECK(any_name_contains(cross_names, "ScaledDotProduct") == fused);
+  CHECK(any_name_contains(cross_names, "SoftmaxBackward") == !fused);
 }
 
 TEST_CASE("activations: quick_gelu and exact gelu") {

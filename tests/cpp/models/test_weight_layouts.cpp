@@ -1,8 +1,9 @@
 // The parameter naming scheme documented in models/README.md maps the real
-// checkpoint layouts (tests/fixtures/make_models_weights.py: OpenAI CLIP
-// ViT-B/16, timm ViT-B/16, HF BERT and DistilBERT at reduced width) onto the
+// checkpoint layouts (tests/fixtures/make_models_weights.py: state dicts and
+// outputs of the real open_clip CLIP ViT-B/16, timm vit_base_patch16_224 and
+// transformers BERT / DistilBERT at reduced width, random weights) onto the
 // blocks by renaming alone (plus CLIP's [D] -> [1,1,D] reshapes), and the blocks
-// then reproduce the Python models' outputs. The Lua loader's mapping tables
+// then reproduce those packages' outputs. The Lua loader's mapping tables
 // are these same rules.
 #include <doctest/doctest.h>
 #include <torch/torch.h>
