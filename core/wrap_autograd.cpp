@@ -1,11 +1,19 @@
 // Autograd from Lua: backward, autograd.grad, grad-mode scopes, and custom
 // autograd functions whose forward and backward are Lua functions.
+//
+// Threads: the autograd engine runs a node's backward on the thread that
+// called backward for CPU inputs and on its device threads for CUDA ones, but
+// the Lua state may only be entered by the Lua thread (core/lua_thread.h).
+// So t:backward and torch.autograd.grad run the engine on a helper thread
+// while the Lua thread serves, and a Lua backward always runs there, handed
+// over through run_on_lua_thread; from any other engine run it is refused.
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/torch.h>
 
 #include <mutex>
 
+#include "core/lua_thread.h"
 #include "core/runtime.h"
 
 namespace kinema::lua {
@@ -53,7 +61,9 @@ int tensor_backward(lua_State* L) {
   bool create = opt.boolean("create_graph", false);
   opt.finish();
   return protect(L, [&] {
-    torch::autograd::backward({t}, grad.defined() ? variable_list{grad} : variable_list{}, retain, create);
+    serve_lua_while([&] {
+      torch::autograd::backward({t}, grad.defined() ? variable_list{grad} : variable_list{}, retain, create);
+    });
     return 0;
   });
 }
@@ -75,7 +85,9 @@ int autograd_grad(lua_State* L) {
   opt.finish();
   bool single = is_tensor(L, 2);
   return protect(L, [&] {
-    auto grads = torch::autograd::grad(outputs, inputs, grad_outputs, retain, create, allow_unused);
+    variable_list grads;
+    serve_lua_while(
+        [&] { grads = torch::autograd::grad(outputs, inputs, grad_outputs, retain, create, allow_unused); });
     if (single) {
       push_tensor(L, grads[0]);
       return 1;
@@ -154,13 +166,15 @@ at::Tensor make_ref_holder(int ref) {
 
 int holder_ref(const at::Tensor& holder) { return *static_cast<const int*>(holder.storage().data()); }
 
+// What LuaFunction::forward needs of the _apply call that runs it (forward
+// runs inside apply, on the Lua thread): the state, the ctx table's registry
+// reference and the stack range of the Lua forward's arguments.
 struct PendingCall {
   lua_State* L = nullptr;
   int ctx_ref = LUA_NOREF;
   int first_arg = 0;
   int last_arg = -1;
 };
-thread_local PendingCall g_pending;
 
 void push_ctx_table(lua_State* L, AutogradContext* ctx) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, holder_ref(ctx->saved_data.at("lua_ctx").toTensor()));
@@ -178,8 +192,10 @@ void leave_ctx(lua_State* L, int ctx_pos, int top) {
 }
 
 struct LuaFunction : public torch::autograd::Function<LuaFunction> {
-  static variable_list forward(AutogradContext* ctx, at::TensorList inputs) {
-    PendingCall call = g_pending;
+  // `inputs` are the tensors autograd tracks; the Lua forward gets every
+  // argument of the call.
+  static variable_list forward(AutogradContext* ctx, at::TensorList /*inputs*/, const PendingCall* pending) {
+    const PendingCall& call = *pending;
     lua_State* L = call.L;
     ctx->saved_data["lua_ctx"] = make_ref_holder(call.ctx_ref);
     int top = lua_gettop(L);
@@ -210,7 +226,16 @@ struct LuaFunction : public torch::autograd::Function<LuaFunction> {
     return outputs;
   }
 
+  // Called by the engine on any of its threads; the Lua part runs on the Lua thread.
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    variable_list grads;
+    run_on_lua_thread([&] { grads = lua_backward(ctx, grad_outputs); },
+                      "the backward of a Lua autograd.Function");
+    grads.emplace_back();  // forward's PendingCall argument has no gradient
+    return grads;
+  }
+
+  static variable_list lua_backward(AutogradContext* ctx, const variable_list& grad_outputs) {
     lua_State* L = main_state();
     int top = lua_gettop(L);
     push_ctx_table(L, ctx);
@@ -332,10 +357,10 @@ int autograd_apply(lua_State* L) {
 
   // Tensor arguments reach forward as its inputs; all arguments (tensors and
   // others) reach the Lua forward in their original order.
-  g_pending = PendingCall{L, ref, 3, lua_gettop(L)};
+  const PendingCall call{L, ref, 3, lua_gettop(L)};
   return protect(L, [&] {
     // TensorList (not a vector) so that autograd sees each tensor as an input.
-    variable_list outputs = LuaFunction::apply(at::TensorList(inputs));
+    variable_list outputs = LuaFunction::apply(at::TensorList(inputs), &call);
     luaL_checkstack(L, static_cast<int>(outputs.size()) + 1, "too many outputs");
     for (const auto& t : outputs) push_tensor(L, t);
     return static_cast<int>(outputs.size());

@@ -388,10 +388,11 @@ void fill_torch_table(lua_State* L, int torch) {
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
 
-  luaL_newmetatable(L, "torch.Size");
-  lua_pushcfunction(L, size_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  // torch.Size: a Lua array of the sizes (push_size) with this metatable; it
+  // holds no C++ value, so no __gc.
+  static const luaL_Reg size_methods[] = {{nullptr, nullptr}};
+  static const luaL_Reg size_metamethods[] = {{"__tostring", size_tostring}, {nullptr, nullptr}};
+  register_type(L, "torch.Size", size_methods, size_metamethods, nullptr);
 
   // torch.ops.NS.NAME
   lua_newtable(L);

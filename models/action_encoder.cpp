@@ -70,20 +70,18 @@ ActionEncoderOutput ActionEncoderImpl::forward(const at::Tensor& patches_in, con
 
 namespace {
 
-ActionEncoderOptions action_options_from_config(const Config& c) {
-  ActionEncoderOptions o;
-  o.num_frames = c.get_int("num_frames", o.num_frames);
-  o.num_queries = c.get_int("num_queries", o.num_queries);
-  o.depth = c.get_int("depth", o.depth);
-  o.out_dim = c.get_int("out_dim", o.out_dim);
-  o.layer = layer_options_from_config(c, o.layer);
-  o.grad_checkpoint = c.get_bool("grad_checkpoint", o.grad_checkpoint);
-  return o;
+using AO = ActionEncoderOptions;
+const ConfigKeys<AO>& action_encoder_keys() {
+  static const ConfigKeys<AO> keys = with_stack_keys(ConfigKeys<AO>()
+                                                         .key("num_frames", &AO::num_frames)
+                                                         .key("num_queries", &AO::num_queries)
+                                                         .key("out_dim", &AO::out_dim, "0 = none"));
+  return keys;
 }
 
 class ActionEncoderBlock : public TypedBlock<ActionEncoder> {
  public:
-  explicit ActionEncoderBlock(const Config& c) : TypedBlock(ActionEncoder(action_options_from_config(c))) {}
+  explicit ActionEncoderBlock(const Config& c) : TypedBlock(ActionEncoder(action_encoder_keys().read(c))) {}
   c10::IValue forward(std::vector<c10::IValue> in) override {
     const char* n = "ActionEncoder";
     ActionEncoderOutput r = impl_->forward(input_tensor(in, 0, n, "patches"), optional_input(in, 1, n, "objects"),
@@ -97,9 +95,8 @@ class ActionEncoderBlock : public TypedBlock<ActionEncoder> {
 KINEMA_REGISTER_BLOCK(
     "ActionEncoder", [](const Config& c) { return std::make_shared<ActionEncoderBlock>(c); },
     "STOA-VLP spatial-temporal action encoder (eq 2): M queries attend over each frame's [patches ; "
-    "object tokens], then a [CLS] + temporal transformer per query. Config: num_frames=12 "
-    "num_queries=4 depth=2 out_dim=512 (0 = none) embed_dim=768 num_heads=12 mlp_ratio act qkv "
-    "layer_norm_eps dropout attn_dropout grad_checkpoint. Inputs: patches [B,T,H*W(+1),h] (e.g. "
+    "object tokens], then a [CLS] + temporal transformer per query. Config: " + action_encoder_keys().doc() +
+        ". Inputs: patches [B,T,H*W(+1),h] (e.g. "
     "VideoEncoder layer_11), objects [B,T,K,h] (opt, TrajectoryEncoder object_tokens), object_mask "
     "[B,T,K] (opt). Outputs: actions [B,M,d], frame_features [B,M,T,h], attention [B,T,M,P]. "
     "Parameters: queries [M,h], time_embed, cls_token, blocks.<i>.*, norm, proj.");

@@ -2,11 +2,14 @@
 
 #include <sstream>
 
+#include "models/unknown_key.h"
+
 namespace kinema::models {
 
 Config::Config(std::unordered_map<std::string, c10::IValue> values) : values_(std::move(values)) {}
 
 const c10::IValue* Config::find(const std::string& key) const {
+  asked_.insert(key);
   auto it = values_.find(key);
   if (it == values_.end() || it->second.isNone()) return nullptr;
   read_.insert(key);
@@ -14,6 +17,7 @@ const c10::IValue* Config::find(const std::string& key) const {
 }
 
 bool Config::has(const std::string& key) const {
+  asked_.insert(key);
   auto it = values_.find(key);
   return it != values_.end() && !it->second.isNone();
 }
@@ -94,6 +98,8 @@ std::vector<std::string> Config::unused_keys() const {
   return out;
 }
 
+std::vector<std::string> Config::asked_keys() const { return {asked_.begin(), asked_.end()}; }
+
 Outputs make_outputs() { return Outputs(c10::StringType::get(), c10::AnyType::get()); }
 
 Outputs make_outputs(std::initializer_list<std::pair<std::string, c10::IValue>> items) {
@@ -133,11 +139,8 @@ std::shared_ptr<Block> make_block(const std::string& name, const Config& config)
   }
   std::shared_ptr<Block> block = it->second.factory(config);
   std::vector<std::string> unused = config.unused_keys();
-  if (!unused.empty()) {
-    std::ostringstream keys;
-    for (const auto& k : unused) keys << " " << k;
-    TORCH_CHECK(false, name, ": unknown config key(s):", keys.str());
-  }
+  // the first unknown key (sorted), with the closest key the block asked for
+  TORCH_CHECK(unused.empty(), unknown_key_message(name, "config key", unused.front(), config.asked_keys()));
   return block;
 }
 

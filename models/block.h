@@ -16,7 +16,9 @@
 namespace kinema::models {
 
 // Named construction options. Reads are typed; every key a block did not read
-// is reported by unused_keys() so a typo in a Lua config is an error, not a no-op.
+// is reported by unused_keys() so a typo in a Lua config is an error, not a no-op,
+// and asked_keys() (every key a block asked for, given or not) names the
+// closest known key in that error.
 class Config {
  public:
   Config() = default;
@@ -34,12 +36,13 @@ class Config {
   void set(const std::string& key, c10::IValue value);
 
   std::vector<std::string> unused_keys() const;
+  std::vector<std::string> asked_keys() const;
   const std::unordered_map<std::string, c10::IValue>& values() const { return values_; }
 
  private:
   const c10::IValue* find(const std::string& key) const;
   std::unordered_map<std::string, c10::IValue> values_;
-  mutable std::set<std::string> read_;
+  mutable std::set<std::string> read_, asked_;
 };
 
 // Dict of named outputs, the common return value of a block's forward.
@@ -73,7 +76,7 @@ std::shared_ptr<Block> make_block(const std::string& name, const Config& config)
 const std::map<std::string, BlockInfo>& registered_blocks();
 
 struct BlockRegistrar {
-  BlockRegistrar(const char* name, BlockFactory factory, const char* doc) {
+  BlockRegistrar(const char* name, BlockFactory factory, std::string doc) {
     register_block(name, std::move(factory), doc);
   }
 };
@@ -81,6 +84,7 @@ struct BlockRegistrar {
 #define KINEMA_BLOCK_CONCAT_(a, b) a##b
 #define KINEMA_BLOCK_CONCAT(a, b) KINEMA_BLOCK_CONCAT_(a, b)
 // KINEMA_REGISTER_BLOCK("Linear", [](const Config& c) { return std::make_shared<LinearBlock>(c); }, "doc")
+// (the doc may be built, e.g. from a ConfigKeys table's doc(): models/adapter.h)
 #define KINEMA_REGISTER_BLOCK(NAME, FACTORY, DOC)                                                  \
   static ::kinema::models::BlockRegistrar KINEMA_BLOCK_CONCAT(kinema_block_registrar_, __LINE__)( \
       NAME, FACTORY, DOC)

@@ -148,21 +148,25 @@ FusionEncoderOutput FusionEncoderImpl::forward(const at::Tensor& video_in, const
   return out;
 }
 
-FusionEncoderOptions fusion_encoder_options_from_config(const Config& c) {
-  FusionEncoderOptions o;
-  o.depth = c.get_int("depth", o.depth);
-  const bool pre_norm = c.get_bool("pre_norm", o.layer.pre_norm);
-  o.layer = layer_options_from_config(c, o.layer);
-  o.layer.pre_norm = pre_norm;
-  o.final_norm = c.get_bool("final_norm", o.final_norm);
-  o.append_video_cls = c.get_bool("append_video_cls", o.append_video_cls);
-  o.video_dim = c.get_int("video_dim", o.video_dim);
-  o.trajectory_dim = c.get_int("trajectory_dim", o.trajectory_dim);
-  o.action_dim = c.get_int("action_dim", o.action_dim);
-  o.text_dim = c.get_int("text_dim", o.text_dim);
-  o.grad_checkpoint = c.get_bool("grad_checkpoint", o.grad_checkpoint);
-  return o;
+namespace {
+
+using FO = FusionEncoderOptions;
+const ConfigKeys<FO>& fusion_encoder_keys() {
+  static const ConfigKeys<FO> keys =
+      with_stack_keys(ConfigKeys<FO>())
+          .key_at("pre_norm", [](FO& o) -> bool& { return o.layer.pre_norm; })
+          .key("final_norm", &FO::final_norm)
+          .key("append_video_cls", &FO::append_video_cls)
+          .key("video_dim", &FO::video_dim, "0 = embed_dim")
+          .key("trajectory_dim", &FO::trajectory_dim, "0 = embed_dim")
+          .key("action_dim", &FO::action_dim, "0 = embed_dim")
+          .key("text_dim", &FO::text_dim, "0 = embed_dim");
+  return keys;
 }
+
+}  // namespace
+
+FusionEncoderOptions fusion_encoder_options_from_config(const Config& c) { return fusion_encoder_keys().read(c); }
 
 namespace {
 
@@ -191,9 +195,7 @@ class FusionEncoderBlock : public TypedBlock<FusionEncoder> {
 KINEMA_REGISTER_BLOCK(
     "FusionEncoder", [](const Config& c) { return std::make_shared<FusionEncoderBlock>(c); },
     "STOA-VLP modality-agnostic fusion encoder over [video frames ; v_CLS ; trajectories ; actions ; "
-    "text]. Config: depth=6 embed_dim=512 num_heads=8 mlp_ratio=4 act='quick_gelu' qkv='fused' "
-    "layer_norm_eps=1e-5 pre_norm=true dropout attn_dropout final_norm=true append_video_cls=true "
-    "video_dim trajectory_dim action_dim text_dim (0 = embed_dim) grad_checkpoint. "
+    "text]. Config: " + fusion_encoder_keys().doc() + ". "
     "Inputs: video [B,T,Dv], text [B,L,Dt], text_mask [B,L] (opt), trajectories [B,N,Do] (opt), "
     "actions [B,M,Da] (opt), prefix_len [B] int64 (opt: PLM prefix-causal mask), trajectory_mask "
     "[B,N] (opt). Outputs: tokens, video, video_cls [B,D], trajectories, actions, text [B,L,D], "

@@ -168,27 +168,37 @@ at::Tensor run_layers(const std::vector<TransformerLayer>& layers, at::Tensor x,
   return x;
 }
 
-LayerOptions layer_options_from_config(const Config& c, LayerOptions o) {
-  o.dim = c.get_int("embed_dim", o.dim);
-  o.num_heads = c.get_int("num_heads", o.num_heads);
-  o.mlp_ratio = c.get_double("mlp_ratio", o.mlp_ratio);
-  o.act = c.get_string("act", o.act);
-  const std::string qkv = c.get_string("qkv", o.fused_qkv ? "fused" : "separate");
-  TORCH_CHECK(qkv == "fused" || qkv == "separate",
-              "config key 'qkv' must be \"fused\" or \"separate\", got \"", qkv, "\"");
-  o.fused_qkv = qkv == "fused";
-  o.qkv_bias = c.get_bool("qkv_bias", o.qkv_bias);
-  o.layer_norm_eps = c.get_double("layer_norm_eps", o.layer_norm_eps);
-  o.dropout = c.get_double("dropout", o.dropout);
-  o.attn_dropout = c.get_double("attn_dropout", o.attn_dropout);
-  TORCH_CHECK(o.dim > 0 && o.num_heads > 0 && o.dim % o.num_heads == 0,
-              "config keys 'embed_dim' (", o.dim, ") and 'num_heads' (", o.num_heads,
-              "): embed_dim must be a positive multiple of num_heads");
-  TORCH_CHECK(o.mlp_ratio > 0, "config key 'mlp_ratio' must be positive");
-  TORCH_CHECK(o.dropout >= 0 && o.dropout < 1 && o.attn_dropout >= 0 && o.attn_dropout < 1,
-              "config keys 'dropout'/'attn_dropout' must be in [0, 1)");
-  check_activation(o.act, "config");
-  return o;
+const ConfigKeys<LayerOptions>& layer_keys() {
+  static const ConfigKeys<LayerOptions> keys =
+      ConfigKeys<LayerOptions>()
+          .key("embed_dim", &LayerOptions::dim)
+          .key("num_heads", &LayerOptions::num_heads)
+          .key("mlp_ratio", &LayerOptions::mlp_ratio)
+          .key("act", &LayerOptions::act, "'gelu'|'quick_gelu'")
+          .custom(
+              "qkv",
+              [](const Config& c, const char* name, LayerOptions& o) {
+                const std::string qkv = c.get_string(name, o.fused_qkv ? "fused" : "separate");
+                TORCH_CHECK(qkv == "fused" || qkv == "separate",
+                            "config key 'qkv' must be \"fused\" or \"separate\", got \"", qkv, "\"");
+                o.fused_qkv = qkv == "fused";
+              },
+              [](const LayerOptions& o) { return std::string(o.fused_qkv ? "'fused'" : "'separate'"); },
+              "'fused'|'separate'")
+          .key("qkv_bias", &LayerOptions::qkv_bias)
+          .key("layer_norm_eps", &LayerOptions::layer_norm_eps)
+          .key("dropout", &LayerOptions::dropout)
+          .key("attn_dropout", &LayerOptions::attn_dropout)
+          .check([](const LayerOptions& o) {
+            TORCH_CHECK(o.dim > 0 && o.num_heads > 0 && o.dim % o.num_heads == 0,
+                        "config keys 'embed_dim' (", o.dim, ") and 'num_heads' (", o.num_heads,
+                        "): embed_dim must be a positive multiple of num_heads");
+            TORCH_CHECK(o.mlp_ratio > 0, "config key 'mlp_ratio' must be positive");
+            TORCH_CHECK(o.dropout >= 0 && o.dropout < 1 && o.attn_dropout >= 0 && o.attn_dropout < 1,
+                        "config keys 'dropout'/'attn_dropout' must be in [0, 1)");
+            check_activation(o.act, "config");
+          });
+  return keys;
 }
 
 at::Tensor trunc_normal_(at::Tensor t, double std) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "models/adapter.h"
 #include "models/block.h"
 
 namespace kinema::models {
@@ -98,10 +99,19 @@ TORCH_MODULE(TransformerLayer);
 at::Tensor run_layers(const std::vector<TransformerLayer>& layers, at::Tensor x,
                       const at::Tensor& mask, bool checkpointed);
 
-// Reads the LayerOptions keys shared by every encoder's config (embed_dim,
+// The LayerOptions keys shared by every encoder's config (embed_dim,
 // num_heads, mlp_ratio, act, qkv, qkv_bias, layer_norm_eps, dropout,
-// attn_dropout) on top of `defaults`.
-LayerOptions layer_options_from_config(const Config& config, LayerOptions defaults);
+// attn_dropout), with their checks; an encoder's table takes them with
+// keys_of(&Options::layer, layer_keys()).
+const ConfigKeys<LayerOptions>& layer_keys();
+
+// `keys` followed by the keys of an encoder's stack of layers: depth, the
+// layer keys and grad_checkpoint (fields depth, layer, grad_checkpoint of O).
+template <typename O>
+ConfigKeys<O> with_stack_keys(ConfigKeys<O> keys) {
+  keys.key("depth", &O::depth).keys_of(&O::layer, layer_keys()).key("grad_checkpoint", &O::grad_checkpoint);
+  return keys;
+}
 
 // Parameter initialisation used by all blocks (timm's ViT scheme): trunc-normal
 // std 0.02 for Linear weights and embeddings, zero biases, LayerNorm (1, 0).

@@ -63,19 +63,16 @@ RegionEncoderOutput RegionEncoderImpl::forward(const at::Tensor& features, const
 
 namespace {
 
-RegionEncoderOptions region_options_from_config(const Config& c) {
-  RegionEncoderOptions o;
-  o.feat_dim = c.get_int("feat_dim", o.feat_dim);
-  o.num_frames = c.get_int("num_frames", o.num_frames);
-  o.depth = c.get_int("depth", o.depth);
-  o.layer = layer_options_from_config(c, o.layer);
-  o.grad_checkpoint = c.get_bool("grad_checkpoint", o.grad_checkpoint);
-  return o;
+using RO = RegionEncoderOptions;
+const ConfigKeys<RO>& region_encoder_keys() {
+  static const ConfigKeys<RO> keys =
+      with_stack_keys(ConfigKeys<RO>().key("feat_dim", &RO::feat_dim).key("num_frames", &RO::num_frames));
+  return keys;
 }
 
 class RegionEncoderBlock : public TypedBlock<RegionEncoder> {
  public:
-  explicit RegionEncoderBlock(const Config& c) : TypedBlock(RegionEncoder(region_options_from_config(c))) {}
+  explicit RegionEncoderBlock(const Config& c) : TypedBlock(RegionEncoder(region_encoder_keys().read(c))) {}
   c10::IValue forward(std::vector<c10::IValue> in) override {
     const char* n = "RegionEncoder";
     RegionEncoderOutput r = impl_->forward(input_tensor(in, 0, n, "features"), input_tensor(in, 1, n, "locations"),
@@ -88,8 +85,7 @@ class RegionEncoderBlock : public TypedBlock<RegionEncoder> {
 
 KINEMA_REGISTER_BLOCK(
     "RegionEncoder", [](const Config& c) { return std::make_shared<RegionEncoderBlock>(c); },
-    "DemoVLP region-feature video encoder. Config: feat_dim=2048 num_frames=8 depth=12 embed_dim=768 "
-    "num_heads=12 mlp_ratio=4 act='gelu' qkv layer_norm_eps=1e-6 dropout attn_dropout grad_checkpoint. "
+    "DemoVLP region-feature video encoder. Config: " + region_encoder_keys().doc() + ". "
     "Inputs: features [B,N,feat_dim], locations [B,N,7] (x1,y1,x2,y2,w,h,w*h normalised), frame_index "
     "[B,N] int64, mask [B,N] bool (opt, true = region). Outputs: tokens [B,1+N,D], cls [B,D], regions "
     "[B,N,D]. Parameters: feat_proj, loc_embed, time_embed, cls_token, blocks.<i>.*, norm.");

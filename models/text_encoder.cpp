@@ -123,25 +123,32 @@ TextEncoderOutput TextEncoderImpl::forward(const at::Tensor& ids, const at::Tens
   return out;
 }
 
+namespace {
+
+using TO = TextEncoderOptions;
+// The keys read on top of the chosen style's defaults (style itself picks them).
+const ConfigKeys<TO>& text_encoder_keys() {
+  static const ConfigKeys<TO> keys =
+      with_stack_keys(ConfigKeys<TO>()
+                          .key("vocab_size", &TO::vocab_size)
+                          .key("max_len", &TO::max_len)
+                          .key("type_vocab_size", &TO::type_vocab_size))
+          .key_at("pre_norm", [](TO& o) -> bool& { return o.layer.pre_norm; })
+          .key("embed_norm", &TO::embed_norm)
+          .key("final_norm", &TO::final_norm)
+          .key("causal", &TO::causal)
+          .key("pool", &TO::pool, "'cls'|'eot'")
+          .key("proj_dim", &TO::proj_dim);
+  return keys;
+}
+
+}  // namespace
+
 TextEncoderOptions text_encoder_options_from_config(const Config& c) {
   const std::string style = c.get_string("style", "bert");
   TORCH_CHECK(style == "bert" || style == "clip",
               "TextEncoder: config key 'style' must be \"bert\" or \"clip\", got \"", style, "\"");
-  TextEncoderOptions o = style == "bert" ? TextEncoderOptions::bert() : TextEncoderOptions::clip();
-  o.vocab_size = c.get_int("vocab_size", o.vocab_size);
-  o.max_len = c.get_int("max_len", o.max_len);
-  o.type_vocab_size = c.get_int("type_vocab_size", o.type_vocab_size);
-  o.depth = c.get_int("depth", o.depth);
-  const bool pre_norm = c.get_bool("pre_norm", o.layer.pre_norm);
-  o.layer = layer_options_from_config(c, o.layer);
-  o.layer.pre_norm = pre_norm;
-  o.embed_norm = c.get_bool("embed_norm", o.embed_norm);
-  o.final_norm = c.get_bool("final_norm", o.final_norm);
-  o.causal = c.get_bool("causal", o.causal);
-  o.pool = c.get_string("pool", o.pool);
-  o.proj_dim = c.get_int("proj_dim", o.proj_dim);
-  o.grad_checkpoint = c.get_bool("grad_checkpoint", o.grad_checkpoint);
-  return o;
+  return text_encoder_keys().read(c, style == "bert" ? TextEncoderOptions::bert() : TextEncoderOptions::clip());
 }
 
 namespace {
@@ -167,9 +174,8 @@ KINEMA_REGISTER_BLOCK(
     "TextEncoder", [](const Config& c) { return std::make_shared<TextEncoderBlock>(c); },
     "Text encoder, BERT/DistilBERT-style (style='bert': post-norm, separate q/k/v, [CLS] pooling) or "
     "CLIP-style (style='clip': pre-norm, causal, fused qkv, quick_gelu, end-of-text pooling). "
-    "Config: style vocab_size max_len type_vocab_size depth embed_dim num_heads mlp_ratio act qkv "
-    "qkv_bias layer_norm_eps dropout attn_dropout pre_norm embed_norm final_norm causal "
-    "pool='cls'|'eot' proj_dim grad_checkpoint (defaults: BERT-base or CLIP ViT-B/16 text). "
+    "Config: style='bert'|'clip', then (defaults of style='bert', BERT-base; 'clip': CLIP ViT-B/16 text) " +
+        text_encoder_keys().doc(TextEncoderOptions::bert()) + ". "
     "Inputs: ids [B,L] int64, attention_mask [B,L] (optional, true/1 = token), token_type_ids "
     "(optional). Outputs: tokens [B,L,D], pooled [B,D], pool_index [B], pooled_proj [B,E] (proj_dim>0). "
     "Parameters: word_embed, pos_embed [L,D], type_embed, embed_norm, blocks.<i>.{norm1,attn.q/k/v|"

@@ -114,22 +114,20 @@ TrajectoryEncoderOutput TrajectoryEncoderImpl::forward(const at::Tensor& patches
 
 namespace {
 
-TrajectoryEncoderOptions trajectory_options_from_config(const Config& c) {
-  TrajectoryEncoderOptions o;
-  o.num_frames = c.get_int("num_frames", o.num_frames);
-  o.num_trajectories = c.get_int("num_trajectories", o.num_trajectories);
-  o.roi_size = c.get_int("roi_size", o.roi_size);
-  o.sampling_ratio = c.get_int("sampling_ratio", o.sampling_ratio);
-  o.depth = c.get_int("depth", o.depth);
-  o.out_dim = c.get_int("out_dim", o.out_dim);
-  o.layer = layer_options_from_config(c, o.layer);
-  o.grad_checkpoint = c.get_bool("grad_checkpoint", o.grad_checkpoint);
-  return o;
+using TrO = TrajectoryEncoderOptions;
+const ConfigKeys<TrO>& trajectory_encoder_keys() {
+  static const ConfigKeys<TrO> keys = with_stack_keys(ConfigKeys<TrO>()
+                                                          .key("num_frames", &TrO::num_frames)
+                                                          .key("num_trajectories", &TrO::num_trajectories)
+                                                          .key("roi_size", &TrO::roi_size)
+                                                          .key("sampling_ratio", &TrO::sampling_ratio)
+                                                          .key("out_dim", &TrO::out_dim, "0 = none"));
+  return keys;
 }
 
 class TrajectoryEncoderBlock : public TypedBlock<TrajectoryEncoder> {
  public:
-  explicit TrajectoryEncoderBlock(const Config& c) : TypedBlock(TrajectoryEncoder(trajectory_options_from_config(c))) {}
+  explicit TrajectoryEncoderBlock(const Config& c) : TypedBlock(TrajectoryEncoder(trajectory_encoder_keys().read(c))) {}
   c10::IValue forward(std::vector<c10::IValue> in) override {
     const char* n = "TrajectoryEncoder";
     TrajectoryEncoderOutput r = impl_->forward(input_tensor(in, 0, n, "patches"), input_tensor(in, 1, n, "boxes"),
@@ -146,9 +144,7 @@ class TrajectoryEncoderBlock : public TypedBlock<TrajectoryEncoder> {
 
 KINEMA_REGISTER_BLOCK(
     "TrajectoryEncoder", [](const Config& c) { return std::make_shared<TrajectoryEncoderBlock>(c); },
-    "STOA-VLP object trajectory encoder (eq 1). Config: num_frames=12 num_trajectories=20 roi_size=4 "
-    "sampling_ratio=2 depth=2 out_dim=512 (0 = none) embed_dim=768 num_heads=12 mlp_ratio act qkv "
-    "layer_norm_eps dropout attn_dropout grad_checkpoint. Inputs: patches [B,T,H*W(+1),h] (e.g. "
+    "STOA-VLP object trajectory encoder (eq 1). Config: " + trajectory_encoder_keys().doc() + ". Inputs: patches [B,T,H*W(+1),h] (e.g. "
     "VideoEncoder layer_10), boxes [B,T,K,4] normalised x1,y1,x2,y2, classes [B,T,K] int64 (<0 = none), "
     "scores [B,T,K]. Outputs: trajectories [B,N,d], trajectory_mask [B,N], trajectory_class [B,N], "
     "object_tokens [B,T,K,h], object_mask [B,T,K]. Parameters: box_mlp.{fc1,fc2}, box_embed, "

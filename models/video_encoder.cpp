@@ -181,28 +181,32 @@ VideoEncoderOutput VideoEncoderImpl::forward(const at::Tensor& video, const at::
   return out;
 }
 
-VideoEncoderOptions video_encoder_options_from_config(const Config& c) {
-  VideoEncoderOptions o;
-  o.image_size = c.get_int("image_size", o.image_size);
-  o.patch_size = c.get_int("patch_size", o.patch_size);
-  o.in_chans = c.get_int("in_chans", o.in_chans);
-  o.num_frames = c.get_int("num_frames", o.num_frames);
-  o.tubelet = c.get_int("tubelet", o.tubelet);
-  o.depth = c.get_int("depth", o.depth);
-  o.layer = layer_options_from_config(c, o.layer);
-  o.attention = c.get_string("attention", o.attention);
-  o.patch_bias = c.get_bool("patch_bias", o.patch_bias);
-  o.norm_pre = c.get_bool("norm_pre", o.norm_pre);
-  o.final_norm = c.get_bool("final_norm", o.final_norm);
-  o.proj_dim = c.get_int("proj_dim", o.proj_dim);
-  o.return_layers = c.get_ints("return_layers", o.return_layers);
-  o.grad_checkpoint = c.get_bool("grad_checkpoint", o.grad_checkpoint);
-  o.pos_interp = c.get_string("pos_interp", o.pos_interp);
-  o.grouping_layers = c.get_ints("grouping_layers", o.grouping_layers);
-  o.num_groups = c.get_int("num_groups", o.num_groups);
-  o.grouping_tau = c.get_double("grouping_tau", o.grouping_tau);
-  return o;
+namespace {
+
+using VO = VideoEncoderOptions;
+const ConfigKeys<VO>& video_encoder_keys() {
+  static const ConfigKeys<VO> keys = with_stack_keys(ConfigKeys<VO>()
+                                                         .key("image_size", &VO::image_size)
+                                                         .key("patch_size", &VO::patch_size)
+                                                         .key("in_chans", &VO::in_chans)
+                                                         .key("num_frames", &VO::num_frames)
+                                                         .key("tubelet", &VO::tubelet))
+                                         .key("attention", &VO::attention, "'frame'|'joint'|'divided'")
+                                         .key("patch_bias", &VO::patch_bias)
+                                         .key("norm_pre", &VO::norm_pre)
+                                         .key("final_norm", &VO::final_norm)
+                                         .key("proj_dim", &VO::proj_dim)
+                                         .key("return_layers", &VO::return_layers, "1-based")
+                                         .key("pos_interp", &VO::pos_interp, "'bicubic'|'bilinear'")
+                                         .key("grouping_layers", &VO::grouping_layers, "1-based")
+                                         .key("num_groups", &VO::num_groups)
+                                         .key("grouping_tau", &VO::grouping_tau);
+  return keys;
 }
+
+}  // namespace
+
+VideoEncoderOptions video_encoder_options_from_config(const Config& c) { return video_encoder_keys().read(c); }
 
 namespace {
 
@@ -236,11 +240,7 @@ class VideoEncoderBlock : public TypedBlock<VideoEncoder> {
 KINEMA_REGISTER_BLOCK(
     "VideoEncoder", [](const Config& c) { return std::make_shared<VideoEncoderBlock>(c); },
     "ViT video encoder (per-frame [CLS]; frame/joint/divided attention; optional S-ViLM grouping). "
-    "Config: image_size=224 patch_size=16 in_chans=3 num_frames=8 tubelet=1 embed_dim=768 depth=12 "
-    "num_heads=12 mlp_ratio=4 act='gelu'|'quick_gelu' qkv='fused' qkv_bias=true layer_norm_eps=1e-6 "
-    "dropout=0 attn_dropout=0 attention='frame'|'joint'|'divided' patch_bias=true norm_pre=false "
-    "final_norm=true proj_dim=0 return_layers={} (1-based) grad_checkpoint=false pos_interp='bicubic' "
-    "grouping_layers={} num_groups=32 grouping_tau=1. "
+    "Config: " + video_encoder_keys().doc() + ". "
     "Inputs: video [B,T,C,H,W] (or [B,C,H,W]), patch_mask [B,T',N] bool (optional). "
     "Outputs: tokens [B,T',1+N,D], cls [B,T',D], patches [B,T',N,D], pooled [B,D]; cls_proj/pooled_proj "
     "(proj_dim>0); masked_mean [B,D] (patch_mask); groups [B,M,D] + assignment (grouping); "

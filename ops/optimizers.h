@@ -115,6 +115,33 @@ inline std::vector<double> advance_steps(at::TensorList steps, size_t count) {
   return values;
 }
 
+// Every argument check of adamw_, the same on each backend; advances the step
+// counters and returns their new values.
+inline std::vector<double> check_adamw_args(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs,
+                                            at::TensorList exp_avg_sqs, at::TensorList steps, double lr,
+                                            double beta1, double beta2, double weight_decay, double eps) {
+  check_adamw_hyper(lr, beta1, beta2, weight_decay, eps);
+  check_lists("adamw_", params,
+              {{"grads", grads, false}, {"exp_avgs", exp_avgs, true}, {"exp_avg_sqs", exp_avg_sqs, true}});
+  return advance_steps(steps, params.size());
+}
+
+// Every argument check of sgd_, the same on each backend; returns whether the
+// step uses momentum (buffers given).
+inline bool check_sgd_args(at::TensorList params, at::TensorList grads, at::TensorList momentum_buffers, double lr,
+                           double momentum, double dampening, double weight_decay, bool nesterov) {
+  check_sgd_hyper(lr, momentum, dampening, weight_decay, nesterov);
+  const bool with_momentum = momentum != 0;
+  TORCH_CHECK(with_momentum || momentum_buffers.empty(),
+              "kinema::sgd_: argument 'momentum_buffers' must be empty when momentum is 0");
+  if (with_momentum) {
+    check_lists("sgd_", params, {{"grads", grads, false}, {"momentum_buffers", momentum_buffers, true}});
+  } else {
+    check_lists("sgd_", params, {{"grads", grads, false}});
+  }
+  return with_momentum;
+}
+
 // A tensor and the memory a kernel walks for it: `work` is `original` when
 // that is already laid out like the parameter's flat working layout, else a
 // copy (written back by finish() when the kernel updates it).

@@ -271,8 +271,29 @@ function dist.all_reduce_numbers(values, op)
 end
 
 -- Row offset of this rank's local batch in gathered columns (the contrastive
--- losses' rank_offset); assumes every rank has local_batch rows.
+-- column gatherer's offset); assumes every rank has local_batch rows.
 function dist.rank_offset(local_batch) return native.rank() * local_batch end
+
+-- The column gatherer the contrastive objectives take as inputs.gather
+-- (kinema.losses: gather(key, x) -> every rank's rows of x, this rank's
+-- offset), or nil for a single process. Differentiable (dist.all_gather);
+-- bool masks travel as uint8 (Gloo has no bool all_gather). One gatherer per
+-- step: a tensor asked for twice (objectives sharing columns) is gathered
+-- once. Every rank must run the same objectives on the same keys, so the
+-- collectives come in the same order.
+function dist.column_gatherer()
+  if not active() or native.world_size() == 1 then return nil end
+  local done = {}
+  return function(_, x)
+    local all = done[x]
+    if all == nil then
+      if x.dtype == torch.bool then all = dist.all_gather(x:to(torch.uint8)):to(torch.bool)
+      else all = dist.all_gather(x) end
+      done[x] = all
+    end
+    return all, dist.rank_offset(x:size(0))
+  end
+end
 
 -- A copy of data.Loader options with rank/world_size filled from the group
 -- (explicit values kept), so each rank reads its own shard.
@@ -293,6 +314,8 @@ help.document('dist.average_gradients', 'dist.average_gradients(module_or_tensor
   'replaced by their mean over ranks (bucketed all_reduce); call after backward, before clipping and opt:step().')
 help.document('dist.all_gather', 'dist.all_gather(t) -> [world*B, ...] in rank order, differentiable (backward: ' ..
   "all_reduce SUM of the incoming gradient, this rank's block); use with rank_offset = dist.rank_offset(B).")
+help.document('dist.column_gatherer', 'dist.column_gatherer() -> gather(key, x) -> [world*B, ...], rank offset, ' ..
+  "for the contrastive objectives' inputs.gather (nil for a single process); one per step.")
 help.document('dist.all_gather_uneven', 'dist.all_gather_uneven(t) -> rows of every rank concatenated (counts may ' ..
   'differ), no gradient: evaluation embeddings.')
 help.document('dist.all_reduce_numbers', "dist.all_reduce_numbers({k = number...}, op='sum'|'avg'|'max'|'min') -> " ..

@@ -2,15 +2,19 @@
 -- kinema.optim, kinema.data, kinema.losses, kinema.models, kinema.eval,
 -- kinema.train, ...) load on first use.
 --
--- Where new things go (the build globs new .cpp files and Lua tests):
+-- Where new things go (the build globs new .cpp files and Lua tests). Every
+-- options table is strict: Lua modules check theirs with kinema.util.check_options,
+-- bindings read theirs through Options (core/runtime.h); help texts go to kinema.help.
 --  * an objective: lua/kinema/losses/NAME.lua calling losses.register('NAME',
---    fn) (selected by name in a recipe's weights), its name added to `builtin`
---    in losses/init.lua for :help, its definition and options in
---    docs/objectives.md, tests in tests/lua/test_losses_*.lua;
+--    fn) (selected by name in a recipe's weights), fn reading its opts through
+--    U.options('NAME', opts, {...names}) (a misspelled option is refused), its
+--    name added to `builtin` in losses/init.lua for :help, its definition and
+--    options in docs/objectives.md, tests in tests/lua/test_losses_*.lua;
 --  * an encoder: a Lua nn.Module (kinema.nn) needs no registration; a C++
---    block goes in models/NAME.cpp with KINEMA_REGISTER_BLOCK (models/block.h)
---    and its name in the `blocks` list of lua/kinema/models/init.lua; a
---    paper's whole model is a lua/kinema/models/PAPER.lua;
+--    block goes in models/NAME.cpp with KINEMA_REGISTER_BLOCK (models/block.h),
+--    its config keys read through a ConfigKeys table (models/adapter.h), and
+--    is then kinema.models.NAME and nn.NAME; a paper's whole model is a
+--    lua/kinema/models/PAPER.lua;
 --  * a data format: a reader in core/data/formats_*.cpp declared in
 --    core/data/formats.h and named in read_format (core/data/formats_dispatch.cpp),
 --    reached from Lua as data.read{format = 'NAME'}; tests in tests/cpp/data;

@@ -301,50 +301,6 @@ function recipe.prepare_data(spec, cfg, opts)
   return out
 end
 
--- ---- distributed columns ----------------------------------------------------------
-
--- Bool masks travel as uint8 (Gloo has no bool all_gather).
-local function gather(t)
-  local dist = require 'kinema.dist'
-  if t.dtype == torch.bool then return dist.all_gather(t:to(torch.uint8)):to(torch.bool) end
-  return dist.all_gather(t)
-end
-
--- Soft targets [B,B] of this rank's batch placed in the [B,G] global columns.
-local function place_local_block(W, offset, G)
-  local out = torch.zeros({W:size(0), G}, {dtype = W.dtype, device = W.device})
-  out:narrow(1, offset, W:size(1)):copy_(W)
-  return out
-end
-
--- With several ranks, the contrastive objectives compare local rows with the
--- columns of every rank: adds the gathered *_all inputs (differentiable
--- all_gather) and rank_offset the objectives read (vtc, weighted_vtc, oac,
--- grounding, rwa), and widens cut-and-paste soft targets to [B, G]. A single
--- process returns inputs unchanged.
-function recipe.gather_columns(inputs)
-  local dist = require 'kinema.dist'
-  if not dist.is_initialized() or dist.world_size() == 1 then return inputs end
-  local rows = inputs.text_emb or inputs.video_emb or inputs.group_tokens
-  if rows == nil then return inputs end
-  local B = rows:size(0)
-  local offset = dist.rank_offset(B)
-  local G = B * dist.world_size()
-  inputs.rank_offset = offset
-  if inputs.group_tokens ~= nil and inputs.video_emb == nil then
-    inputs.video_emb_all = gather(inputs.group_tokens:mean(1))  -- weighted VTC's video embedding
-    inputs.group_tokens_all = gather(inputs.group_tokens)
-  end
-  for _, key in ipairs({'video_emb', 'text_emb', 'nouns', 'noun_mask', 'regions', 'region_mask', 'words',
-                        'word_mask'}) do
-    if inputs[key] ~= nil and torch.is_tensor(inputs[key]) then inputs[key .. '_all'] = gather(inputs[key]) end
-  end
-  for _, key in ipairs({'Wv', 'Wc'}) do
-    if inputs[key] ~= nil then inputs[key] = place_local_block(inputs[key], offset, G) end
-  end
-  return inputs
-end
-
 -- ---- the main -----------------------------------------------------------------------------
 
 -- Shared config: every recipe's defaults extend this.
@@ -500,8 +456,8 @@ end
 
 -- The pieces of a training run of `spec` under cfg: the train loader (sharded
 -- by rank), AdamW, the warm-up + cosine schedule, and the loss function
--- (batch -> total, parts) combining the recipe's weighted objectives, with
--- gathered columns across ranks.
+-- (batch -> total, parts) combining the recipe's weighted objectives; across
+-- ranks the objectives gather their columns through dist.column_gatherer().
 function recipe.training_parts(spec, cfg, model, tok, train_ds)
   local kinema = require 'kinema'
   local ds = train_ds or rdata.dataset(cfg, 'train')
@@ -513,7 +469,8 @@ function recipe.training_parts(spec, cfg, model, tok, train_ds)
   for k, w in pairs(cfg.weights) do if w ~= 0 then weights[k] = w end end
   local function loss_fn(batch)
     local inputs, opts = spec.inputs(model, batch, cfg)
-    return kinema.losses.combine(weights, recipe.gather_columns(inputs), opts)
+    inputs.gather = kinema.dist.column_gatherer()
+    return kinema.losses.combine(weights, inputs, opts)
   end
   return {loader = loader, optimizer = opt, scheduler = sched, loss = loss_fn}
 end

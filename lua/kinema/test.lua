@@ -121,6 +121,17 @@ function T.loader(num_batches, make)
   }
 end
 
+-- A stand-in for kinema.dist.column_gatherer() for rank `rank` of ranks with
+-- `rows` rows each: the objectives' inputs.gather returning the fixed tensor
+-- full[key] (every rank's rows) for a key and offset rank * rows. A key not
+-- in full is an error (the test forgot a column).
+function T.gatherer(full, rank, rows)
+  return function(key, _)
+    assert(full[key] ~= nil, 'T.gatherer: no gathered tensor for ' .. tostring(key))
+    return full[key], rank * rows
+  end
+end
+
 -- fn must raise an error whose message contains `fragment` (plain text).
 function T.raises(fn, fragment, msg)
   local ok, err = pcall(fn)

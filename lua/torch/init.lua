@@ -23,6 +23,14 @@ torch.autograd = {grad = autograd.grad, backward = autograd.backward}
 --   local y = Square(x)          -- or Square:apply(x)
 -- forward runs without grad recording; backward returns one gradient (or nil)
 -- per Tensor argument of forward; ctx also carries arbitrary Lua fields.
+-- Threads: the Lua state is only ever entered by its own thread. The autograd
+-- engine may run a node's backward on another thread (its device threads for
+-- CUDA inputs), so t:backward() and torch.autograd.grad run the engine on a
+-- helper thread while this thread waits, and every Lua backward is handed back
+-- here to run (a backward that a Lua backward starts runs on the engine thread
+-- that waits for it, as a reentrant backward). A backward started elsewhere (a
+-- C++ thread) that reaches a Lua Function fails with an error naming the rule
+-- instead of entering Lua.
 function torch.autograd.Function(def)
   assert(type(def) == 'table' and type(def.forward) == 'function' and type(def.backward) == 'function',
          'torch.autograd.Function{forward=fn, backward=fn} expects both functions')

@@ -143,10 +143,8 @@ void dispatch_param_state(at::ScalarType param, at::ScalarType state, const F& f
 void adamw_cpu(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs,
                at::TensorList exp_avg_sqs, at::TensorList steps, double lr, double beta1,
                double beta2, double weight_decay, double eps) {
-  detail::check_adamw_hyper(lr, beta1, beta2, weight_decay, eps);
-  detail::check_lists("adamw_", params,
-                      {{"grads", grads, false}, {"exp_avgs", exp_avgs, true}, {"exp_avg_sqs", exp_avg_sqs, true}});
-  const std::vector<double> step_counts = detail::advance_steps(steps, params.size());
+  const std::vector<double> step_counts =
+      detail::check_adamw_args(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, weight_decay, eps);
   const size_t count = params.size();
   std::vector<Operand> p(count), g(count), m(count), v(count);
   std::vector<AdamWScalars> scalars(count);
@@ -185,15 +183,8 @@ void adamw_cpu(at::TensorList params, at::TensorList grads, at::TensorList exp_a
 void sgd_cpu(at::TensorList params, at::TensorList grads, at::TensorList momentum_buffers,
              double lr, double momentum, double dampening, double weight_decay, bool nesterov,
              bool first_step) {
-  detail::check_sgd_hyper(lr, momentum, dampening, weight_decay, nesterov);
-  const bool with_momentum = momentum != 0;
-  TORCH_CHECK(with_momentum || momentum_buffers.empty(),
-              "kinema::sgd_: argument 'momentum_buffers' must be empty when momentum is 0");
-  if (with_momentum) {
-    detail::check_lists("sgd_", params, {{"grads", grads, false}, {"momentum_buffers", momentum_buffers, true}});
-  } else {
-    detail::check_lists("sgd_", params, {{"grads", grads, false}});
-  }
+  const bool with_momentum =
+      detail::check_sgd_args(params, grads, momentum_buffers, lr, momentum, dampening, weight_decay, nesterov);
   const size_t count = params.size();
   std::vector<Operand> p(count), g(count), b(count);
   std::vector<int64_t> numels(count);

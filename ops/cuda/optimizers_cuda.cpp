@@ -77,10 +77,8 @@ using DtypeGroups = std::map<std::pair<at::ScalarType, at::ScalarType>, std::vec
 void adamw_cuda(at::TensorList params, at::TensorList grads, at::TensorList exp_avgs,
                 at::TensorList exp_avg_sqs, at::TensorList steps, double lr, double beta1,
                 double beta2, double weight_decay, double eps) {
-  detail::check_adamw_hyper(lr, beta1, beta2, weight_decay, eps);
-  detail::check_lists("adamw_", params,
-                      {{"grads", grads, false}, {"exp_avgs", exp_avgs, true}, {"exp_avg_sqs", exp_avg_sqs, true}});
-  const std::vector<double> step_counts = detail::advance_steps(steps, params.size());
+  const std::vector<double> step_counts =
+      detail::check_adamw_args(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, weight_decay, eps);
   if (params.empty()) return;
   const c10::cuda::CUDAGuard guard(params[0].device());
   const size_t count = params.size();
@@ -128,15 +126,8 @@ void adamw_cuda(at::TensorList params, at::TensorList grads, at::TensorList exp_
 void sgd_cuda(at::TensorList params, at::TensorList grads, at::TensorList momentum_buffers,
               double lr, double momentum, double dampening, double weight_decay, bool nesterov,
               bool first_step) {
-  detail::check_sgd_hyper(lr, momentum, dampening, weight_decay, nesterov);
-  const bool with_momentum = momentum != 0;
-  TORCH_CHECK(with_momentum || momentum_buffers.empty(),
-              "kinema::sgd_: argument 'momentum_buffers' must be empty when momentum is 0");
-  if (with_momentum) {
-    detail::check_lists("sgd_", params, {{"grads", grads, false}, {"momentum_buffers", momentum_buffers, true}});
-  } else {
-    detail::check_lists("sgd_", params, {{"grads", grads, false}});
-  }
+  const bool with_momentum =
+      detail::check_sgd_args(params, grads, momentum_buffers, lr, momentum, dampening, weight_decay, nesterov);
   if (params.empty()) return;
   const c10::cuda::CUDAGuard guard(params[0].device());
   const size_t count = params.size();

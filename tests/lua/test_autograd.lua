@@ -83,6 +83,28 @@ T.test('errors inside custom forward/backward reach Lua', function()
   T.raises(function() BadForward(x) end, 'must return Tensors')
 end)
 
+T.test('a Lua backward may start backward itself (nested engine runs serve the Lua thread too)', function()
+  -- backward computes its gradient with torch.autograd.grad, and the outer
+  -- backward comes from torch.autograd.grad: each engine run hands the Lua
+  -- backward to this thread; none waits on the other
+  local Cube = torch.autograd.Function{
+    forward = function(ctx, x) ctx:save_for_backward(x); return x * x * x end,
+    backward = function(ctx, g)
+      local x = ctx:saved_tensors()
+      local inner = x:detach()
+      inner.requires_grad = true
+      local d = torch.autograd.grad((inner * inner * inner):sum(), inner)
+      return g * d
+    end,
+  }
+  local x = torch.tensor({1., 2., -3.}, {requires_grad = true})
+  local gx = torch.autograd.grad(Cube(Cube(x)):sum(), x)
+  -- d/dx (x^3)^3 = 9 x^8
+  T.close(gx, torch.tensor({9., 9 * 256, 9 * 6561}))
+  Cube(x):sum():backward()
+  T.close(x.grad, torch.tensor({3., 12., 27.}))
+end)
+
 T.test('gradcheck of composed ATen ops', function()
   T.gradcheck(function(a, b) return torch.matmul(a, b):softmax(-1):log() end,
               {torch.randn(2, 3), torch.randn(3, 4)})

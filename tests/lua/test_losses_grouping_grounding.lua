@@ -172,20 +172,23 @@ T.test('grounding: local rows against gathered columns equal the full batch', fu
   local total
   for r = 0, R - 1 do
     local l = losses.grounding({group_tokens = g:narrow(0, r * B, B), nouns = n:narrow(0, r * B, B),
-                                noun_mask = nmask:narrow(0, r * B, B), group_tokens_all = g:detach(), nouns_all = n:detach(),
-                                noun_mask_all = nmask, rank_offset = r * B, Wv = W:narrow(0, r * B, B),
+                                noun_mask = nmask:narrow(0, r * B, B),
+                                gather = T.gatherer({group_tokens = g:detach(), nouns = n:detach(), noun_mask = nmask}, r, B),
+                                Wv = W:narrow(0, r * B, B),
                                 Wc = W:t():narrow(0, r * B, B), tau = 0.2}, {tau_g = 0.5})
     total = total and (total + l) or l
   end
   T.close((total / R):item(), full:item(), {atol = 1e-10})
-  -- without noun_mask_all the other ranks' nouns count as valid, the local mask still applies
+  -- the local block of the gathered mask is always the local mask: rank 0's
+  -- gathered mask marks the other rank's nouns all valid
   local m2 = nmask:clone(); m2[{{2, 4}}] = true
   local full2 = losses.grounding({group_tokens = g, nouns = n, noun_mask = m2, Wv = W, tau = 0.2}, {tau_g = 0.5})
   local l0 = losses.grounding({group_tokens = g:narrow(0, 0, B), nouns = n:narrow(0, 0, B), noun_mask = nmask:narrow(0, 0, B),
-                               group_tokens_all = g:detach(), nouns_all = n:detach(), rank_offset = 0,
+                               gather = T.gatherer({group_tokens = g:detach(), nouns = n:detach(),
+                                                    noun_mask = torch.ones({G, K}, {dtype = torch.bool})}, 0, B),
                                Wv = W:narrow(0, 0, B), Wc = W:t():narrow(0, 0, B), tau = 0.2}, {tau_g = 0.5})
   local l1 = losses.grounding({group_tokens = g:narrow(0, B, B), nouns = n:narrow(0, B, B), noun_mask = m2:narrow(0, B, B),
-                               group_tokens_all = g:detach(), nouns_all = n:detach(), noun_mask_all = m2, rank_offset = B,
+                               gather = T.gatherer({group_tokens = g:detach(), nouns = n:detach(), noun_mask = m2}, 1, B),
                                Wv = W:narrow(0, B, B), Wc = W:t():narrow(0, B, B), tau = 0.2}, {tau_g = 0.5})
   T.close(((l0 + l1) / 2):item(), full2:item(), {atol = 1e-10})
 end)

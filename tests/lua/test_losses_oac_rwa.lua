@@ -57,7 +57,7 @@ T.test('oac: distributed rows and gradcheck', function()
   for r = 0, 1 do
     sum = sum + losses.oac{video_emb = v:narrow(0, r * B, B), text_emb = t:narrow(0, r * B, B),
                            tag_emb = tags:narrow(0, r * B, B), masked_video_emb = masked:narrow(0, r * B, B),
-                           video_emb_all = v, text_emb_all = t, rank_offset = r * B, tau = 0.2}:item()
+                           gather = T.gatherer({video_emb = v, text_emb = t}, r, B), tau = 0.2}:item()
   end
   T.close(sum / 2, full:item(), {atol = 1e-5})
   T.gradcheck(function(a, b, c, e) return losses.oac{video_emb = a, text_emb = b, tag_emb = c, masked_video_emb = e, tau = 0.3} end,
@@ -154,9 +154,9 @@ T.test('rwa: distributed rows equal the full batch; gradcheck', function()
   for k = 0, 1 do
     local function part(x) return x:narrow(0, k * B, B) end
     sum = sum + losses.rwa{video_emb = part(v), text_emb = part(t), regions = part(r), region_mask = part(rm),
-                           words = part(w), word_mask = part(wm), video_emb_all = v, text_emb_all = t,
-                           regions_all = r, region_mask_all = rm, words_all = w, word_mask_all = wm,
-                           rank_offset = k * B, tau = 0.2}:item()
+                           words = part(w), word_mask = part(wm), tau = 0.2,
+                           gather = T.gatherer({video_emb = v, text_emb = t, regions = r, region_mask = rm, words = w,
+                                                word_mask = wm}, k, B)}:item()
   end
   T.close(sum / 2, full:item(), {atol = 1e-5})
   local rm2 = torch.tensor({{true, true}, {true, false}})

@@ -143,7 +143,7 @@ T.test('vtc: local rows against gathered columns equal the full batch', function
   local sum = nil
   for r = 0, R - 1 do
     local l = losses.vtc({video_emb = v_full:narrow(0, r * B, B), text_emb = t_full:narrow(0, r * B, B),
-                          video_emb_all = v_full, text_emb_all = t_full, rank_offset = r * B, tau = 0.1},
+                          gather = T.gatherer({video_emb = v_full, text_emb = t_full}, r, B), tau = 0.1},
                          {splice_local = false})
     sum = sum and (sum + l) or l
   end
@@ -156,8 +156,8 @@ T.test('vtc: local rows against gathered columns equal the full batch', function
   local v_all, t_all = v_full:detach(), t_full:detach()
   local vl = v_all:narrow(0, B, B):clone(); vl.requires_grad = true
   local tl = t_all:narrow(0, B, B):clone(); tl.requires_grad = true
-  local l1 = losses.vtc{video_emb = vl, text_emb = tl, video_emb_all = v_all, text_emb_all = t_all,
-                        rank_offset = B, tau = 0.1}
+  local cols = {video_emb = v_all, text_emb = t_all}
+  local l1 = losses.vtc{video_emb = vl, text_emb = tl, gather = T.gatherer(cols, 1, B), tau = 0.1}
   T.close(l1:item(), ce_reference(vl, t_all, 0.1, nil, B) / 2 + ce_reference(tl, v_all, 0.1, nil, B) / 2, {atol = 1e-10})
   -- reference gradient: the same loss written with explicit constant columns
   local function manual(vv, tt)
@@ -179,13 +179,20 @@ T.test('vtc: local rows against gathered columns equal the full batch', function
   local sum3 = 0
   for r = 0, 2 do
     sum3 = sum3 + losses.vtc{video_emb = v3:narrow(0, 2 * r, 2):clone(), text_emb = t3:narrow(0, 2 * r, 2):clone(),
-                             video_emb_all = v3, text_emb_all = t3, rank_offset = 2 * r, tau = 0.3}:item()
+                             gather = T.gatherer({video_emb = v3, text_emb = t3}, r, 2), tau = 0.3}:item()
   end
   T.close(sum3 / 3, full3:item(), {atol = 1e-5})
-  T.raises(function() losses.vtc{video_emb = vl, text_emb = tl, rank_offset = 3} end, 'rank_offset')
-  T.raises(function() losses.vtc{video_emb = vl, text_emb = tl, text_emb_all = t_all, video_emb_all = v_all,
-                                 rank_offset = 5} end, 'rank_offset')
-  T.raises(function() losses.vtc{video_emb = vl, text_emb = tl, text_emb_all = t_all} end, 'together')
+  -- a gatherer that places the local rows outside its columns, or disagrees
+  -- between keys, or returns no tensor, is refused naming the key
+  T.raises(function() losses.vtc{video_emb = vl, text_emb = tl, gather = T.gatherer(cols, 3, B)} end,
+           "kinema.losses.vtc: rank offset 9 must place the 3 local rows of 'text_emb' inside its 6 gathered rows")
+  T.raises(function()
+    losses.vtc{video_emb = vl, text_emb = tl, gather = T.gatherer({text_emb = t_all, video_emb = v_all:narrow(0, 0, 5)}, 0, B)}
+  end, "kinema.losses.vtc: gathered 'video_emb' (5 rows, rank offset 0) disagrees with the other columns (6 rows, rank offset 0)")
+  T.raises(function() losses.vtc{video_emb = vl, text_emb = tl, gather = function() return 3, 0 end} end,
+           "kinema.losses.vtc: the gatherer returned number for 'text_emb', not a 2-d tensor like it")
+  T.raises(function() losses.vtc{video_emb = vl, text_emb = tl, gather = 'all'} end,
+           "kinema.losses.vtc: input 'gather' (the column gatherer) must be a function, got string")
 end)
 
 T.test('vtc and weighted_vtc gradcheck (float64)', function()

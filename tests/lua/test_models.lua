@@ -30,7 +30,20 @@ T.test('kinema.models constructors build the C++ blocks with their parameter nam
   for _, pair in ipairs(enc:_own_parameters()) do names[pair[1]] = true end
   T.eq(names['blocks.0.attn.qkv.weight'], true)
   T.eq(names['patch_embed.proj.weight'], true)
-  T.raises(function() models.VideoEncoder{embed_dim = 16, num_heads = 2, dpeth = 2} end, 'dpeth')
+  T.raises(function() models.VideoEncoder{embed_dim = 16, num_heads = 2, dpeth = 2} end,
+           "VideoEncoder: unknown config key 'dpeth' (did you mean 'depth'?)")
+end)
+
+T.test('kinema.models finds every registered C++ block by name, with no list to keep', function()
+  local native = require 'kinema._models'
+  local names = native.names()
+  T.is_true(#names >= 11, 'registered blocks: ' .. #names)
+  for _, name in ipairs(names) do
+    T.eq(type(models[name]), 'function', name)
+  end
+  local proj = models.Projection{in_dim = 3, out_dim = 2}
+  T.eq(proj(torch.randn(4, 3)):size(), {4, 2})
+  T.eq(models.NoSuchBlock, nil)
 end)
 
 T.test('STOA-VLP: video, trajectories, actions, text, fusion, heads', function()

@@ -24,7 +24,8 @@ T.test('C++ Linear matches x W^T + b', function()
   T.raises(function() lin(torch.randn(4, 5)) end, 'mat1 and mat2 shapes cannot be multiplied')
   T.raises(function() lin('x') end, 'Linear')
   T.raises(function() nn.Linear{in_features = 3} end, "'out_features' is required")
-  T.raises(function() nn.Linear{in_features = 3, out_features = 2, bais = false} end, 'unknown config key(s): bais')
+  T.raises(function() nn.Linear{in_features = 3, out_features = 2, bais = false} end,
+           "Linear: unknown config key 'bais' (did you mean 'bias'?)")
 end)
 
 T.test('named_parameters, children, state_dict round trip', function()

@@ -92,33 +92,74 @@ function U.diagonal_targets(rows, offset, device)
   return torch.arange(rows, {dtype = torch.int64, device = device}) + offset
 end
 
--- The global columns for local rows: inputs[all_key] ([G, ...], gathered across
--- ranks) with the local block [offset, offset + B) replaced by the local
--- tensor, so the gradient reaches the local rows through the columns too
--- (opts.splice_local = false keeps the gathered tensor as given). Without
--- inputs[all_key] the local tensor itself (offset 0).
-function U.columns(loss, inputs, opts, local_key, all_key, x)
-  local all = inputs[all_key]
-  local offset = inputs.rank_offset or 0
-  if all == nil then
-    U.check(offset == 0, loss, "input 'rank_offset' = %d needs '%s' (the gathered columns)", offset, all_key)
-    return x, 0
-  end
-  U.check(torch.is_tensor(all) and all:dim() == x:dim(), loss, "input '%s' must be a %d-d tensor like '%s', got %s",
-          all_key, x:dim(), local_key, shape_of(all))
+-- The global columns of the distributed case, gathered by the objective
+-- itself. inputs.gather, when given, is the injected gatherer
+--   gather(key, x) -> all [G, ...], offset
+-- returning the rows of every rank for this rank's tensor x (the input `key`
+-- or a value derived from it) and where this rank's rows sit among them
+-- (kinema.dist.column_gatherer() across processes; a test may return fixed
+-- tensors). `entries` lists what the objective compares across ranks:
+-- {key, x} or {key, x, mask_key, mask} (mask a bool [B, n] over x's rows).
+-- Returns {key = [G, ...]} with the local block replaced by x, so the gradient
+-- reaches the local rows through the columns too (opts.splice_local = false
+-- keeps the gathered tensor as given), {mask_key = [G, n] bool} with the local
+-- block always the local mask, and the offset. Without a gatherer: the local
+-- tensors and offset 0.
+local function splice(all, x, offset)
   local B, G = x:size(0), all:size(0)
-  U.check(type(offset) == 'number' and offset >= 0 and offset + B <= G and offset == math.floor(offset), loss,
-          "input 'rank_offset' = %s must place the %d local rows of '%s' inside the %d rows of '%s'",
-          tostring(offset), B, local_key, G, all_key)
-  for d = 1, x:dim() - 1 do
-    U.same_size(loss, x, local_key, d, all, all_key, d)
-  end
-  if opts.splice_local == false then return all, offset end
   local pieces = {}
   if offset > 0 then pieces[#pieces + 1] = all:narrow(0, 0, offset) end
   pieces[#pieces + 1] = x:to(all.dtype)
   if offset + B < G then pieces[#pieces + 1] = all:narrow(0, offset + B, G - offset - B) end
-  return torch.cat(pieces, 0), offset
+  return torch.cat(pieces, 0)
+end
+
+function U.global_columns(loss, inputs, opts, entries)
+  local gather = inputs.gather
+  local out = {}
+  if gather == nil then
+    for _, e in ipairs(entries) do
+      out[e[1]] = e[2]
+      if e[3] ~= nil then out[e[3]] = e[4] end
+    end
+    return out, 0
+  end
+  U.check(type(gather) == 'function', loss, "input 'gather' (the column gatherer) must be a function, got %s",
+          type(gather))
+  local offset, G
+  local function gathered(key, x)
+    local all, off = gather(key, x)
+    U.check(torch.is_tensor(all) and all:dim() == x:dim(), loss,
+            "the gatherer returned %s for '%s', not a %d-d tensor like it", shape_of(all), key, x:dim())
+    for d = 1, x:dim() - 1 do U.same_size(loss, x, key, d, all, 'gathered ' .. key, d) end
+    local B, rows = x:size(0), all:size(0)
+    U.check(type(off) == 'number' and off >= 0 and off == math.floor(off) and off + B <= rows, loss,
+            "rank offset %s must place the %d local rows of '%s' inside its %d gathered rows", tostring(off), B, key,
+            rows)
+    U.check(offset == nil or (off == offset and rows == G), loss,
+            "gathered '%s' (%d rows, rank offset %d) disagrees with the other columns (%d rows, rank offset %d)",
+            key, rows, off, G or 0, offset or 0)
+    offset, G = off, rows
+    return all
+  end
+  for _, e in ipairs(entries) do
+    local key, x, mask_key, mask = e[1], e[2], e[3], e[4]
+    local all = gathered(key, x)
+    out[key] = opts.splice_local == false and all or splice(all, x, offset)
+    if mask_key ~= nil then out[mask_key] = splice(gathered(mask_key, mask):ne(0), mask, offset) end
+  end
+  return out, offset
+end
+
+-- Soft targets W over the columns: [B, G] as given, or this rank's [B, B]
+-- block (G > B: zero weight on the other ranks' columns) placed at offset.
+function U.soft_targets(loss, W, key, offset, G)
+  if W == nil then return nil end
+  U.check(torch.is_tensor(W) and W:dim() == 2, loss, "soft targets '%s' must be a 2-d tensor, got %s", key, shape_of(W))
+  if W:size(1) == G or W:size(1) ~= W:size(0) then return W end
+  local out = torch.zeros({W:size(0), G}, {dtype = W.dtype, device = W.device})
+  out:narrow(1, offset, W:size(1)):copy_(W)
+  return out
 end
 
 -- Combines the two directions of a symmetric loss: 'mean' or 'sum'.

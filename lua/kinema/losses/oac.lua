@@ -10,7 +10,7 @@
 --   masked_video_emb [B,d]            v_l: the object-masked anchor frame's
 --                                     embedding (mean over kept patches)
 --   tau | logit_scale                 as vtc (default opts.tau = 0.07)
---   video_emb_all, text_emb_all, rank_offset   distributed columns, as vtc
+--   gather                            distributed: the column gatherer, as vtc
 --                                     (the tag and mask terms use the same columns)
 -- opts: lambda (0.5), tau, splice_local
 -- parts: vtc, tag, mask, tau; trivial (its value at equal logits)
@@ -30,10 +30,9 @@ function M.oac(inputs, opts)
   U.check(tostring(tags.shape) == tostring(v.shape) and tostring(masked.shape) == tostring(v.shape), 'oac',
           "'tag_emb' and 'masked_video_emb' must be %s like 'video_emb'", tostring(v.shape))
   local tau = U.temperature('oac', inputs, opts, 0.07)
-  local v_all, offset = U.columns('oac', inputs, opts, 'video_emb', 'video_emb_all', v)
-  local t_all = U.columns('oac', inputs, opts, 'text_emb', 'text_emb_all', inputs.text_emb)
-  local l_tag = vtc.contrastive('oac', U.cosine_matrix(tags, v_all) / tau, offset)
-  local l_mask = vtc.contrastive('oac', U.cosine_matrix(masked, t_all) / tau, offset)
+  local cols, offset = U.global_columns('oac', inputs, opts, {{'text_emb', inputs.text_emb}, {'video_emb', v}})
+  local l_tag = vtc.contrastive('oac', U.cosine_matrix(tags, cols.video_emb) / tau, offset)
+  local l_mask = vtc.contrastive('oac', U.cosine_matrix(masked, cols.text_emb) / tau, offset)
   local loss = l_vtc + (l_tag + l_mask) * lambda
   return loss, {vtc = l_vtc:detach(), tag = l_tag:detach(), mask = l_mask:detach(), tau = vtc_parts.tau,
                 trivial = vtc_parts.trivial * (1 + 2 * lambda)}

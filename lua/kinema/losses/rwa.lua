@@ -14,9 +14,8 @@
 --   words [B,L,d], word_mask [B,L]       word outputs, [CLS]/padding excluded by the mask
 --   tau | logit_scale                    as vtc (default opts.tau = 0.05); sigma
 --                                        defaults to the same temperature
---   *_all + rank_offset                  distributed: video_emb_all, text_emb_all,
---                                        regions_all, region_mask_all, words_all,
---                                        word_mask_all (local blocks spliced in)
+--   gather                               distributed: the column gatherer, as vtc;
+--                                        gathers regions, words and their masks too
 -- opts: lambda (1; the authors' code uses 20), sigma (default tau), global_weight (1),
 --       local_weight (1), tau, splice_local
 -- parts: vtc, local_v2t, local_t2v, tau; trivial (its value at equal logits)
@@ -36,18 +35,6 @@ local function tokens(name, inputs, key, mask_key)
   return x, U.mask(name, inputs, mask_key, x:size(0), x:size(1), x.device)
 end
 
--- The gathered mask [rows, n] (all valid when not given) with the local block
--- replaced by the local mask.
-local function splice_mask(name, inputs, key, local_mask, offset, rows)
-  local m = inputs[key]
-  if m == nil then m = torch.ones({rows, local_mask:size(1)}, {dtype = torch.bool, device = local_mask.device}) end
-  U.check(torch.is_tensor(m) and m:dim() == 2 and m:size(0) == rows and m:size(1) == local_mask:size(1), name,
-          "input '%s' must be [%d, %d]", key, rows, local_mask:size(1))
-  local B = local_mask:size(0)
-  m = m:ne(0)
-  return torch.cat({m:narrow(0, 0, offset), local_mask, m:narrow(0, offset + B, rows - offset - B)}, 0)
-end
-
 -- S [B,G] (local videos against all captions) and S' [B,G] (local captions
 -- against all videos), plus the column offset.
 function M.local_similarities(name, inputs, opts)
@@ -56,19 +43,15 @@ function M.local_similarities(name, inputs, opts)
   U.same_size(name, r, 'regions', 2, w, 'words', 2)
   local lambda = opts.lambda or 1.0
   U.check(type(lambda) == 'number', name, "option 'lambda' must be a number")
-  if inputs.regions_all == nil and inputs.words_all == nil then
+  if inputs.gather == nil then
     U.same_size(name, r, 'regions', 0, w, 'words', 0)
     local S, Sp = ops.rwa_similarity(r, rm, w, wm, lambda)
     return S, Sp, 0
   end
-  U.check(inputs.regions_all ~= nil and inputs.words_all ~= nil, name,
-          "inputs 'regions_all' and 'words_all' (gathered columns) must be given together")
-  local r_all, offset = U.columns(name, inputs, opts, 'regions', 'regions_all', r)
-  local w_all = U.columns(name, inputs, opts, 'words', 'words_all', w)
-  local rm_all = splice_mask(name, inputs, 'region_mask_all', rm, offset, r_all:size(0))
-  local wm_all = splice_mask(name, inputs, 'word_mask_all', wm, offset, w_all:size(0))
-  local S = ops.rwa_similarity(r, rm, w_all, wm_all, lambda)
-  local _, Sp = ops.rwa_similarity(r_all, rm_all, w, wm, lambda)
+  local cols, offset = U.global_columns(name, inputs, opts,
+                                        {{'regions', r, 'region_mask', rm}, {'words', w, 'word_mask', wm}})
+  local S = ops.rwa_similarity(r, rm, cols.words, cols.word_mask, lambda)
+  local _, Sp = ops.rwa_similarity(cols.regions, cols.region_mask, w, wm, lambda)
   return S, Sp, offset
 end
 

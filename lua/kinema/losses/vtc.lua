@@ -9,17 +9,19 @@
 --                                      learnable, clamped to [0.01, 1]) or a
 --                                      number; or CLIP's logit_scale = log(1/tau)
 --                                      (clamped to tau in [0.01, 1]); else opts.tau (0.07)
---   Wv [B,G] (alias W), Wc [B,G]       optional soft targets: row i of Wv for
+--   Wv (alias W), Wc                   optional soft targets: row i of Wv for
 --                                      video i over captions, row j of Wc for
---                                      caption j over videos; Wc defaults to
---                                      Wv^T (only when B == G)
---   text_emb_all [G,d], video_emb_all [G,d], rank_offset
---                                      distributed: columns gathered across
---                                      ranks, local rows at [offset, offset+B);
---                                      targets are offset + i. The local block
---                                      of the gathered columns is replaced by
---                                      the local tensors (opts.splice_local = false
---                                      to keep them as given).
+--                                      caption j over videos, [B,G] or this
+--                                      rank's [B,B] block; Wc defaults to Wv^T
+--                                      (only when Wv is square)
+--   gather                             distributed: the column gatherer
+--                                      gather(key, x) -> [G,...], offset
+--                                      (kinema.dist.column_gatherer()); the
+--                                      columns are every rank's rows with the
+--                                      local block replaced by the local
+--                                      tensors (opts.splice_local = false to
+--                                      keep them as gathered); targets are
+--                                      offset + i.
 -- opts: tau (0.07), tau_min/tau_max (logit_scale clamp), directions 'mean' (STOA eq 5) | 'sum'
 -- parts: v2t, t2v (each direction's CE), tau; trivial (its value at equal logits)
 local torch = require 'torch'
@@ -35,14 +37,25 @@ function M.logits(name, inputs, opts)
   U.same_size(name, v, 'video_emb', 0, t, 'text_emb', 0)
   U.same_size(name, v, 'video_emb', 1, t, 'text_emb', 1)
   local tau = U.temperature(name, inputs, opts, 0.07)
-  U.check((inputs.text_emb_all == nil) == (inputs.video_emb_all == nil), name,
-          "inputs 'text_emb_all' and 'video_emb_all' (gathered columns) must be given together")
-  local t_all, offset = U.columns(name, inputs, opts, 'text_emb', 'text_emb_all', t)
-  local v_all = U.columns(name, inputs, opts, 'video_emb', 'video_emb_all', v)
-  U.check(t_all:size(0) == v_all:size(0), name, "inputs 'text_emb_all' and 'video_emb_all' must have the same rows")
+  local cols, offset = U.global_columns(name, inputs, opts, {{'text_emb', t}, {'video_emb', v}})
+  local t_all, v_all = cols.text_emb, cols.video_emb
   local v2t = U.cosine_matrix(v, t_all) / tau
   local t2v = U.cosine_matrix(t, v_all) / tau
   return v2t, t2v, offset, tau
+end
+
+-- The soft targets Wv (alias W) and Wc over G columns (nil when not given):
+-- Wc defaults to Wv^T when Wv is square; a local [B,B] block is placed at the
+-- rank's offset.
+function M.soft_targets(name, inputs, offset, G)
+  local Wv, Wc = inputs.Wv or inputs.W, inputs.Wc
+  if Wv ~= nil and Wc == nil then
+    U.check(torch.is_tensor(Wv) and Wv:dim() == 2 and Wv:size(0) == Wv:size(1), name,
+            "input 'Wc' is required when 'Wv' is not square (distributed columns)")
+    Wc = Wv:t()
+  end
+  U.check(Wc == nil or Wv ~= nil, name, "input 'Wc' given without 'Wv'")
+  return U.soft_targets(name, Wv, 'Wv', offset, G), U.soft_targets(name, Wc, 'Wc', offset, G)
 end
 
 -- Cross entropy of [B,G] logits against the diagonal shifted by offset, or
@@ -60,14 +73,7 @@ end
 function M.loss(name, inputs, opts, default_directions)
   opts = opts or {}
   local v2t, t2v, offset, tau = M.logits(name, inputs, opts)
-  local Wv = inputs.Wv or inputs.W
-  local Wc = inputs.Wc
-  if Wv ~= nil and Wc == nil then
-    U.check(torch.is_tensor(Wv) and Wv:dim() == 2 and Wv:size(0) == Wv:size(1), name,
-            "input 'Wc' is required when 'Wv' is not square (distributed columns)")
-    Wc = Wv:t()
-  end
-  U.check(Wc == nil or Wv ~= nil, name, "input 'Wc' given without 'Wv'")
+  local Wv, Wc = M.soft_targets(name, inputs, offset, v2t:size(1))
   local l_v2t = M.contrastive(name, v2t, offset, Wv, 'Wv')
   local l_t2v = M.contrastive(name, t2v, offset, Wc, 'Wc')
   local directions = opts.directions or default_directions

@@ -7,10 +7,10 @@
 -- inputs:
 --   group_tokens [B,M,d]  (video embedding = their mean), or video_emb [B,d]
 --   text_emb [B,d]        caption [CLS] embeddings
---   Wv [B,G] (alias W)    required; Wc [B,G] optional (default Wv^T when square)
+--   Wv (alias W)          required; Wc optional (default Wv^T when square); as vtc
 --   tau | logit_scale     as vtc (default opts.tau = 0.07)
---   text_emb_all, video_emb_all, rank_offset   distributed columns, as vtc
---                         (video_emb_all holds gathered group-token means)
+--   gather                distributed: the column gatherer, as vtc (it gathers
+--                         the group-token means as video_emb)
 -- opts: directions 'sum' (eq 7) | 'mean', tau, splice_local
 -- parts: v2t, t2v, tau; trivial (its value at equal logits)
 local torch = require 'torch'

@@ -1,5 +1,7 @@
--- kinema.models: the C++ encoder blocks of models/ as constructors taking a
--- config table (kinema.models.VideoEncoder{embed_dim = 768, ...}), and the four
+-- kinema.models: the C++ blocks of models/ as constructors taking a config
+-- table (kinema.models.VideoEncoder{embed_dim = 768, ...}): every block that
+-- models/*.cpp registers with KINEMA_REGISTER_BLOCK, found by name in that
+-- registry (no list to keep here); and the four
 -- papers' architectures as Lua model definitions that recipes reuse:
 --   kinema.models.stoa.build(cfg)     STOA-VLP
 --   kinema.models.svilm.build(cfg)    S-ViLM
@@ -8,14 +10,9 @@
 -- Every block is an nn module: mix it with Lua modules, replace it with one, or
 -- add one, without recompiling. Forward returns a table of named outputs.
 local nn = require 'kinema.nn'
+local native = require 'kinema._models'
 
 local M = {}
-
-M.blocks = {'VideoEncoder', 'TextEncoder', 'FusionEncoder', 'TrajectoryEncoder', 'ActionEncoder',
-            'RegionEncoder', 'GroupingBlock', 'Projection', 'Temperature', 'VTMHead', 'MLMHead'}
-for _, name in ipairs(M.blocks) do
-  M[name] = function(config) return nn.Native(name, config or {}) end
-end
 
 -- A copy of `defaults` overridden by `cfg`; nested option tables merge key by
 -- key, arrays (e.g. grouping_layers) are replaced whole.
@@ -40,6 +37,11 @@ return setmetatable(M, {
       local m = require('kinema.models.' .. key)
       rawset(t, key, m)
       return m
+    end
+    if type(key) == 'string' and native.doc(key) ~= nil then  -- a registered C++ block
+      local ctor = function(config) return nn.Native(key, config or {}) end
+      rawset(t, key, ctor)
+      return ctor
     end
   end,
 })

@@ -44,9 +44,7 @@ function S.train(rank, device)
     video, text = video:to(device), text:to(device)
     local v = model.video(video:narrow(0, rank * b, b))
     local t = model.text(text:narrow(0, rank * b, b))
-    local loss = vtc({video_emb = v, text_emb = t, video_emb_all = dist.all_gather(v),
-                      text_emb_all = dist.all_gather(t), rank_offset = dist.rank_offset(b),
-                      logit_scale = model.logit_scale})
+    local loss = vtc({video_emb = v, text_emb = t, gather = dist.column_gatherer(), logit_scale = model.logit_scale})
     opt:zero_grad()
     loss:backward()
     -- ~0.5 KB buckets: several buckets, single- and multi-gradient ones
