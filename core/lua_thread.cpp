@@ -1,5 +1,5 @@
-// The Lua-thread rule of core/lua_thread.h: a queue of calls served by the
-// Lua thread while it waits for work running on a helper thread.
+// The Lua-thread rule of core/lua_thread.h: calls handed to the Lua thread,
+// served while it waits for engine work running on another thread.
 #include "core/lua_thread.h"
 
 #include <ATen/ThreadLocalState.h>
@@ -16,17 +16,48 @@ namespace kinema::lua {
 
 namespace {
 
-struct Call {
+// Work run on some thread, its exception kept for the thread that waits on it.
+struct Job {
   const std::function<void()>* fn;
   std::exception_ptr error;
   bool done = false;
+
+  void run() {
+    try {
+      (*fn)();
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+};
+
+// A call handed to the Lua thread. While the Lua thread runs it, the handing
+// thread waits and may be given engine work back (assist): a backward the Lua
+// code starts there runs on that thread, which is an engine thread (a device
+// thread for CUDA), so the engine treats it as reentrant instead of queueing
+// it behind the node that waits for it.
+struct Call : Job {
+  Job* assist = nullptr;
 };
 
 std::mutex g_mutex;
-std::condition_variable g_changed;  // a call queued or finished, or some work done
+std::condition_variable g_changed;  // a call queued or finished, an assist posted or finished
 std::deque<Call*> g_queue;
-int g_serving = 0;  // nested serve_lua_while calls now waiting on the Lua thread
+int g_serving = 0;             // serve_lua_while calls now waiting on the Lua thread
+Call* g_running = nullptr;     // the handed-over call the Lua thread is running (innermost)
 std::thread::id g_lua_thread;
+
+// Runs `call` on the Lua thread, as the innermost running call. Lock held on entry and exit.
+void run_call(Call* call, std::unique_lock<std::mutex>& lock) {
+  Call* outer = g_running;
+  g_running = call;
+  lock.unlock();
+  call->run();
+  lock.lock();
+  g_running = outer;
+  call->done = true;
+  g_changed.notify_all();
+}
 
 }  // namespace
 
@@ -45,7 +76,8 @@ void run_on_lua_thread(const std::function<void()>& fn, const char* what) {
     fn();
     return;
   }
-  Call call{&fn, nullptr};
+  Call call;
+  call.fn = &fn;
   std::unique_lock<std::mutex> lock(g_mutex);
   if (g_serving == 0) {
     throw std::runtime_error(std::string(what) +
@@ -55,51 +87,53 @@ void run_on_lua_thread(const std::function<void()>& fn, const char* what) {
   }
   g_queue.push_back(&call);
   g_changed.notify_all();
-  g_changed.wait(lock, [&] { return call.done; });
+  for (;;) {
+    g_changed.wait(lock, [&] { return call.done || call.assist != nullptr; });
+    if (call.done) break;
+    Job* assist = call.assist;  // engine work the Lua code started while running this call
+    call.assist = nullptr;
+    lock.unlock();
+    assist->run();
+    lock.lock();
+    assist->done = true;
+    g_changed.notify_all();
+  }
   if (call.error) std::rethrow_exception(call.error);
 }
 
 void serve_lua_while(const std::function<void()>& work) {
-  struct Run {
-    bool done = false;
-    std::exception_ptr error;
-  } run;
-  {
-    std::lock_guard<std::mutex> lock(g_mutex);
-    ++g_serving;
-  }
   const at::ThreadLocalState state;  // grad mode, dispatch keys, ... of the Lua thread
-  std::thread helper([&] {
+  const std::function<void()> with_state = [&] {
     at::ThreadLocalStateGuard guard(state);
-    try {
-      work();
-    } catch (...) {
-      run.error = std::current_exception();
-    }
-    std::lock_guard<std::mutex> lock(g_mutex);
-    run.done = true;
-    g_changed.notify_all();
-  });
+    work();
+  };
+  Job job;
+  job.fn = &with_state;
   std::unique_lock<std::mutex> lock(g_mutex);
+  ++g_serving;
+  std::thread helper;
+  if (g_running != nullptr) {
+    g_running->assist = &job;  // its thread waits for us: the work runs there
+    g_changed.notify_all();
+  } else {
+    helper = std::thread([&] {
+      job.run();
+      std::lock_guard<std::mutex> done_lock(g_mutex);
+      job.done = true;
+      g_changed.notify_all();
+    });
+  }
   for (;;) {
-    g_changed.wait(lock, [&] { return run.done || !g_queue.empty(); });
-    if (g_queue.empty()) break;  // done, and nothing left that a finished node still waits for
+    g_changed.wait(lock, [&] { return job.done || !g_queue.empty(); });
+    if (g_queue.empty()) break;  // done, and no finished node still waits on a call
     Call* call = g_queue.front();
     g_queue.pop_front();
-    lock.unlock();
-    try {
-      (*call->fn)();
-    } catch (...) {
-      call->error = std::current_exception();
-    }
-    lock.lock();
-    call->done = true;
-    g_changed.notify_all();
+    run_call(call, lock);
   }
   --g_serving;
   lock.unlock();
-  helper.join();
-  if (run.error) std::rethrow_exception(run.error);
+  if (helper.joinable()) helper.join();
+  if (job.error) std::rethrow_exception(job.error);
 }
 
 }  // namespace kinema::lua

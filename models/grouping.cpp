@@ -88,13 +88,27 @@ GroupingOutput GroupingBlockImpl::forward(const at::Tensor& groups, const at::Te
 
 namespace {
 
+using GO = GroupingOptions;
+const ConfigKeys<GO>& grouping_keys() {
+  static const ConfigKeys<GO> keys = ConfigKeys<GO>()
+                                         .key("embed_dim", &GO::dim)
+                                         .key("num_heads", &GO::num_heads)
+                                         .key("mlp_ratio", &GO::mlp_ratio)
+                                         .key("tau", &GO::tau)
+                                         .key("gumbel", &GO::gumbel)
+                                         .key("layer_norm_eps", &GO::layer_norm_eps)
+                                         .key("act", &GO::act, "'gelu'|'quick_gelu'");
+  return keys;
+}
+constexpr int64_t kDefaultGroups = 32;  // the standalone block's num_groups
+
 // The standalone block keeps its own learnable group tokens (group_token
 // [1, M, D]) used when no groups are passed in, so a chain of grouping blocks
 // can be wired from Lua after any encoder layers.
 class GroupingBlockAdapter : public TypedBlock<GroupingBlock> {
  public:
-  explicit GroupingBlockAdapter(const Config& c) : TypedBlock(GroupingBlock(options(c))) {
-    const int64_t m = c.get_int("num_groups", 32);
+  explicit GroupingBlockAdapter(const Config& c) : TypedBlock(GroupingBlock(grouping_keys().read(c))) {
+    const int64_t m = c.get_int("num_groups", kDefaultGroups);
     TORCH_CHECK(m > 0, "GroupingBlock: config key 'num_groups' must be positive");
     group_token_ = register_parameter("group_token", torch::zeros({1, m, impl_->options().dim}));
     trunc_normal_(group_token_, 0.02);
@@ -110,17 +124,6 @@ class GroupingBlockAdapter : public TypedBlock<GroupingBlock> {
   }
 
  private:
-  static GroupingOptions options(const Config& c) {
-    GroupingOptions o;
-    o.dim = c.get_int("embed_dim", o.dim);
-    o.num_heads = c.get_int("num_heads", o.num_heads);
-    o.mlp_ratio = c.get_double("mlp_ratio", o.mlp_ratio);
-    o.tau = c.get_double("tau", o.tau);
-    o.gumbel = c.get_bool("gumbel", o.gumbel);
-    o.layer_norm_eps = c.get_double("layer_norm_eps", o.layer_norm_eps);
-    o.act = c.get_string("act", o.act);
-    return o;
-  }
   at::Tensor group_token_;
 };
 
@@ -130,8 +133,7 @@ KINEMA_REGISTER_BLOCK(
     "GroupingBlock", [](const Config& c) { return std::make_shared<GroupingBlockAdapter>(c); },
     "S-ViLM / GroupViT grouping block: groups attend to the tokens, every token is hard-assigned to one "
     "group (gumbel noise while training, straight-through softmax gradient) and merged into it. "
-    "Config: embed_dim=768 num_heads=12 mlp_ratio=4 tau=1 gumbel=true layer_norm_eps=1e-6 act='gelu' "
-    "num_groups=32. Inputs: tokens [B,L,D], groups [B,M,D] (opt; default: the learned group_token), "
+    "Config: " + grouping_keys().doc() + " num_groups=" + std::to_string(kDefaultGroups) + ". Inputs: tokens [B,L,D], groups [B,M,D] (opt; default: the learned group_token), "
     "token_mask [B,L] bool (opt). Outputs: groups [B,M,D], assignment [B,M,L]. Parameters: group_token, "
     "norm_tokens, norm_groups, cross_attn.{q,k,v,proj}, norm_assign, assign.{q,k,v,proj}, norm_mlp, "
     "mlp.{fc1,fc2}.");

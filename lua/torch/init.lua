@@ -27,8 +27,10 @@ torch.autograd = {grad = autograd.grad, backward = autograd.backward}
 -- engine may run a node's backward on another thread (its device threads for
 -- CUDA inputs), so t:backward() and torch.autograd.grad run the engine on a
 -- helper thread while this thread waits, and every Lua backward is handed back
--- here to run. A backward started elsewhere (a C++ thread) that reaches a Lua
--- Function fails with an error naming the rule instead of entering Lua.
+-- here to run (a backward that a Lua backward starts runs on the engine thread
+-- that waits for it, as a reentrant backward). A backward started elsewhere (a
+-- C++ thread) that reaches a Lua Function fails with an error naming the rule
+-- instead of entering Lua.
 function torch.autograd.Function(def)
   assert(type(def) == 'table' and type(def.forward) == 'function' and type(def.backward) == 'function',
          'torch.autograd.Function{forward=fn, backward=fn} expects both functions')

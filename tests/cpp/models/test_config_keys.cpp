@@ -70,6 +70,9 @@ TEST_CASE("ConfigKeys: the doc lists every key with the struct's default") {
   // a registered encoder's doc is built from its table
   CHECK(registered_blocks().at("RegionEncoder").doc.find("Config: feat_dim=2048 num_frames=8 depth=12 embed_dim=768") !=
         std::string::npos);
+  CHECK(registered_blocks().at("GroupingBlock").doc.find(
+            "Config: embed_dim=768 num_heads=12 mlp_ratio=4 tau=1 gumbel=true layer_norm_eps=1e-06 act='gelu' "
+            "('gelu'|'quick_gelu') num_groups=32. Inputs:") != std::string::npos);
 }
 
 TEST_CASE("Config: an unknown key is refused naming the block and the closest key it asked for") {
