@@ -55,10 +55,13 @@ int preprocess_main(int argc, char** argv) {
      cxxopts::value<std::string>())
     ("config", "a training config (a run's config.json): --short-side from its image_size, --frames from "
      "its frames", cxxopts::value<std::string>())
-    ("short-side", "shorter side of the output in pixels (0 = keep)", cxxopts::value<std::string>())
+    // No cxxopts default for these two: whether they were given decides
+    // whether --config's values apply, so the help states the defaults itself.
+    ("short-side", "shorter side of the output in pixels (0 = keep) (default: " + std::to_string(o.short_side) +
+     ", or --config's image_size)", cxxopts::value<std::string>())
     ("fps", "output frame rate, at most the source's (0 = keep)", cxxopts::value<std::string>()->default_value("0"))
-    ("frames", "frames the loader samples per clip: keyframes at the start and middle of each of these segments",
-     cxxopts::value<std::string>())
+    ("frames", "frames the loader samples per clip: keyframes at the start and middle of each of these segments "
+     "(default: " + std::to_string(o.frames) + ", or --config's frames)", cxxopts::value<std::string>())
     ("keyframe-interval", "seconds between keyframes instead (0 = matched to --frames)",
      cxxopts::value<std::string>()->default_value("0"))
     ("jobs", "videos converted in parallel (0 = all cores)", cxxopts::value<std::string>()->default_value("0"))

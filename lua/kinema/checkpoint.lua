@@ -110,21 +110,44 @@ end
 -- ---- initial weights --------------------------------------------------------------------
 
 -- Published checkpoint layouts mapped onto a recipe model's sub-modules by name:
--- targets are {model field, kinema.models.weights rules}; scope (a pattern)
--- limits the checkpoint keys a layout is expected to use; allow_missing (model
--- names, with the field prefix) and allow_unused (checkpoint keys) are the
--- gaps that do not stop a run. A recipe may add layouts or extend the lists in
--- spec.init_layouts.
+-- targets are {model field, kinema.models.weights rules [, leftover = true]}
+-- (a leftover target is tried only where the model has that field, with the
+-- checkpoint tensors the earlier targets left unused: CLIP's projections go
+-- into a recipe's own video_proj/text_proj when its towers have none); scope (a
+-- pattern) limits the checkpoint keys a layout is expected to use;
+-- allow_missing (model names, with the field prefix) and allow_unused
+-- (checkpoint keys) are the gaps that do not stop a run; missing parameters
+-- that match zero_missing are set to zero. A recipe may add layouts in
+-- spec.init_layouts and declare its own parameters in spec.init_fresh.
+--
+-- Image towers loaded into video towers: the time embedding starts at zero and
+-- a divided space-time block's temporal branch (temporal_norm1, temporal_attn,
+-- temporal_fc, which the model initialises at zero as TimeSformer does) is new,
+-- so each frame starts out exactly as the image model sees it.
+local image_tower_missing = {'^video%.time_embed$', '^video%.blocks%.%d+%.temporal_'}
+local function with(list, extra)
+  local out = {}
+  for _, v in ipairs(list) do out[#out + 1] = v end
+  for _, v in ipairs(extra) do out[#out + 1] = v end
+  return out
+end
+local projection_bias = {'^video_proj%.proj%.bias$', '^text_proj%.proj%.bias$'}
 checkpoint.init_layouts = {
-  clip = {targets = {{'video', 'clip_visual'}, {'text', 'clip_text'}, {'temperature', 'clip_temperature'}},
-          allow_missing = {'^video%.time_embed$'},
+  clip = {targets = {{'video', 'clip_visual'}, {'text', 'clip_text'}, {'temperature', 'clip_temperature'},
+                     {'video_proj', 'clip_visual_projection', leftover = true},
+                     {'text_proj', 'clip_text_projection', leftover = true}},
+          allow_missing = with(image_tower_missing, projection_bias),
+          zero_missing = with({'^video%.time_embed$'}, projection_bias),
           allow_unused = {'^input_resolution$', '^context_length$', '^vocab_size$'}},
-  clip_visual = {targets = {{'video', 'clip_visual'}}, scope = '^visual%.', allow_missing = {'^video%.time_embed$'}},
-  clip_text = {targets = {{'text', 'clip_text'}},
+  clip_visual = {targets = {{'video', 'clip_visual'}, {'video_proj', 'clip_visual_projection', leftover = true}},
+                 scope = '^visual%.', allow_missing = with(image_tower_missing, {projection_bias[1]}),
+                 zero_missing = {'^video%.time_embed$', projection_bias[1]}},
+  clip_text = {targets = {{'text', 'clip_text'}, {'text_proj', 'clip_text_projection', leftover = true}},
+               allow_missing = {projection_bias[2]}, zero_missing = {projection_bias[2]},
                allow_unused = {'^visual%.', '^logit_scale$', '^input_resolution$', '^context_length$', '^vocab_size$'}},
   -- unimodal checkpoints have no projection into the joint space: it starts random
-  timm_vit = {targets = {{'video', 'timm_vit'}}, allow_missing = {'^video%.time_embed$', '^video%.proj$'},
-              allow_unused = {'^head%.'}},
+  timm_vit = {targets = {{'video', 'timm_vit'}}, allow_missing = with(image_tower_missing, {'^video%.proj$'}),
+              zero_missing = {'^video%.time_embed$'}, allow_unused = {'^head%.'}},
   bert = {targets = {{'text', 'bert'}}, allow_missing = {'^text%.proj$'},
           allow_unused = {'^bert%.pooler%.', '^cls%.', '^bert%.embeddings%.position_ids$'}},
   distilbert = {targets = {{'text', 'distilbert'}}, allow_missing = {'^text%.proj$'},
@@ -162,34 +185,51 @@ function checkpoint.load_layout(model, path, layout_name, opts)
     fail("--init_layout '%s' is not a layout (known: %s)", layout_name, table.concat(names, ', '))
   end
   local state = W.read(path)
-  local used, out = {}, {loaded = 0, missing = {}, unused = {}, mismatched = {}, zeroed = {}, allowed = {}, fields = {}}
+  local used, out = {}, {loaded = 0, missing = {}, unused = {}, mismatched = {}, zeroed = {}, allowed = {}, fields = {},
+                         own = {}}
+  local own_patterns = {}
+  for key, why in pairs(opts.fresh or {}) do
+    if key:sub(1, 1) == '^' then own_patterns[#own_patterns + 1] = {key, why} end
+  end
+  table.sort(own_patterns, function(a, b) return a[1] < b[1] end)
   for _, target in ipairs(layout.targets) do
     local field, rules = target[1], target[2]
     local sub = model[field]
-    if sub == nil then fail("--init_layout %s: the model has no sub-module '%s'", layout_name, field) end
-    local report = W.load(sub, state, rules, target[3])
-    local unused_here = {}
-    for _, k in ipairs(report.unused) do unused_here[k] = true end
-    for k in pairs(state) do if not unused_here[k] then used[k] = true end end
-    out.loaded = out.loaded + #report.loaded
-    for _, name in ipairs(report.missing) do
-      local full = field .. '.' .. name
-      if matches_any(full, layout.allow_missing) then
-        out.allowed[#out.allowed + 1] = full
-        -- a video tower from image weights: zero time embedding, so each frame
-        -- starts out exactly as the image model sees it
-        if name:match('time_embed$') then
-          for _, pair in ipairs(sub:named_parameters()) do
-            if pair[1] == name then torch.no_grad(function() pair[2]:zero_() end) end
-          end
-          out.zeroed[#out.zeroed + 1] = full
-        end
-      else
-        out.missing[#out.missing + 1] = full
-      end
+    local source = state
+    if target.leftover then
+      source = {}
+      for k, v in pairs(state) do if not used[k] then source[k] = v end end
     end
-    for _, m in ipairs(report.mismatched) do out.mismatched[#out.mismatched + 1] = field .. '.' .. m end
-    if #report.loaded > 0 then out.fields[#out.fields + 1] = field end
+    if sub == nil and not target.leftover then
+      fail("--init_layout %s: the model has no sub-module '%s'", layout_name, field)
+    end
+    if sub ~= nil and next(source) ~= nil then
+      local report = W.load(sub, source, rules, target[3])
+      local unused_here = {}
+      for _, k in ipairs(report.unused) do unused_here[k] = true end
+      for k in pairs(source) do if not unused_here[k] then used[k] = true end end
+      out.loaded = out.loaded + #report.loaded
+      for _, name in ipairs(report.missing) do
+        local full = field .. '.' .. name
+        local own_reason
+        for _, p in ipairs(own_patterns) do if full:match(p[1]) then own_reason = p[2]; break end end
+        if own_reason then
+          out.own[#out.own + 1] = {full, own_reason}
+        elseif matches_any(full, layout.allow_missing) then
+          out.allowed[#out.allowed + 1] = full
+          if matches_any(full, layout.zero_missing) then
+            for _, pair in ipairs(sub:named_parameters()) do
+              if pair[1] == name then torch.no_grad(function() pair[2]:zero_() end) end
+            end
+            out.zeroed[#out.zeroed + 1] = full
+          end
+        else
+          out.missing[#out.missing + 1] = full
+        end
+      end
+      for _, m in ipairs(report.mismatched) do out.mismatched[#out.mismatched + 1] = field .. '.' .. m end
+      if #report.loaded > 0 then out.fields[#out.fields + 1] = field end
+    end
   end
   for k in pairs(state) do
     if not used[k] and (not layout.scope or k:match(layout.scope)) and not matches_any(k, layout.allow_unused) then
@@ -208,8 +248,11 @@ end
 -- unused or shapes mismatched beyond the layout's allow-lists stops with their
 -- names unless opts.strict is false (--init_strict false). The model's
 -- sub-modules that no layout fills keep their initialisation and are named on
--- stderr (opts.fresh: the recipe's own, {name = why}); returns {fresh =
--- {{name, why}, ...}} for published layouts.
+-- stderr. opts.fresh declares the recipe's own: {sub-module name = why} and,
+-- for parameters inside a loaded tower, {['^pattern'] = why} (matched against
+-- full names such as video.grouping.0.mlp.fc1.weight; they never stop a load).
+-- Returns {fresh = {{name, why}, ...}, own = {{why, {parameter names}}, ...}}
+-- for published layouts.
 function checkpoint.load_init(model, path, layout, opts)
   opts = opts or {}
   local ok, tensors, meta = pcall(torch.load_safetensors, path)
@@ -228,9 +271,9 @@ function checkpoint.load_init(model, path, layout, opts)
   if #paths ~= #layouts then
     fail('--init names %d file(s) but --init_layout %d layout(s); give one layout per file', #paths, #layouts)
   end
-  local filled = {}
+  local filled, own_params = {}, {}
   for i, p in ipairs(paths) do
-    local r = checkpoint.load_layout(model, p, layouts[i], {layouts = opts.layouts})
+    local r = checkpoint.load_layout(model, p, layouts[i], {layouts = opts.layouts, fresh = opts.fresh})
     for _, field in ipairs(r.fields) do filled[field] = true end
     local gaps = {}
     if #r.missing > 0 then gaps[#gaps + 1] = string.format('%d model parameter(s) not in the checkpoint: %s',
@@ -243,8 +286,21 @@ function checkpoint.load_init(model, path, layout, opts)
       fail('--init %s (layout %s) does not fit the model: %s (check --model sizes, e.g. --model.preset; '
            .. '--init_strict false loads what fits)', p, layouts[i], table.concat(gaps, '; '))
     end
-    io.stderr:write(string.format('kinema: --init %s (%s): %d tensors loaded%s%s\n', p, layouts[i], r.loaded,
+    -- the recipe's own parameters inside loaded towers, one line per reason
+    local by_reason, reasons = {}, {}
+    for _, o in ipairs(r.own) do
+      if not by_reason[o[2]] then by_reason[o[2]] = {}; reasons[#reasons + 1] = o[2] end
+      table.insert(by_reason[o[2]], o[1])
+    end
+    local own_text = {}
+    for _, why in ipairs(reasons) do
+      own_text[#own_text + 1] = string.format('%s (%s)', list_names(by_reason[why], 4), why)
+      own_params[#own_params + 1] = {why, by_reason[why]}
+    end
+    io.stderr:write(string.format('kinema: --init %s (%s): %d tensors loaded%s%s%s\n', p, layouts[i], r.loaded,
                                   #r.zeroed > 0 and ('; set to zero: ' .. table.concat(r.zeroed, ', ')) or '',
+                                  #own_text > 0 and ('; the recipe\'s own, kept at their initialisation: '
+                                                     .. table.concat(own_text, '; ')) or '',
                                   #gaps > 0 and ('; NOT loaded (--init_strict false): ' .. table.concat(gaps, '; ')) or ''))
   end
   -- Sub-modules no layout fills keep their initialisation: said by name, with
@@ -265,7 +321,7 @@ function checkpoint.load_init(model, path, layout, opts)
     io.stderr:write(string.format('kinema: --init: kept at their initialisation (no --init layout fills them): %s\n',
                                   table.concat(other, ', ')))
   end
-  return {fresh = fresh}
+  return {fresh = fresh, own = own_params}
 end
 
 return checkpoint

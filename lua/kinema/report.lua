@@ -318,29 +318,24 @@ function report.examples(run_dir, opts)
   local sim = eval.similarity(Tt, V, {score_fn = score and function(q, g) return score(model, q, g, cfg) end})
   local out = {checkpoint = checkpoint, recipe = name, sim = sim, ids = ids, captions = captions, strips = strips,
                hard = {}}
-  -- hard-negative pairs scored as the evaluation scores them
-  local path = cfg.data.hard_negatives
-  if path and path ~= '' then
-    if path:sub(1, 1) ~= '/' then path = cfg.data.root .. '/' .. path end
-    if read_file(path) then
-      local rows, positives, negatives, per_video = rdata.read_hard_negatives(path, ids)
+  -- hard-negative pairs: the same file the evaluation reads, scored by embedding
+  -- cosine; out.hard_total counts every pair of the test videos, out.hard the lost ones
+  local path = rdata.data_source(cfg, 'test').hard_negatives
+  if path then
+    local found = rdata.read_hard_negatives(path, ids)
+    out.hard_total = #found
+    if #found > 0 then
+      local positives, negatives, rows = {}, {}, {}
+      for k, p in ipairs(found) do positives[k], negatives[k], rows[k] = p.positive, p.negative, p.row end
       torch.no_grad(function()
         local row_t = torch.tensor(rows, {dtype = torch.int64})
         local pos = eval.pair_scores(model, cfg, spec, tok, V, positives, row_t)
-        for _, kind in ipairs({'noun', 'verb'}) do
-          local list = negatives[kind]
-          if #list > 0 then
-            local k = per_video[kind]
-            local neg = eval.pair_scores(model, cfg, spec, tok, V, list, row_t:repeat_interleave(k)):view(#rows, k)
-            for r = 1, #rows do
-              for j = 1, k do
-                local p, n = pos[r - 1]:item(), neg[r - 1][j - 1]:item()
-                if n >= p then
-                  out.hard[#out.hard + 1] = {row = rows[r], kind = kind, positive = positives[r],
-                                             negative = list[(r - 1) * k + j], pos = p, neg = n}
-                end
-              end
-            end
+        local neg = eval.pair_scores(model, cfg, spec, tok, V, negatives, row_t)
+        for k, p in ipairs(found) do
+          local ps, ns = pos[k - 1]:item(), neg[k - 1]:item()
+          if ns >= ps then
+            out.hard[#out.hard + 1] = {row = p.row, kind = p.kind, positive = p.positive, negative = p.negative,
+                                       pos = ps, neg = ns}
           end
         end
       end)
@@ -512,12 +507,14 @@ function report.build(run_dir, opts)
         add('</div></div>')
       end
       add('<h2>Hard negatives the model got wrong</h2>')
-      if #ex.hard == 0 then
-        add('<p class="note">none: every positive caption scored above its one-word edits (or the split has no '
-            .. 'hard-negative file)</p>')
+      if not ex.hard_total then
+        add('<p class="note">the test split has no hard-negative file (--data.hard_negatives)</p>')
+      elseif #ex.hard == 0 then
+        add(string.format('<p class="note">none: in all %d pairs the true caption scored above its edit</p>',
+                          ex.hard_total))
       else
-        add(string.format('<p class="meta">%d pairs where the edited caption scored at least as high as the '
-                          .. 'true one; the first %d:</p>', #ex.hard, math.min(#ex.hard, opts.hard or 8)))
+        add(string.format('<p class="meta">%d of %d pairs where the edited caption scored at least as high as the '
+                          .. 'true one; the first %d:</p>', #ex.hard, ex.hard_total, math.min(#ex.hard, opts.hard or 8)))
         for i = 1, math.min(#ex.hard, opts.hard or 8) do
           local h = ex.hard[i]
           add(string.format('<div class="pair"><img alt="%s" src="%s"><div><div class="pos">true: %s (%.3f)</div>'

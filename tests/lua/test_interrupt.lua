@@ -1,7 +1,8 @@
 -- Interrupts, with real signals to real processes:
 --  - a training run sent SIGTERM finishes the step, checkpoints, prints how to
 --    resume and exits 143; the printed command resumes it to the same losses
---    as an unbroken run; two signals in a row end it at once;
+--    as an unbroken run; SIGINT does the same with exit status 130; two
+--    signals in a row end it at once;
 --  - in the REPL (under tmux, a real terminal), Ctrl-C interrupts a running
 --    loop and returns to the prompt with the session intact.
 local T = require 'kinema.test'
@@ -27,10 +28,12 @@ local function args(out_dir)
                        '--out_dir', out_dir}, ' ')
 end
 
--- Starts `kinema CMD` in the background; returns a handle {pid =, dir =}.
+-- Starts `kinema CMD` in the background; returns a handle {pid =, dir =}. A
+-- shell starts background commands with SIGINT ignored; env restores its
+-- default first, so kinema sees Ctrl-C's signal as it does in a terminal.
 local function start(cmd, dir)
   os.execute('mkdir -p "' .. dir .. '"')
-  os.execute(string.format([[sh -c '"%s" %s >"%s/stdout" 2>"%s/stderr" & echo $! >"%s/pid"; wait $!; echo $? >"%s/status"' &]],
+  os.execute(string.format([[sh -c 'env --default-signal=INT "%s" %s >"%s/stdout" 2>"%s/stderr" & echo $! >"%s/pid"; wait $!; echo $? >"%s/status"' &]],
                            exe, cmd, dir, dir, dir, dir))
   local pid
   for _ = 1, 100 do
@@ -88,6 +91,24 @@ T.test('SIGTERM: the step finishes, a checkpoint is written, the printed command
   local got = logged_steps(cut_dir)
   T.eq(#got, 6)
   for s = 1, 6 do T.close(got[s], expected[s], {atol = 1e-5, rtol = 1e-5}, 'step ' .. s) end
+end)
+
+T.test('SIGINT (Ctrl-C at a terminal) stops a run as SIGTERM does, exit status 130', function()
+  local dir = root .. '/int'
+  local h = start('run scripts/pretrain_baseline.lua ' .. args(dir):gsub('max_steps 6', 'max_steps 100000'),
+                  root .. '/p_int')
+  for _ = 1, 3000 do
+    if #logged_steps(dir) >= 1 or read(h.dir .. '/status') then break end
+    sleep(0.05)
+  end
+  os.execute('kill -INT ' .. h.pid)
+  local status = wait(h, 300)
+  local err = read(h.dir .. '/stderr')
+  T.eq(status, 130, err)
+  local step = tonumber(err:match('SIGINT at step (%d+)'))
+  T.is_true(step ~= nil and step >= 1, 'stopped after a finished step:\n' .. err)
+  T.is_true(kinema.checkpoint.latest(dir):match(string.format('step%%-%08d', step)) ~= nil, 'checkpoint')
+  T.is_true(err:find('resume with: kinema run ', 1, true) ~= nil, err)
 end)
 
 T.test('a second signal ends the run at once', function()

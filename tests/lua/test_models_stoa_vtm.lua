@@ -77,5 +77,6 @@ T.test('mined negatives alone leave VTM at the prior; mixing in uniform draws (t
   T.is_true(mixed < 0.56, string.format('uniform = 0.5: mean VTM loss of the last 25 steps %.4f (prior %.4f)', mixed, PRIOR))
   local spec = require 'kinema.recipes.stoa'
   T.eq(spec.presets.tiny.vtm.uniform, 0.5, 'the tiny STOA preset mixes uniform negatives')
+  T.eq(spec.presets.tiny.weights.vtm, 3, 'the tiny STOA preset weighs VTM 3 (docs/objectives.md)')
   T.eq(spec.defaults.vtm.uniform, 0, "the paper's preset mines only (its encoders start from CLIP)")
 end)

@@ -98,4 +98,14 @@ T.test('usage and refusals: exit status and one line naming the problem', functi
   T.is_true(not sys.exists(root .. '/x'), 'a usage error writes nothing')
 end)
 
+T.test('--help states every default, including those --config can supply', function()
+  local status, stdout = preprocess({'--help'})
+  T.eq(status, 0)
+  local text = stdout:gsub('%s+', ' ')  -- the help wraps its columns
+  for _, want in ipairs({"(default: 8, or --config's frames)", "(default: 0, or --config's image_size)",
+                         '(default: 18)', '(default: auto)'}) do
+    T.is_true(text:find(want, 1, true) ~= nil, '--help lacks ' .. want .. ':\n' .. stdout)
+  end
+end)
+
 T.test('clean up', function() sys.remove_tree(root) end)

@@ -168,3 +168,55 @@ T.test('STOA with CLIP weights: the towers it shares are CLIP, its own modules a
   T.eq(fresh.temperature, 'no --init layout fills it')
   T.eq(fresh.trajectory, 'object trajectory encoder (eq 1)')
 end)
+
+-- A recipe config over the small CLIP for another recipe (its own sub-module sizes follow).
+local function recipe_config(spec, extra)
+  local argv = {}
+  for _, a in ipairs(small_clip) do argv[#argv + 1] = a end
+  for _, a in ipairs(extra or {}) do argv[#argv + 1] = a end
+  argv[#argv + 1] = '--init'
+  argv[#argv + 1] = clip_path
+  return recipe.parse_args(argv, recipe.merge(recipe.common, spec.defaults), spec.presets)
+end
+
+local clip_state = W.read(clip_path)
+
+T.test('a transposing weight rule transposes (a same-numel reshape would scramble a square matrix)', function()
+  local square = torch.arange(0, 9, {dtype = torch.float32}):reshape({3, 3})
+  local mapped = W.map({['visual.proj'] = square}, W.rules.clip_visual_projection)
+  T.eq(mapped['proj.weight']:totable(), square:t():totable())
+  T.raises(function() W.map({['visual.proj'] = torch.zeros({3})}, W.rules.clip_visual_projection) end,
+           'a 1-d tensor cannot be transposed')
+end)
+
+T.test('S-ViLM with CLIP weights: towers and projections load, the grouping is named as its own', function()
+  local svilm = require 'kinema.recipes.svilm'
+  local cfg = recipe_config(svilm, {'--model.video.grouping_layers', '1,2'})
+  local model = svilm.build(cfg, tok)
+  local info = recipe.init_model(model, cfg, svilm)  -- strict: stops on any gap
+  T.eq(#info.own, 1)
+  T.eq(info.own[1][1], svilm.init_fresh['^video%.group'])
+  for _, name in ipairs(info.own[1][2]) do T.is_true(name:match('^video%.group') ~= nil, name) end
+  T.is_true(#info.own[1][2] > 10, 'grouping parameters named: ' .. #info.own[1][2])
+  -- CLIP's projections [D, E] become the Projection blocks' Linear weights [E, D], bias zero
+  T.eq(param(model.video_proj, 'proj.weight'):totable(), clip_state['visual.proj']:t():totable())
+  T.eq(param(model.text_proj, 'proj.weight'):totable(), clip_state['text_projection']:t():totable())
+  T.eq(param(model.video_proj, 'proj.bias'):abs():max():item(), 0)
+  T.eq(param(model.text_proj, 'proj.bias'):abs():max():item(), 0)
+  local fresh = {}
+  for _, f in ipairs(info.fresh) do fresh[f[1]] = f[2] end
+  T.eq(fresh, {})
+end)
+
+T.test('OA-Trans (divided space-time attention) with CLIP weights: a still clip embeds as the image does', function()
+  local oatrans = require 'kinema.recipes.oatrans'
+  local cfg = recipe_config(oatrans, {'--model.video.attention', 'divided'})
+  local model = oatrans.build(cfg, tok)
+  recipe.init_model(model, cfg, oatrans)  -- strict: the temporal branch is allowed, CLIP's projections used
+  model:eval()
+  local image = expected['clip.image']
+  local v = model:encode_video(torch.stack({image, image}, 1))
+  T.is_true(max_diff(v, expected['clip.image_embed']) <= 1e-4, 'video embedding vs the image tower')
+  local ids = expected['clip.ids']
+  T.is_true(max_diff(model:encode_text(ids, ids:ne(0)), expected['clip.text_embed']) <= 1e-4, 'text embedding')
+end)

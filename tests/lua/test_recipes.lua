@@ -165,4 +165,14 @@ T.test('command line: presets, dotted keys, types and unknown keys', function()
   T.raises(function() recipe.parse_args({'stray'}, defaults) end, "unexpected argument 'stray'")
 end)
 
+T.test("the recipes built on STOA's tiny preset keep their own objective weights", function()
+  local function tiny_weights(spec)
+    return recipe.parse_args({'--tiny'}, recipe.merge(recipe.common, spec.defaults), spec.presets).weights
+  end
+  local stoa = require 'kinema.recipes.stoa'
+  T.eq(tiny_weights(stoa).vtm, 3)
+  T.eq(tiny_weights(require 'kinema.recipes.baseline'), {vtc = 1})
+  T.eq(tiny_weights(require('kinema.recipes.finetune_retrieval').spec(stoa)), {vtc = 1})
+end)
+
 T.test('cleanup', function() os.execute('rm -rf "' .. root .. '"') end)

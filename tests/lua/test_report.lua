@@ -110,6 +110,22 @@ T.test('kinema report: a self-contained page that loads in headless Chromium, im
   end
   T.is_true(not html:find('src="http', 1, true) and not html:find('href="http', 1, true)
             and not html:find('<script', 1, true), 'the page reaches outside itself')
+  -- every hard-negative pair of the synthetic test split is scored, and the
+  -- lost ones are those the evaluation counted as lost (results.json)
+  local total = 0
+  for line in read(data_dir .. '/test_hard_negatives.jsonl'):gmatch('[^\n]+') do
+    local r = json.decode(line)
+    total = total + (r.negatives and #r.negatives or 1)
+  end
+  T.is_true(total > 0, 'the synthetic test split has no hard-negative pairs')
+  local results = json.decode(read(run_dir .. '/results.json'))
+  local hard_all = results.hard_all or (results.metrics or {}).hard_all
+  T.is_true(hard_all ~= nil, 'results.json lacks hard_all')
+  local lost = math.floor(total * (1 - hard_all / 100) + 0.5)
+  local summary = lost == 0 and string.format('in all %d pairs the true caption', total)
+                  or string.format('%d of %d pairs where the edited caption', lost, total)
+  T.is_true(html:find(summary, 1, true) ~= nil, 'the hard-negative section lacks "' .. summary .. '"')
+  T.eq(select(2, html:gsub('<div class="pair">', '')), math.min(lost, 8))
   local images = select(2, html:gsub('<img ', ''))
   T.is_true(images >= 6, 'frame strips: ' .. images)
 

@@ -57,6 +57,10 @@ W.rules = {
   }, clip_blocks('')),
   -- CLIP's learned temperature -> Temperature (logit_scale = log(1/tau) in both).
   clip_temperature = {{'^logit_scale$', 'logit_scale'}},
+  -- CLIP's projections ([D, E], used as x @ proj) -> a Projection block's
+  -- nn.Linear weight [E, D]: transposed, never reshaped (D = E in CLIP's text tower).
+  clip_visual_projection = {{'^visual%.proj$', 'proj.weight', 'transpose'}},
+  clip_text_projection = {{'^text_projection$', 'proj.weight', 'transpose'}},
   -- HuggingFace BERT (BertModel / BertForPreTraining) -> TextEncoder{style='bert'}.
   bert = {
     {'^bert%.embeddings%.word_embeddings%.weight$', 'word_embed.weight'},
@@ -94,8 +98,9 @@ function W.read(path, opts)
   return (kio.load_pt(path))
 end
 
--- Renames the keys of `state` by `rules` (a table of {pattern, replacement};
--- a false replacement drops the key). opts.layers = {[src] = dst} keeps and
+-- Renames the keys of `state` by `rules` (a table of {pattern, replacement
+-- [, 'transpose']}; a false replacement drops the key; 'transpose' swaps the
+-- two dimensions of a matrix). opts.layers = {[src] = dst} keeps and
 -- renumbers only those blocks; opts.prefix is prepended to every target.
 -- Returns mapped {target = tensor}, sources {target = source name}, unused {names}.
 function W.map(state, rules, opts)
@@ -108,12 +113,20 @@ function W.map(state, rules, opts)
   for k in pairs(state) do keys[#keys + 1] = k end
   table.sort(keys)
   for _, key in ipairs(keys) do
-    local target
+    local target, transform
     for _, rule in ipairs(rules) do
       if key:match(rule[1]) then
         target = rule[2] and (key:gsub(rule[1], rule[2])) or false
+        transform = rule[3]
         break
       end
+    end
+    local tensor = state[key]
+    if target and transform then
+      assert(transform == 'transpose', 'kinema.models.weights: unknown rule transform ' .. tostring(transform))
+      if tensor:dim() ~= 2 then error(string.format('kinema.models.weights: %s: a %d-d tensor cannot be transposed',
+                                                    key, tensor:dim()), 2) end
+      tensor = tensor:t():contiguous()
     end
     if target and opts.layers then
       local index = target:match('^blocks%.(%d+)%.')
@@ -124,7 +137,7 @@ function W.map(state, rules, opts)
     end
     if target then
       target = (opts.prefix or '') .. target
-      mapped[target], sources[target] = state[key], key
+      mapped[target], sources[target] = tensor, key
     else
       unused[#unused + 1] = key
     end

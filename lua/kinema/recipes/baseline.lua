@@ -26,6 +26,7 @@ spec.defaults = {
 spec.presets = {tiny = recipe.merge(stoa_recipe.presets.tiny, {out_dir = 'runs/baseline-tiny'})}
 spec.presets.tiny.model = {embed = stoa_recipe.presets.tiny.model.embed, video = stoa_recipe.presets.tiny.model.video,
                            text = stoa_recipe.presets.tiny.model.text}
+spec.presets.tiny.weights = nil  -- STOA's objective weights are not the baseline's (VTC alone)
 
 local DualEncoder = nn.Module:extend('DualEncoder')
 

@@ -29,6 +29,7 @@ function M.spec(base)
   for name, preset in pairs(base.presets or {}) do
     spec.presets[name] = recipe.merge(preset, {out_dir = 'runs/' .. base.name .. '-' .. name .. '-ft',
                                                train = {max_steps = 100, lr = 2e-4, warmup = 10}})
+    spec.presets[name].weights = nil  -- the base preset's objective weights: fine-tuning is VTC alone
   end
   -- the evaluation inputs of the base recipe carry what its embeddings need
   spec.loader_options = function(cfg, tok) return base.loader_options(cfg, tok, 'test') end

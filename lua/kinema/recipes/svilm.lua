@@ -18,6 +18,10 @@ spec.docs = {clip_len = {'data', 'frames per pasted clip (cut-and-paste)'},
              phrases = {'data', 'noun phrases per caption (grounding)'},
              phrase_len = {'data', 'noun phrase length in tokens'}}
 
+-- With --init from an image model (CLIP, timm) the towers and projections
+-- load; the group tokens and grouping blocks are S-ViLM's own.
+spec.init_fresh = {['^video%.group'] = 'S-ViLM group tokens and grouping blocks: no image model has them'}
+
 spec.defaults = {
   out_dir = 'runs/svilm', frames = 16, image_size = 224, text_len = 32, clip_len = 2, phrases = 4,
   phrase_len = 16,
