@@ -32,6 +32,18 @@ set(KINEMA_WITH_CUDA OFF)
 if(CAFFE2_USE_CUDA OR TORCH_CUDA_LIBRARIES)
   set(KINEMA_WITH_CUDA ON)
   enable_language(CUDA)
+  # A PyPI torch brings its CUDA libraries (runtime, NCCL, cuDNN, ...) in the
+  # wheel's nvidia/*/lib, newer than the toolkit's: libtorch_cuda.so finds
+  # them through its own RPATH. Our binaries search there first as well, or
+  # the linker resolves libtorch_cuda's libnccl.so.2 to the toolkit's older
+  # copy (undefined ncclCommGrow, ...) and the process would run on the
+  # toolkit's libcudart instead of the one torch was built with.
+  get_filename_component(_site_packages "${KINEMA_TORCH_PREFIX}" DIRECTORY)
+  file(GLOB KINEMA_WHEEL_CUDA_LIBS LIST_DIRECTORIES true "${_site_packages}/nvidia/*/lib")
+  if(KINEMA_WHEEL_CUDA_LIBS)
+    list(JOIN KINEMA_WHEEL_CUDA_LIBS ":" _wheel_rpath)
+    set(KINEMA_WHEEL_RPATH "LINKER:-rpath,${_wheel_rpath}")
+  endif()
   message(STATUS "kinema: CUDA-enabled Torch found (nvcc ${CMAKE_CUDA_COMPILER_VERSION}), building and "
                  "linking the CUDA kernels for ${TORCH_CUDA_ARCH_LIST}")
 else()
@@ -75,6 +87,9 @@ find_path(GLOO_INCLUDE_DIR gloo/config.h)
 add_library(kinema_torch INTERFACE)
 target_link_libraries(kinema_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(kinema_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+if(KINEMA_WHEEL_RPATH)
+  target_link_options(kinema_torch INTERFACE "${KINEMA_WHEEL_RPATH}")
+endif()
 # ATen's at::parallel_for is a header template: with LibTorch built on OpenMP
 # (both lines are) our kernels run serially unless we compile with OpenMP too.
 # A PyPI LibTorch ships its own libgomp.so.1: link that one, so the process

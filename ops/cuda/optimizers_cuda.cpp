@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -39,11 +40,12 @@ template <typename F>
 void with_element_types(at::ScalarType param, at::ScalarType state, const F& fn) {
   auto with_state = [&](auto param_tag) {
     using P = typename decltype(param_tag)::type;
-    if (state == param) {
-      fn(Tag<P>{}, Tag<P>{});
-    } else {
-      fn(Tag<P>{}, Tag<float>{});
+    // Only the 16-bit parameter types may keep float32 state: the kernels are
+    // instantiated for exactly those pairs (optimizers_kernel.cu).
+    if constexpr (std::is_same_v<P, __half> || std::is_same_v<P, __nv_bfloat16>) {
+      if (state != param) return fn(Tag<P>{}, Tag<float>{});
     }
+    fn(Tag<P>{}, Tag<P>{});
   };
   switch (param) {
     case at::kFloat: return with_state(Tag<float>{});

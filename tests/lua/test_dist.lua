@@ -115,10 +115,13 @@ end)
 
 T.test('launch: a failing rank stops the others and sets the exit code', function()
   local code, output, seconds = sh(string.format("'%s' launch --nproc 2 '%sdist/worker.lua' --fail", exe, here))
+  -- Rank 0 spins for 300 s unless stopped: awaiting it would end in sh's
+  -- 120 s `timeout` (code 124). The wall-clock bound is wide because two
+  -- LibTorch processes can take tens of seconds to start on a loaded machine.
   T.eq(code, 3, output)
   T.is_true(output:find('kinema launch: rank 1 (local rank 1', 1, true) and output:find('exited with code 3', 1, true),
             output)
-  T.is_true(seconds < 15, 'rank 0 must be stopped, not awaited: ' .. seconds .. ' s')
+  T.is_true(seconds < 100, 'rank 0 must be stopped, not awaited: ' .. seconds .. ' s')
 end)
 
 T.test('launch: bad options', function()
