@@ -252,11 +252,16 @@ end
 -- for parameters inside a loaded tower, {['^pattern'] = why} (matched against
 -- full names such as video.grouping.0.mlp.fc1.weight; they never stop a load).
 -- Returns {fresh = {{name, why}, ...}, own = {{why, {parameter names}}, ...}}
--- for published layouts.
+-- for published layouts. A kinema checkpoint whose metadata names another
+-- vocabulary than opts.vocab (kinema.recipe_data.vocab_fingerprint) stops.
 function checkpoint.load_init(model, path, layout, opts)
   opts = opts or {}
   local ok, tensors, meta = pcall(torch.load_safetensors, path)
   if ok and meta['kinema.checkpoint'] == '1' then
+    if opts.vocab and meta.vocab and meta.vocab ~= opts.vocab then
+      fail('%s was trained with another vocabulary (%s) than this run reads (%s): give --data.vocab the vocabulary '
+           .. 'of its training run (its data root\'s or out_dir\'s vocab.txt)', path, meta.vocab, opts.vocab)
+    end
     local loaded, err = pcall(model.load_state_dict, model, with_prefix(tensors, 'model'))
     if not loaded then fail("--init %s does not fit the model: %s", path, tostring(err)) end
     return

@@ -506,11 +506,12 @@ function recipe.main(spec, argv)
   torch.manual_seed(cfg.seed + 1)
   -- every input checked before any training (rank 0 builds the vocabulary the others read)
   local prepared = recipe.prepare_data(spec, cfg, {train = true})
-  local tok = dist.is_main() and rdata.tokenizer(cfg, prepared.train) or nil
+  local tok, vocab
+  if dist.is_main() then tok, vocab = rdata.tokenizer(cfg, prepared.train) end
   if dist.is_initialized() then dist.barrier() end
-  tok = tok or rdata.tokenizer(cfg)
+  if not tok then tok, vocab = rdata.tokenizer(cfg) end
   local model = spec.build(cfg, tok)
-  cli.as_usage(recipe.init_model, model, cfg, spec)
+  cli.as_usage(recipe.init_model, model, cfg, spec, vocab)
   if cfg.device ~= 'cpu' then model:to(cfg.device) end
   if dist.is_initialized() then dist.broadcast_parameters(model) end
   local parts = recipe.training_parts(spec, cfg, model, tok, prepared.train)
@@ -520,7 +521,7 @@ function recipe.main(spec, argv)
     max_steps = cfg.train.max_steps, accumulate = cfg.train.accumulate, clip_grad = cfg.train.clip_grad,
     device = cfg.device, amp = cfg.train.amp, out_dir = cfg.out_dir, checkpoint_every = cfg.train.checkpoint_every,
     resume = cfg.resume, overwrite = cfg.overwrite, log_every = cfg.train.log_every,
-    config = cfg, metadata = {recipe = spec.name},
+    config = cfg, metadata = {recipe = spec.name, vocab = vocab},
     eval_every = cfg.eval.every > 0 and cfg.eval.every or nil, grad_diagnostics = cfg.diagnostics,
     evaluate = cfg.eval.every > 0 and function() return (eval.zero_shot(model, cfg, spec, tok, prepared.test)) end
                or nil,
@@ -606,8 +607,9 @@ recipe.model_presets = {
 }
 
 -- The --init / --init_layout / --init_strict of cfg applied to a built model
--- (the layout defaults to the --model.preset's; kinema.checkpoint.load_init).
-function recipe.init_model(model, cfg, spec)
+-- (the layout defaults to the --model.preset's; kinema.checkpoint.load_init);
+-- vocab: this run's rdata.vocab_fingerprint, checked against a kinema checkpoint's.
+function recipe.init_model(model, cfg, spec, vocab)
   if not cfg.init or cfg.init == '' then return end
   local layout = cfg.init_layout
   if (not layout or layout == '') and cfg.model and cfg.model.preset then
@@ -616,7 +618,7 @@ function recipe.init_model(model, cfg, spec)
   local layouts = ckpt.init_layouts
   if spec and spec.init_layouts then layouts = recipe.merge(ckpt.init_layouts, spec.init_layouts) end
   return ckpt.load_init(model, cfg.init, layout, {strict = cfg.init_strict, layouts = layouts,
-                                                 fresh = spec and spec.init_fresh})
+                                                 fresh = spec and spec.init_fresh, vocab = vocab})
 end
 
 -- Zero-shot evaluation of a trained model outside its training run: the
@@ -630,12 +632,12 @@ function recipe.evaluate(name, argv, checkpoint, what)
   local spec = require('kinema.recipes.' .. name)
   local cfg = recipe.parse_args(argv or {}, recipe.merge(recipe.common, spec.defaults or {}), spec.presets)
   local prepared = recipe.prepare_data(spec, cfg, {train = false})
-  local tok = rdata.tokenizer(cfg)
+  local tok, vocab = rdata.tokenizer(cfg)
   torch.manual_seed(cfg.seed + 1)
   local model = spec.build(cfg, tok)
   checkpoint = checkpoint or ckpt.latest(cfg.out_dir)
   if not checkpoint then fail("recipe '%s': no checkpoint in %s (train it first)", name, cfg.out_dir) end
-  ckpt.load_init(model, checkpoint)
+  ckpt.load_init(model, checkpoint, nil, {vocab = vocab})
   if cfg.device ~= 'cpu' then model:to(cfg.device) end
   if what and what.captioning then
     local metrics, captions = eval.captioning(model, cfg, spec, tok, what.captioning)

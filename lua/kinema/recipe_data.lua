@@ -108,7 +108,18 @@ function rdata.tokenizer(cfg, train_ds)
       fail('no vocabulary: %s is absent (it is built when the run trains) and no --data.vocab was given', p)
     end
   end
-  return data.tokenizer{kind = kind, path = p}
+  return data.tokenizer{kind = kind, path = p}, rdata.vocab_fingerprint(p)
+end
+
+-- The identity of a vocabulary file ('N lines, crc32c C'), kept in every
+-- checkpoint's metadata: weights read with another vocabulary of the same size
+-- (another data root's vocab.txt, words in another order) would embed every
+-- token wrongly without any error.
+function rdata.vocab_fingerprint(path)
+  local text = sys.read_file(path)
+  if not text then fail('vocabulary %s: cannot read it', path) end
+  local _, lines = text:gsub('\n', '')
+  return string.format('%d lines, crc32c %.0f', lines, require('kinema._report').crc32c(text))
 end
 
 -- Loader options shared by every recipe plus the recipe's own fields. The

@@ -279,10 +279,10 @@ function report.load_run(run_dir, overrides)
   local defaults = recipe.merge(recipe.common, spec.defaults or {})
   local cfg = recipe.parse_args({'--config', run_dir .. '/config.json'}, defaults, spec.presets)
   for k, v in pairs(overrides or {}) do cfg[k] = v end
-  local tok = rdata.tokenizer_or_synth(cfg)
+  local tok, vocab = rdata.tokenizer_or_synth(cfg)
   torch.manual_seed(cfg.seed + 1)
   local model = spec.build(cfg, tok)
-  ckpt.load_init(model, checkpoint)
+  ckpt.load_init(model, checkpoint, nil, {vocab = vocab})
   model:eval()
   return {spec = spec, cfg = cfg, tok = tok, model = model, checkpoint = checkpoint, recipe = name}
 end

@@ -48,6 +48,24 @@ T.test('the run folder holds config.json and the config in every checkpoint', fu
   T.eq(meta.recipe, 'baseline')
 end)
 
+T.test('a checkpoint is never read with another vocabulary (same size, other order)', function()
+  local rdata = require 'kinema.recipe_data'
+  local checkpoint = kinema.checkpoint.latest(run_dir)
+  local _, meta = torch.load_safetensors(checkpoint)
+  T.eq(meta.vocab, rdata.vocab_fingerprint(data_dir .. '/vocab.txt'))
+  local words = {}
+  for w in read(data_dir .. '/vocab.txt'):gmatch('[^\n]+') do words[#words + 1] = w end
+  words[#words], words[#words - 1] = words[#words - 1], words[#words]
+  local swapped = root .. '/vocab_swapped.txt'
+  T.write_file(swapped, table.concat(words, '\n') .. '\n')
+  T.raises(function()
+    kinema.recipe.evaluate('baseline', {'--config', run_dir .. '/config.json', '--data.vocab', swapped}, checkpoint)
+  end, 'was trained with another vocabulary (' .. meta.vocab .. ') than this run reads')
+  -- its own vocabulary evaluates as before
+  local metrics = kinema.recipe.evaluate('baseline', {'--config', run_dir .. '/config.json'}, checkpoint)
+  T.eq(metrics.t2v_R1, json.decode(read(run_dir .. '/results.json')).metrics.t2v_R1)
+end)
+
 T.test('CRC-32C of the TFRecord framing matches the published check value', function()
   T.eq(require('kinema._report').crc32c('123456789'), 0xE3069283)
   T.eq(require('kinema._report').crc32c(''), 0)
