@@ -16,6 +16,22 @@ add_compile_options(${_torch_flags})
 list(GET TORCH_INCLUDE_DIRS 0 _torch_include)
 get_filename_component(KINEMA_TORCH_PREFIX "${_torch_include}" DIRECTORY)
 message(STATUS "kinema: LibTorch ${Torch_VERSION} from ${KINEMA_TORCH_PREFIX}")
+# TorchConfig finds c10 and others with find_library, which searches the system
+# folders first: where Debian's libtorch-dev is installed, a PyPI torch was
+# linked together with Debian's libc10. Every library the chosen LibTorch has
+# comes from its own lib/ folder.
+set(_kinema_torch_libs)
+foreach(_lib IN LISTS TORCH_LIBRARIES)
+  if(IS_ABSOLUTE "${_lib}")
+    string(FIND "${_lib}" "${KINEMA_TORCH_PREFIX}/" _at)
+    get_filename_component(_name "${_lib}" NAME)
+    if(NOT _at EQUAL 0 AND EXISTS "${KINEMA_TORCH_PREFIX}/lib/${_name}")
+      set(_lib "${KINEMA_TORCH_PREFIX}/lib/${_name}")
+    endif()
+  endif()
+  list(APPEND _kinema_torch_libs "${_lib}")
+endforeach()
+set(TORCH_LIBRARIES ${_kinema_torch_libs})
 
 # Debian's C++ libraries (OpenCV, FFmpeg's C++ users, cxxopts, ...) use the
 # C++11 std::string ABI. PyPI wheels before 2.7 were built with the old one,
