@@ -125,12 +125,7 @@ end
 -- temporal_fc, which the model initialises at zero as TimeSformer does) is new,
 -- so each frame starts out exactly as the image model sees it.
 local image_tower_missing = {'^video%.time_embed$', '^video%.blocks%.%d+%.temporal_'}
-local function with(list, extra)
-  local out = {}
-  for _, v in ipairs(list) do out[#out + 1] = v end
-  for _, v in ipairs(extra) do out[#out + 1] = v end
-  return out
-end
+local with = require('kinema.util').concat
 local projection_bias = {'^video_proj%.proj%.bias$', '^text_proj%.proj%.bias$'}
 checkpoint.init_layouts = {
   clip = {targets = {{'video', 'clip_visual'}, {'text', 'clip_text'}, {'temperature', 'clip_temperature'},

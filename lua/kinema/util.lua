@@ -3,6 +3,7 @@
 --   util.merge_into(into, from)  overrides `into` with `from` key by key (nested
 --                             records merge, arrays replace); returns into
 --   util.merge(a, b)          a merged copy: merge_into(copy(a), b)
+--   util.concat(a, b)         a new list: the items of a, then those of b
 --   util.checker(prefix)      a module's check(cond, fmt, ...)
 --   util.check_options(func, opts, known)   refuses a key of opts not in known:
 --                             "FUNC: unknown option 'tua' (did you mean 'tau'?)"
@@ -28,6 +29,13 @@ function util.merge_into(into, from)
 end
 
 function util.merge(a, b) return util.merge_into(util.copy(a), b) end
+
+function util.concat(a, b)
+  local out = {}
+  for _, v in ipairs(a) do out[#out + 1] = v end
+  for _, v in ipairs(b) do out[#out + 1] = v end
+  return out
+end
 
 -- The argument check of a module: check(cond, fmt, ...) raises prefix ..
 -- string.format(fmt, ...) at the caller of the function that checks.

@@ -63,6 +63,14 @@ local function logged_steps(out_dir)
   return losses
 end
 
+-- Waits (at most 150 s) until the run `h` writing to out_dir has logged n steps or ended.
+local function wait_for_steps(h, out_dir, n)
+  for _ = 1, 3000 do
+    if #logged_steps(out_dir) >= n or read(h.dir .. '/status') then return end
+    sleep(0.05)
+  end
+end
+
 T.test('SIGTERM: the step finishes, a checkpoint is written, the printed command resumes to the same losses', function()
   local full_dir, cut_dir = root .. '/full', root .. '/cut'
   local full = start('run scripts/pretrain_baseline.lua ' .. args(full_dir), root .. '/p_full')
@@ -71,10 +79,7 @@ T.test('SIGTERM: the step finishes, a checkpoint is written, the printed command
   T.eq(#expected, 6)
 
   local cut = start('run scripts/pretrain_baseline.lua ' .. args(cut_dir), root .. '/p_cut')
-  for _ = 1, 3000 do
-    if #logged_steps(cut_dir) >= 2 or read(cut.dir .. '/status') then break end
-    sleep(0.05)
-  end
+  wait_for_steps(cut, cut_dir, 2)
   os.execute('kill -TERM ' .. cut.pid)
   local status = wait(cut, 300)
   local err = read(cut.dir .. '/stderr')
@@ -97,10 +102,7 @@ T.test('SIGINT (Ctrl-C at a terminal) stops a run as SIGTERM does, exit status 1
   local dir = root .. '/int'
   local h = start('run scripts/pretrain_baseline.lua ' .. args(dir):gsub('max_steps 6', 'max_steps 100000'),
                   root .. '/p_int')
-  for _ = 1, 3000 do
-    if #logged_steps(dir) >= 1 or read(h.dir .. '/status') then break end
-    sleep(0.05)
-  end
+  wait_for_steps(h, dir, 1)
   os.execute('kill -INT ' .. h.pid)
   local status = wait(h, 300)
   local err = read(h.dir .. '/stderr')
@@ -117,10 +119,7 @@ T.test('a second signal ends the run at once', function()
   local slow = args(dir):gsub('max_steps 6', 'max_steps 100000'):gsub('batch_size 4', 'batch_size 8')
                         :gsub('image_size 32', 'image_size 64')
   local h = start('run scripts/pretrain_baseline.lua ' .. slow, root .. '/p_twice')
-  for _ = 1, 3000 do
-    if #logged_steps(dir) >= 1 or read(h.dir .. '/status') then break end
-    sleep(0.05)
-  end
+  wait_for_steps(h, dir, 1)
   -- two signals in one go would merge into one pending signal: a short gap between them
   os.execute(string.format('kill -TERM %d; sleep 0.05; kill -TERM %d', h.pid, h.pid))
   local status = wait(h, 60)

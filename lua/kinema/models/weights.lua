@@ -27,12 +27,7 @@ local function clip_blocks(prefix)
   }
 end
 
-local function concat(a, b)
-  local out = {}
-  for _, r in ipairs(a) do out[#out + 1] = r end
-  for _, r in ipairs(b) do out[#out + 1] = r end
-  return out
-end
+local concat = require('kinema.util').concat
 
 -- The shipped mappings (checkpoint name -> kinema block parameter name).
 W.rules = {
