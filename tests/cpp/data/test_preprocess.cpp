@@ -64,22 +64,27 @@ std::vector<int64_t> keyframes(const fs::path& path) {
   return keys;
 }
 
-}  // namespace
-
-TEST_CASE("preprocess: WebVid-layout synthetic tree with corrupt files, resized, resampled, resumed") {
-  const fs::path root = scratch("in"), out = scratch("out");
+// A small synthetic WebVid tree (10 fps, 3 s videos, one test video) in root.
+void synth_tree(const fs::path& root, int64_t num_train, int64_t width, int64_t height, int threads) {
   synth::SynthOptions so;
   so.out_dir = root.string();
-  so.num_train = 3;
+  so.num_train = num_train;
   so.num_test = 1;
-  so.width = 96;
-  so.height = 64;
+  so.width = width;
+  so.height = height;
   so.fps = 10;
   so.min_duration_s = so.max_duration_s = 3;
   so.region_frames = 1;
   so.region_dim = 4;
-  so.threads = 2;
+  so.threads = threads;
   synth::generate(so);
+}
+
+}  // namespace
+
+TEST_CASE("preprocess: WebVid-layout synthetic tree with corrupt files, resized, resampled, resumed") {
+  const fs::path root = scratch("in"), out = scratch("out");
+  synth_tree(root, 3, 96, 64, 2);
   // A file that is not a video at all, and a real video cut in half.
   { std::ofstream(root / "videos" / "train" / "corrupt.mp4") << "this is not an mp4 file"; }
   const fs::path first = *fs::directory_iterator(root / "videos" / "test");
@@ -195,18 +200,7 @@ TEST_CASE("preprocess: WebVid-layout synthetic tree with corrupt files, resized,
 
 TEST_CASE("preprocess: keyframes matched to the sampling, sizes from a training config") {
   const fs::path root = scratch("matched"), out = scratch("matched_out");
-  synth::SynthOptions so;
-  so.out_dir = root.string();
-  so.num_train = 1;
-  so.num_test = 1;
-  so.width = 64;
-  so.height = 80;
-  so.fps = 10;
-  so.min_duration_s = so.max_duration_s = 3;
-  so.region_frames = 1;
-  so.region_dim = 4;
-  so.threads = 1;
-  synth::generate(so);
+  synth_tree(root, 1, 64, 80, 1);
   const fs::path config = root.string() + "_config.json";
   { std::ofstream(config) << R"({"image_size": 40, "frames": 3, "train": {"lr": 1e-4}})"; }
   PreprocessOptions o;
