@@ -39,9 +39,9 @@ spec.presets = {
       embed = 64,
       video = {patch_size = 16, embed_dim = 96, depth = 4, num_heads = 4, attention = 'divided'},
       -- The baseline's CLIP-style text tower (pre-norm, causal, end-of-text
-      -- pooling), not the paper's DistilBERT: the paper loads it pretrained; from
-      -- scratch the post-norm [CLS] output barely differs between captions and
-      -- the contrastive terms start dead. Measured (seed 0, a 250-test-video
+      -- pooling), not the paper's DistilBERT, which it (built on Frozen) loads
+      -- pretrained; from scratch the post-norm [CLS] output barely differs
+      -- between captions and the contrastive terms start dead. Measured (seed 0, a 250-test-video
       -- synth split, 100 steps): with BERT the VTC term stays at log(24) = 3.18
       -- through step 70 and is 2.94 at step 100 (test T2V R@1 0.4); CLIP-style it
       -- leaves 3.18 at step 30 and is 2.03 at step 100 (R@1 1.2).
