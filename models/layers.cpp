@@ -29,7 +29,7 @@ at::Tensor additive_attention_mask(const at::Tensor& allowed, at::ScalarType dty
               "attention mask must be a bool tensor (true = may attend), got ",
               allowed.scalar_type());
   // A large finite value keeps fully masked rows finite (uniform) instead of NaN.
-  const double blocked = dtype == at::kHalf ? -65504.0 : -1e30;
+  const double blocked = dtype == at::kHalf ? compat::blocked_attention_mask : -1e30;
   at::Tensor out = at::zeros(allowed.sizes(), allowed.options().dtype(dtype));
   out.masked_fill_(allowed.logical_not(), blocked);
   switch (allowed.dim()) {

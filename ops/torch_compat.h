@@ -102,26 +102,45 @@ inline void set_autocast_dtype(at::DeviceType device, at::ScalarType dtype) {
 // on CPU.
 constexpr bool has_fused_attention = KINEMA_TORCH_AT_LEAST(2, 1);
 
+// An additive mask entry at or below this (the lowest finite fp16 value, what
+// masks use for a blocked key in fp16; -1e30 elsewhere) blocks its key.
+constexpr double blocked_attention_mask = -65504.0;
+
 // softmax(q k^T * scale + mask) v over q, k, v [N, H, S, hd] with an additive
 // float mask broadcastable to [N, H, S_q, S_k] (or undefined). fused = false,
 // or a LibTorch without the fused kernel, takes the explicit path, which
 // materialises the attention weights.
+//
+// A query whose every key is blocked attends uniformly: its output is mean(v),
+// which does not depend on q or k, so it gives them no gradient and gives v
+// dy / S_k. Both paths compute such a row from zero scores (its query and mask
+// row zeroed) rather than from -1e30 + score: there the rounding absorbs the
+// scores, and the fused kernel's logsumexp (-1e30 + log S_k == -1e30) made its
+// backward weight every key 1 instead of 1 / S_k, while the explicit softmax's
+// backward gave q and k a gradient the output does not have.
 inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& mask, double dropout, double scale, bool fused = true) {
+  at::Tensor query = q, additive = mask;
+  if (mask.defined()) {
+    const at::Tensor all_blocked = mask.le(blocked_attention_mask).all(-1, /*keepdim=*/true);
+    query = q.masked_fill(all_blocked, 0.0);
+    additive = mask.masked_fill(all_blocked, 0.0);
+  }
 #if KINEMA_TORCH_AT_LEAST(2, 1)
   if (fused) {
     std::optional<at::Tensor> m;
-    if (mask.defined()) {
+    if (additive.defined()) {
       // SDPA wants a float mask in the query's dtype (bf16/fp16 under
       // autocast); blocked entries (-1e30) must stay finite in fp16.
-      m = q.scalar_type() == at::kHalf ? mask.clamp_min(-65504.0).to(at::kHalf) : mask.to(q.scalar_type());
+      m = q.scalar_type() == at::kHalf ? additive.clamp_min(blocked_attention_mask).to(at::kHalf)
+                                       : additive.to(q.scalar_type());
     }
-    return at::scaled_dot_product_attention(q, k, v, m, dropout, /*is_causal=*/false, scale);
+    return at::scaled_dot_product_attention(query, k, v, m, dropout, /*is_causal=*/false, scale);
   }
 #endif
   // Scaling q (S*hd values) is cheaper than scaling the S*S scores.
-  at::Tensor scores = at::matmul(q * scale, k.transpose(-2, -1));
-  if (mask.defined()) scores = scores + mask;
+  at::Tensor scores = at::matmul(query * scale, k.transpose(-2, -1));
+  if (additive.defined()) scores = scores + additive;
   at::Tensor weights = at::softmax(scores, -1);
   if (dropout > 0.0) weights = at::dropout(weights, dropout, /*train=*/true);
   return at::matmul(weights, v);

@@ -16,6 +16,7 @@
 #include "models/pos_embed.h"
 #include "ops/torch_compat.h"
 #include "models_test_util.h"
+#include "../ops/ops_test_util.h"
 #include "test_paths.h"
 
 using namespace kinema::models;
@@ -109,9 +110,30 @@ TEST_CASE("fused and explicit attention agree: values, gradients, masks, bf16") 
     for (size_t i = 0; i < fused.size(); ++i) CHECK(max_abs_diff(fused[i], explicit_path[i]) < 1e-10);
     CHECK(torch::isfinite(fused[0]).all().item<bool>());
   }
-  // The fully masked sample attends uniformly: every query gets mean(v).
-  const at::Tensor masked = run(true, mask)[0][2];
-  CHECK(max_abs_diff(masked, v0[2].mean(1, true).expand_as(masked)) < 1e-12);
+  // The fully masked sample attends uniformly: every query gets mean(v), which
+  // depends on neither q nor k, so they get no gradient there and each key's v
+  // gets the sum over queries of dy / S_k (dy = cos(y) here). The fused
+  // kernel's backward once weighted each key 1 instead of 1 / S_k, and the
+  // explicit softmax gave q and k a gradient.
+  for (bool fused : {true, false}) {
+    CAPTURE(fused);
+    const auto out = run(fused, mask);
+    const at::Tensor masked = out[0][2];
+    CHECK(max_abs_diff(masked, v0[2].mean(1, true).expand_as(masked)) < 1e-12);
+    CHECK(out[1][2].abs().max().item<double>() == 0.0);
+    CHECK(out[2][2].abs().max().item<double>() == 0.0);
+    const at::Tensor dv = (masked.cos().sum(1, true) / static_cast<double>(s_k)).expand({h, s_k, hd});
+    CHECK(max_abs_diff(out[3][2], dv) < 1e-12);
+    // Central differences on a small case, one sample fully masked.
+    const at::Tensor small_valid = torch::tensor({true, false, true, false, false, false, false, false}).view({2, 4});
+    const at::Tensor small_mask = additive_attention_mask(small_valid, torch::kDouble);
+    const double worst = kinema::ops::testing::gradcheck(
+        [&](std::vector<at::Tensor> x) {
+          return std::vector<at::Tensor>{kinema::compat::attention(x[0], x[1], x[2], small_mask, 0.0, 0.7, fused)};
+        },
+        {torch::randn({2, 2, 3, 4}), torch::randn({2, 2, 4, 4}), torch::randn({2, 2, 4, 4})});
+    CHECK(worst < 1e-6);
+  }
   // bf16 (the autocast dtype): both paths within bf16 rounding of float64.
   const at::Tensor ref = run(false, mask)[0];
   const auto bf = [](const at::Tensor& t) { return t.to(torch::kBFloat16); };
