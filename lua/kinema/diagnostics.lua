@@ -82,6 +82,7 @@ function diagnostics.GradientMonitor(opts)
   self.measured = 0
   self.seconds = 0
   self.low_share_run, self.trivial_run = {}, {}   -- consecutive counts
+  self.first = {}            -- objective -> {step, norms = group -> norm, totals = group -> norm} of its first measurement
   self.warned = {}           -- objective -> list of reasons
   self.warnings = {}
   return self
@@ -148,8 +149,18 @@ function Monitor:_warn(objective, reason, step)
   self.print('\n' .. text .. '\n')
 end
 
+-- The share warning also says how the objective's own gradient and the group's
+-- total moved since the objective's first measurement: a share can fall because
+-- the objective fades or because the others grow while it keeps pushing.
 function Monitor:_check_shares(norms, step)
   local shares = diagnostics.shares(norms)
+  local totals = {}
+  for _, by_group in pairs(norms) do
+    for g, n in pairs(by_group) do totals[g] = (totals[g] or 0) + n end
+  end
+  for name, by_group in pairs(norms) do
+    if not self.first[name] then self.first[name] = {step = step, norms = by_group, totals = totals} end
+  end
   local any_backbone = false
   for _, g in ipairs(self.groups) do if self.is_backbone[g] then any_backbone = true end end
   if not any_backbone then return end
@@ -161,9 +172,16 @@ function Monitor:_check_shares(norms, step)
     if best < self.share_threshold then
       self.low_share_run[name] = (self.low_share_run[name] or 0) + 1
       if self.low_share_run[name] >= self.share_after then
-        self:_warn(name, {kind = 'share', text = string.format(
+        local text = string.format(
           'its share of the backbone gradient (%s) stayed under %.3g%% for %d measured steps (last %.3g%%)',
-          table.concat(self.backbone, ', '), 100 * self.share_threshold, self.low_share_run[name], 100 * best)}, step)
+          table.concat(self.backbone, ', '), 100 * self.share_threshold, self.low_share_run[name], 100 * best)
+        local first = self.first[name]
+        if best_group then
+          text = text .. string.format("; its gradient norm on %s went from %.3g (step %d) to %.3g, the group's total "
+            .. 'from %.3g to %.3g', best_group, first.norms[best_group], first.step, norms[name][best_group],
+            first.totals[best_group], totals[best_group])
+        end
+        self:_warn(name, {kind = 'share', text = text}, step)
       end
     else
       self.low_share_run[name] = 0

@@ -71,6 +71,9 @@ T.test('an objective under the share threshold of every backbone group is named 
   T.is_true(mon.warnings[1]:find('objective weak looks dead at step 4', 1, true) ~= nil, mon.warnings[1])
   T.is_true(mon.warnings[1]:find('share of the backbone gradient (video) stayed under 1%', 1, true) ~= nil,
             mon.warnings[1])
+  -- weak's own norm sqrt(2) * 0.001 did not fade: the message tells it from a fading objective
+  T.is_true(mon.warnings[1]:find("its gradient norm on video went from 0.00141 (step 2) to 0.00141, the group's "
+                                 .. 'total from 5 to 5', 1, true) ~= nil, mon.warnings[1])
   step(6)
   T.eq(#mon.warnings, 1, 'warned once')
   T.eq(#printed, 1)
