@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The peer of bench_optim.lua: torch.optim.AdamW (lr 1e-4, weight decay 0.01)
 over float32 tensors of the shapes in --shapes (written by bench_optim.lua
---shapes_out), random gradients, median step time. One JSON line.
+--shapes_out), random gradients, median step time (wall and process CPU). One JSON line.
 
   python3 scripts/bench/optim/bench_optim.py --shapes FILE --impl foreach|single|fused \
       [--steps 5] [--warmup 1] [--threads 1]
@@ -43,15 +43,17 @@ def main():
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01, **kwargs)
     for _ in range(a.warmup):
         opt.step()
-    times = []
+    times, cpu_times = [], []
     for _ in range(a.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.step()
         times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
     print(json.dumps({
         "impl": "torch%s_%s" % (torch.__version__.split("+")[0], a.impl), "recipe": spec["recipe"],
         "params": sum(p.numel() for p in params), "tensors": len(params), "threads": torch.get_num_threads(),
         "steps": a.steps, "warmup": a.warmup, "step_s_median": round(statistics.median(times), 4),
+        "cpu_s_median": round(statistics.median(cpu_times), 4),
         "step_times_s": [round(t, 4) for t in times],
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }))

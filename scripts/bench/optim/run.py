@@ -9,8 +9,11 @@ the memory-bandwidth floor. One process per run; medians across rounds.
 
 Rounds alternate every implementation, so load from other jobs on a shared
 machine falls on all of them. Floor = bytes an AdamW step must move (fp32:
-read p, g, m, v and write p, m, v = 28 bytes per parameter) / measured copy
-bandwidth (dst.copy_(src) of 512 MiB: 8 bytes moved per float).
+read p, g, m, v and write p, m, v = 28 bytes per parameter) / the bandwidth of
+an in-place add measured in the same round (a.add_(b) on 512 MiB: read a, b,
+write a, 12 bytes per float). Times are wall and process CPU seconds; on a
+shared machine the CPU column is the one to compare (a memory stall counts as
+CPU time, time-sharing with other jobs does not).
 """
 import argparse
 import json
@@ -46,15 +49,19 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--work", default=os.path.join(ROOT, "runs", "bench_optim"))
+    ap.add_argument("--kinds", default="foreach,fused",
+                    help="torch.optim.AdamW variants (foreach, single, fused; fused on 2.4+ only)")
+    ap.add_argument("--recipes", default=",".join(RECIPES))
     ap.add_argument("--out", default="", help="also write all rows as JSON here")
     a = ap.parse_args()
     peers = a.peer or ["/usr/bin/python3"]
+    recipes = a.recipes.split(",")
     os.makedirs(a.work, exist_ok=True)
     lua = os.path.join(HERE, "bench_optim.lua")
     py = os.path.join(HERE, "bench_optim.py")
 
     shapes = {}
-    for recipe in RECIPES:
+    for recipe in recipes:
         shapes[recipe] = os.path.join(a.work, recipe + "_shapes.json")
         if not os.path.exists(shapes[recipe]):
             print("shapes:", run([a.kinema, "run", lua, "--recipe", recipe, "--shapes_out", shapes[recipe]], 1),
@@ -64,17 +71,17 @@ def main():
              ("kinema_lua", lambda s: [a.kinema, "run", lua, "--shapes", s, "--impl", "lua"])]
     for python in peers:
         version = peer_version(python)
-        kinds = ["foreach", "single"] + (["fused"] if has_cpu_fused(version) else [])
+        kinds = [k for k in a.kinds.split(",") if k != "fused" or has_cpu_fused(version)]
         for kind in kinds:
             impls.append((f"torch{version}_{kind}",
                           lambda s, python=python, kind=kind: [python, py, "--shapes", s, "--impl", kind]))
 
     rows = []
     for r in range(a.rounds):
-        copy = run([a.kinema, "run", lua, "--copy_mb", "512", "--threads", str(a.threads)], a.threads)
-        rows.append(dict(copy, round=r))
+        stream = run([a.kinema, "run", lua, "--stream_mb", "512", "--threads", str(a.threads)], a.threads)
+        rows.append(dict(stream, round=r))
         print(json.dumps(rows[-1]), flush=True)
-        for recipe in RECIPES:
+        for recipe in recipes:
             for name, cmd in impls:
                 row = run(cmd(shapes[recipe]) + ["--steps", str(a.steps), "--threads", str(a.threads)], a.threads)
                 row.update(round=r, name=name)
@@ -83,20 +90,35 @@ def main():
     if a.out:
         with open(a.out, "w") as f:
             json.dump(rows, f, indent=1)
+    report(rows, recipes, [name for name, _ in impls], a.rounds, a.threads)
 
-    bandwidth = statistics.median(r["gb_per_s"] for r in rows if r.get("impl") == "copy")
-    print(f"\ncopy bandwidth (median of {a.rounds}): {bandwidth:.2f} GB/s, {a.threads} thread(s)\n")
-    print("| parameter set | params | implementation | step s (median) | x bandwidth floor | x kinema fused |")
-    print("|---|---:|---|---:|---:|---:|")
-    for recipe in RECIPES:
+
+def median_of(rows, key):
+    return statistics.median(r[key] for r in rows)
+
+
+def report(rows, recipes, names, rounds, threads):
+    streams = [r for r in rows if r.get("impl") == "stream_add"]
+    wall_bw, cpu_bw = median_of(streams, "gb_per_s"), median_of(streams, "gb_per_cpu_s")
+    print(f"\nin-place add bandwidth (median of {rounds}): {wall_bw:.2f} GB/s wall, "
+          f"{cpu_bw:.2f} GB per CPU s; {threads} thread(s)\n")
+    print("| parameter set | implementation | wall s | CPU s | x floor (CPU) | x torch best (CPU) | peak RSS MB |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for recipe in recipes:
         mine = [r for r in rows if r.get("recipe") == recipe and "name" in r]
-        params = mine[0]["params"]
-        floor = params * BYTES_PER_PARAM / (bandwidth * 1e9)
-        fused = statistics.median(r["step_s_median"] for r in mine if r["name"] == "kinema_fused")
-        print(f"| {recipe} | {params / 1e6:.2f}M | floor ({BYTES_PER_PARAM} B/param) | {floor:.3f} | 1.00 | |")
-        for name, _ in impls:
-            s = statistics.median(r["step_s_median"] for r in mine if r["name"] == name)
-            print(f"| {recipe} | {params / 1e6:.2f}M | {name} | {s:.3f} | {s / floor:.2f} | {s / fused:.2f} |")
+        params, tensors = mine[0]["params"], mine[0]["tensors"]
+        floor_wall = params * BYTES_PER_PARAM / (wall_bw * 1e9)
+        floor_cpu = params * BYTES_PER_PARAM / (cpu_bw * 1e9)
+        cpu = {n: median_of([r for r in mine if r["name"] == n], "cpu_s_median") for n in names}
+        best = min(v for n, v in cpu.items() if n.startswith("torch"))
+        label = f"{recipe} ({params / 1e6:.2f}M in {tensors})"
+        print(f"| {label} | floor: {BYTES_PER_PARAM} B/param / bandwidth | {floor_wall:.3f} | {floor_cpu:.3f} "
+              f"| 1.00 | {floor_cpu / best:.2f} | |")
+        for n in names:
+            row = [r for r in mine if r["name"] == n]
+            wall, rss = median_of(row, "step_s_median"), median_of(row, "peak_rss_mb")
+            print(f"| {label} | {n} | {wall:.3f} | {cpu[n]:.3f} | {cpu[n] / floor_cpu:.2f} "
+                  f"| {cpu[n] / best:.2f} | {rss:.0f} |")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ run, and the VTC baseline's step against the same step written in PyTorch.
   /usr/bin/python3 scripts/bench/train/run.py                 # tiny presets, 3 rounds (~7 min on 2 cores)
   /usr/bin/python3 scripts/bench/train/run.py --base          # + the paper-size presets: one step each, ~1 h on 2 cores
   /usr/bin/python3 scripts/bench/train/run.py --quick         # 1 round, 4 steps: a smoke run
+  /usr/bin/python3 scripts/bench/train/run.py --base-only --base-steps 2 --base-warmup 1   # paper-size presets only
 
 Rounds alternate kinema's baseline and the PyTorch peer, then the other
 recipes, so that load from other jobs on a shared machine falls on both sides.
@@ -90,6 +91,7 @@ def main():
     p.add_argument("--device", default="cpu", help="kinema's device (cuda needs a CUDA build of kinema)")
     p.add_argument("--recipes", nargs="+", default=RECIPES, choices=RECIPES)
     p.add_argument("--base", action="store_true", help="also the paper-size presets (one run each)")
+    p.add_argument("--base-only", action="store_true", help="only the paper-size presets (no tiny runs, no peer)")
     p.add_argument("--base-steps", type=int, default=1)
     p.add_argument("--base-warmup", type=int, default=0)
     p.add_argument("--base-batch", type=int, default=1,
@@ -102,9 +104,11 @@ def main():
     a = p.parse_args()
     if a.quick:
         a.rounds, a.steps, a.warmup = 1, 4, 1
+    if a.base_only:
+        a.base, a.rounds = True, 0
 
     tiny = {r: [] for r in a.recipes}
-    sides = peer_sides(a) if "baseline" in a.recipes else {}
+    sides = peer_sides(a) if "baseline" in a.recipes and a.rounds else {}
     peer_rows = {label: [] for label in sides}
     for rnd in range(a.rounds):
         for recipe in a.recipes:
@@ -115,7 +119,7 @@ def main():
         print(f"round {rnd + 1}/{a.rounds} done", file=sys.stderr, flush=True)
     print(f"training step, {a.threads} intra-op thread(s), device {a.device}; tiny: median of {a.rounds} run(s) "
           f"of the median of {a.steps} steps after {a.warmup} warm-up")
-    if "baseline" in tiny:
+    if "baseline" in tiny and a.rounds:
         k = summary(tiny["baseline"])
         peers = {label: summary(rows) for label, rows in peer_rows.items()}
         print("\nVTC baseline, tiny preset (batch %d): kinema vs the same step in PyTorch" % k["batch"])
@@ -134,7 +138,7 @@ def main():
     print("\n| recipe | preset | batch | frames x size | params | clips/s | step s | peak MB | data % | forward % "
           "| backward % | optimizer % | runs |")
     print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for recipe in a.recipes:
+    for recipe in a.recipes if a.rounds else []:
         print_row(recipe, "tiny", tiny[recipe])
     # the paper-size steps take minutes each: their rows follow as they finish
     if a.base:
