@@ -72,7 +72,10 @@ torch_python() {
     install_missing python3-venv >&2
     python3 -m venv "$venv" >&2
     echo "kinema: installing torch from PyPI into $venv" >&2
-    "$venv/bin/pip" install -q torch >&2
+    # numpy: torch's tensor/array bridge, and the GPU benchmark script reads
+    # its inputs through it. --no-compile: Python compiles each module when
+    # first imported instead of all ~6300 files of torch and its dependencies up front.
+    "$venv/bin/pip" install -q --no-compile torch numpy >&2
   fi
   echo "$venv/bin/python"
 }
@@ -86,6 +89,8 @@ build() {
     prefix=$("$py" -c 'import torch; print(torch.utils.cmake_prefix_path)')
     echo "kinema: building against torch $("$py" -c 'import torch; print(torch.__version__)') ($prefix) in $BUILD_DIR"
     torch_args=(-DCMAKE_PREFIX_PATH="$prefix")
+  else
+    echo "kinema: building against Debian's LibTorch in $BUILD_DIR"
   fi
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release "${torch_args[@]+"${torch_args[@]}"}"
   cmake --build "$BUILD_DIR" -j "$JOBS"

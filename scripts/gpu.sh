@@ -11,7 +11,7 @@ BUNDLE_LIMIT_MB=64
 
 usage() {
   cat <<'EOF'
-scripts/dev.sh gpu-check OUT_DIR [--dry-run] [--torch PYTHON]
+scripts/dev.sh gpu-check OUT_DIR [--dry-run] [--torch PYTHON|pip]
   On a machine with an NVIDIA GPU and a CUDA-enabled PyTorch (no Debian -dev
   packages or internet needed when .gpu-bundle/ is present), in this order:
     1. records the machine: GPU, driver, torch and its CUDA, nvcc, glibc;
@@ -25,12 +25,14 @@ scripts/dev.sh gpu-check OUT_DIR [--dry-run] [--torch PYTHON]
        linear_assignment 4096 x 20x33, rwa/grounding similarity vs naive, time
        and peak memory);
   and writes OUT_DIR/report.md (figures side by side) and OUT_DIR/logs/.
-  PYTHON (default: python3) is the interpreter whose torch is used.
+  PYTHON (default: python3) is the interpreter whose torch is used; 'pip'
+  means .venv-torch/ (scripts/dev.sh --torch pip, installed there on first use).
   Exit status: 0 when the build, every CUDA test and every benchmark ran.
 
   --dry-run  everything that works without a GPU: the machine record, the
-             build (an existing one is reused: KINEMA_BUILD_DIR=build-torch2
-             as CI does), the CUDA tests (they report "skipped: no CUDA device"),
+             build (an existing one is reused: CI passes
+             KINEMA_BUILD_DIR=build-torch2 --torch pip, the LibTorch 2.x build
+             its previous step made), the CUDA tests (they report "skipped: no CUDA device"),
              the benchmark script on the CPU at tiny sizes (exercised, not
              figures); the report lists each part that needs a GPU.
 
@@ -157,8 +159,10 @@ check() {
     export PKG_CONFIG_PATH="$prefix/usr/lib/x86_64-linux-gnu/pkgconfig:$prefix/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
     export PKG_CONFIG_SYSROOT_DIR="$prefix"
     export CPATH="$prefix/usr/include:$prefix/usr/include/x86_64-linux-gnu${CPATH:+:$CPATH}"
-    export LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu${LIBRARY_PATH:+:$LIBRARY_PATH}"
-    export LD_LIBRARY_PATH="$prefix/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    # Debian 12 still installs some libraries (readline, bz2) under /lib.
+    local libdirs="$prefix/usr/lib/x86_64-linux-gnu:$prefix/lib/x86_64-linux-gnu"
+    export LIBRARY_PATH="$libdirs${LIBRARY_PATH:+:$LIBRARY_PATH}"
+    export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     export PATH="$prefix/usr/bin:$PATH"  # pkg-config (pkgconf)
     media=OFF
     r "- build dependencies: $BUNDLE (needs glibc >= $need)"
