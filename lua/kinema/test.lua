@@ -121,6 +121,20 @@ function T.loader(num_batches, make)
   }
 end
 
+-- Trains `steps` optimizer steps of loss_fn(step) (a scalar tensor) with opt and
+-- returns the mean loss of the last `tail` steps: "does this toy task learn?".
+function T.train_tail_loss(opt, steps, tail, loss_fn)
+  local sum, count = 0, 0
+  for step = 1, steps do
+    local loss = loss_fn(step)
+    loss:backward()
+    opt:step()
+    opt:zero_grad()
+    if step > steps - tail then sum, count = sum + loss:item(), count + 1 end
+  end
+  return sum / count
+end
+
 -- A stand-in for kinema.dist.column_gatherer() for rank `rank` of ranks with
 -- `rows` rows each: the objectives' inputs.gather returning the fixed tensor
 -- full[key] (every rank's rows) for a key and offset rank * rows. A key not

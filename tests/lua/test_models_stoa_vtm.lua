@@ -35,8 +35,7 @@ local function train_vtm(fusion_init, vtm_token, steps, opts)
   local frame_const, text_base = torch.randn(T_, d) * 0.2, torch.randn(L, d) * 0.8
   local pool = torch.full({B}, L - 1, {dtype = torch.int64})
   local mask = torch.ones({B, L}, {dtype = torch.bool})
-  local tail, count = 0, 0
-  for step = 1, steps do
+  return T.train_tail_loss(opt, steps, 25, function()
     local ids = torch.randint(C, {B}, {dtype = torch.int64})
     local frames = frame_const:unsqueeze(0):expand({B, T_, d}) + torch.randn(B, T_, d) * 0.003
     local traj = torch.randn(B, N, d) * 0.3
@@ -44,17 +43,12 @@ local function train_vtm(fusion_init, vtm_token, steps, opts)
     local text = text_base:unsqueeze(0):expand({B, L, d}) + torch.randn(B, L, d) * 0.3
     text['..., 2, :'] = colour_t:index_select(0, ids) * 3
     local sim = opts.mined and ids:view(B, 1):eq(ids:view(1, B)):to(torch.float32) * 10 or torch.zeros(B, B)
-    local loss = kinema.losses.vtm({sim = sim,
+    return kinema.losses.vtm({sim = sim,
       video = {frames = frames, trajectories = traj, actions = torch.randn(B, M, d) * 0.3},
       text = {tokens = text, mask = mask, pool_index = pool},
       fuse = function(v, t) return m:vtm_logits(m:fuse(v, t.tokens, t.mask), t.pool_index) end},
       {uniform = opts.uniform})
-    loss:backward()
-    opt:step()
-    opt:zero_grad()
-    if step > steps - 25 then tail, count = tail + loss:item(), count + 1 end
-  end
-  return tail / count
+  end)
 end
 
 T.test('VTM learns a separable toy matching task with the default fusion init, not with normal(0.02)', function()

@@ -34,17 +34,11 @@ local function train_vtc(style, steps)
   end
   local opt = kinema.optim.AdamW(params, {lr = 5e-4, weight_decay = 0.05})
   text:train()
-  local tail, count = 0, 0
-  for step = 1, steps do
+  return T.train_tail_loss(opt, steps, 20, function()
     local idx = torch.randperm(N):narrow(0, 0, B)
     local t = text_proj(text(ids:index_select(0, idx), mask:index_select(0, idx)).pooled)
-    local loss = kinema.losses.vtc({video_emb = video_proj(feats:index_select(0, idx)), text_emb = t, tau = 0.07})
-    loss:backward()
-    opt:step()
-    opt:zero_grad()
-    if step > steps - 20 then tail, count = tail + loss:item(), count + 1 end
-  end
-  return tail / count
+    return kinema.losses.vtc({video_emb = video_proj(feats:index_select(0, idx)), text_emb = t, tau = 0.07})
+  end)
 end
 
 T.test('from scratch a CLIP-style text tower learns VTC in 100 steps, a BERT-style one stays near log(batch)', function()
