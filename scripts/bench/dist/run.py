@@ -8,6 +8,7 @@ Usage: /usr/bin/python3 scripts/bench/dist/run.py [--runs 5] [--iters 20] [--kin
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -20,8 +21,8 @@ parser.add_argument("--kinema", default=os.path.join(here, "..", "..", "..", "bu
 parser.add_argument("--peer-python", default="/usr/bin/python3",
                     help="python whose torch.distributed runs the peer (a 2.x one: scripts/bench/requirements.txt)")
 args = parser.parse_args()
-if not os.path.exists(args.peer_python):
-    raise SystemExit(f"--peer-python {args.peer_python}: no such file")
+if shutil.which(args.peer_python) is None:
+    raise SystemExit(f"--peer-python {args.peer_python}: not an executable file or a command on PATH")
 peer_torch = subprocess.run([args.peer_python, "-c", "import torch; print(torch.__version__)"], check=True,
                             capture_output=True, text=True).stdout.strip()
 kinema_version = subprocess.run([args.kinema, "--version"], check=True, capture_output=True, text=True).stdout.strip()

@@ -20,6 +20,7 @@ are kinema from Lua and the PyTorch eager peers.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -61,7 +62,7 @@ def main():
     peers = {}  # label -> command prefix
     missing_timm = []
     for py in a.peers:
-        if not os.path.exists(py):
+        if shutil.which(py) is None:  # a path or a name on PATH (gpu-check passes python3)
             sys.exit(f"peer python not found: {py} (see scripts/bench/requirements.txt, or pass --peers)")
         version = subprocess.run([py, "-c", "import torch; print(torch.__version__.split('+')[0])"], check=True,
                                  capture_output=True, text=True).stdout.strip()

@@ -23,6 +23,7 @@ the loader's shapes instead of decoded clips (bench_train.lua).
 """
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -58,7 +59,7 @@ def peer_sides(a):
     """{label: (python, compile)}: each peer python eagerly, and 2.x ones under torch.compile too."""
     sides = {}
     for py in a.peers:
-        if not os.path.exists(py):
+        if shutil.which(py) is None:  # a path or a name on PATH (gpu-check passes python3)
             sys.exit(f"peer python not found: {py} (see scripts/bench/requirements.txt, or pass --peers)")
         version = subprocess.run([py, "-c", "import torch; print(torch.__version__)"], check=True,
                                  capture_output=True, text=True).stdout.strip()
