@@ -7,12 +7,6 @@ local kinema = require 'kinema'
 local nn, optim, train, json, diagnostics = kinema.nn, kinema.optim, kinema.train, kinema.json, kinema.diagnostics
 local losses = kinema.losses
 
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  os.execute('mkdir -p "' .. p .. '"')
-  return p
-end
 
 local Holder = nn.Module:extend('Holder')
 function Holder:init(values) self.w = nn.Parameter(torch.tensor(values, {dtype = torch.float64})) end
@@ -147,9 +141,9 @@ local function run(every, out_dir)
 end
 
 T.test('Trainer: grad.* keys on the measured steps, the table at the end, the same training as without', function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   local with, summary, printed = run(2, dir)
-  local without = run(nil, tmpdir())
+  local without = run(nil, T.tmpdir())
   for i, pair in ipairs(with:named_parameters()) do
     T.close(pair[2], without:named_parameters()[i][2], {atol = 0, rtol = 0}, pair[1])
   end

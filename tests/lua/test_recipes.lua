@@ -4,8 +4,7 @@ local T = require 'kinema.test'
 local kinema = require 'kinema'
 local recipe, json = kinema.recipe, require 'kinema.json'
 
-local root = os.tmpname()
-os.remove(root)
+local root = T.tmpdir()
 local data_dir, runs = root .. '/synth', root .. '/runs'
 os.execute('mkdir -p "' .. runs .. '"')
 kinema.data.synth{out_dir = data_dir, num_train = 8, num_test = 4, width = 64, height = 64, min_duration_s = 2,
