@@ -8,8 +8,7 @@ local json = require 'kinema.json'
 local rdata = require 'kinema.recipe_data'
 local recipe = kinema.recipe
 
-local root = os.tmpname()
-os.remove(root)
+local root = T.tmpdir()
 
 T.test('kinema synth, data.synth and the demo share the default sizes: 250 test videos, 4 negatives per kind', function()
   local d = kinema.data.synth_defaults()
@@ -75,5 +74,3 @@ T.test('--data.synth never writes into a folder kinema did not make', function()
   T.raises(function() rdata.ensure_synth(dir, small) end, "refusing to write into '" .. dir .. "'")
   T.eq(T.read_file(dir .. '/notes.txt'), 'my files\n')
 end)
-
-T.test('cleanup', function() os.execute('rm -rf "' .. root .. '"') end)
