@@ -8,10 +8,19 @@
 //     generator of 'cpu' or 'cuda:N' (a checkpoint needs every device's state
 //     to resume a run exactly).
 //   cuda_synchronize([device_index]): no-op without CUDA.
+//   cuda_memory_allocated([device_index]) / cuda_max_memory_allocated([device_index])
+//     / cuda_reset_peak_memory_stats([device_index]): bytes of tensors the CUDA
+//     caching allocator holds now / at peak since the last reset (PyTorch's
+//     torch.cuda functions of the same names); raise without a CUDA device.
 #include <ATen/autocast_mode.h>
 #include <ATen/Context.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
+
+#ifdef KINEMA_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 
 #include "core/runtime.h"
 #include "ops/torch_compat.h"
@@ -120,6 +129,61 @@ int cuda_synchronize(lua_State* L) {
   });
 }
 
+// The CUDA device of an optional index argument (default: the current
+// device), or an error naming `fn` when there is none.
+c10::DeviceIndex check_cuda_device(lua_State* L, const char* fn) {
+  const auto index = static_cast<int64_t>(luaL_optinteger(L, 1, -1));
+#ifdef KINEMA_WITH_CUDA
+  const char* why = "";
+#else
+  const char* why = " (this kinema was built without CUDA)";
+#endif
+  const auto count = static_cast<int64_t>(torch::cuda::device_count());
+  if (count == 0) raise(L, std::string(fn) + ": no CUDA device" + why);
+  if (index >= count)
+    raise(L, std::string(fn) + ": device index " + std::to_string(index) + " out of range (" +
+                 std::to_string(count) + " CUDA devices)");
+#ifdef KINEMA_WITH_CUDA
+  return index < 0 ? c10::cuda::current_device() : static_cast<c10::DeviceIndex>(index);
+#else
+  return static_cast<c10::DeviceIndex>(index);  // unreachable: no device without CUDA
+#endif
+}
+
+// Current or peak bytes allocated on the device.
+int cuda_memory(lua_State* L, const char* fn, bool peak) {
+  const c10::DeviceIndex device = check_cuda_device(L, fn);
+  return protect(L, [&] {
+#ifdef KINEMA_WITH_CUDA
+    // The statistic over all the allocator's pools: StatType::AGGREGATE, the
+    // first entry of its stat arrays in every LibTorch line.
+    constexpr size_t all_pools = 0;
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device);
+    const auto& allocated = stats.allocated_bytes[all_pools];
+    lua_pushnumber(L, static_cast<lua_Number>(peak ? allocated.peak : allocated.current));
+#else
+    (void)device, (void)peak;
+    lua_pushnumber(L, 0);
+#endif
+    return 1;
+  });
+}
+
+int cuda_memory_allocated(lua_State* L) { return cuda_memory(L, "torch.cuda.memory_allocated", false); }
+int cuda_max_memory_allocated(lua_State* L) { return cuda_memory(L, "torch.cuda.max_memory_allocated", true); }
+
+int cuda_reset_peak_memory_stats(lua_State* L) {
+  const c10::DeviceIndex device = check_cuda_device(L, "torch.cuda.reset_peak_memory_stats");
+  return protect(L, [&] {
+#ifdef KINEMA_WITH_CUDA
+    c10::cuda::CUDACachingAllocator::resetPeakStats(device);
+#else
+    (void)device;
+#endif
+    return 0;
+  });
+}
+
 int open_amp(lua_State* L) {
   lua_newtable(L);
   static const luaL_Reg functions[] = {{"autocast", autocast},
@@ -127,6 +191,9 @@ int open_amp(lua_State* L) {
                                        {"get_rng_state", get_rng_state},
                                        {"set_rng_state", set_rng_state},
                                        {"cuda_synchronize", cuda_synchronize},
+                                       {"cuda_memory_allocated", cuda_memory_allocated},
+                                       {"cuda_max_memory_allocated", cuda_max_memory_allocated},
+                                       {"cuda_reset_peak_memory_stats", cuda_reset_peak_memory_stats},
                                        {nullptr, nullptr}};
   luaL_register(L, nullptr, functions);
   return 1;

@@ -486,6 +486,31 @@ int synth(lua_State* L) {
   });
 }
 
+// data.synth_defaults() -> {num_train =, num_test =, negatives_per_kind =, ...}: the
+// options data.synth and `kinema synth` use when none is given (the recipes'
+// data.synth_options take theirs from here).
+int synth_defaults(lua_State* L) {
+  const data::synth::SynthOptions o;
+  lua_newtable(L);
+  const std::pair<const char*, lua_Number> numbers[] = {
+      {"num_train", static_cast<lua_Number>(o.num_train)},
+      {"num_test", static_cast<lua_Number>(o.num_test)},
+      {"negatives_per_kind", static_cast<lua_Number>(o.negatives_per_kind)},
+      {"width", static_cast<lua_Number>(o.width)},
+      {"height", static_cast<lua_Number>(o.height)},
+      {"fps", o.fps},
+      {"min_duration_s", o.min_duration_s},
+      {"max_duration_s", o.max_duration_s},
+      {"region_frames", static_cast<lua_Number>(o.region_frames)},
+      {"region_dim", static_cast<lua_Number>(o.region_dim)},
+      {"seed", static_cast<lua_Number>(o.seed)}};
+  for (const auto& [name, value] : numbers) {
+    lua_pushnumber(L, value);
+    lua_setfield(L, -2, name);
+  }
+  return 1;
+}
+
 int open_data(lua_State* L) {
   static const luaL_Reg dataset_methods[] = {{"get", dataset_get}, {"size", dataset_len}, {"column", dataset_column}, {nullptr, nullptr}};
   static const luaL_Reg dataset_meta[] = {{"__len", dataset_len}, {nullptr, nullptr}};
@@ -506,6 +531,7 @@ int open_data(lua_State* L) {
                                        {"dataset", dataset_from_table},
                                        {"Loader", loader_new},
                                        {"synth", synth},
+                                       {"synth_defaults", synth_defaults},
                                        {"num_classes", dataset_num_classes},
                                        {nullptr, nullptr}};
   luaL_register(L, nullptr, functions);

@@ -115,10 +115,7 @@ if baseline and seeded_runs[baseline] then
   end
 end
 
-local function cell(m)
-  if not m then return '-' end
-  return string.format('%.1f [%.1f, %.1f]', m.mean, m.lo, m.hi)
-end
+local function cell(m) return m and kinema.eval.format_interval(m) or '-' end
 local function test_cell(t)
   if not t then return '-' end
   return string.format('%+.1f (p %s)', t.diff, t.p < 0.001 and '< 0.001' or string.format('%.3f', t.p))

@@ -20,10 +20,18 @@ scripts/dev.sh gpu-check OUT_DIR [--dry-run] [--torch PYTHON|pip]
        the machine lacks;
     3. runs the CUDA tests (ctest -L cuda): kernels against the CPU kernels,
        bf16 autocast training steps, the 2-rank NCCL run (2 GPUs);
-    4. runs the GPU benchmarks next to their peers
-       (scripts/bench/gpu/bench_ops_gpu.py: roi_align vs torchvision,
+    4. runs the GPU benchmarks next to their peers:
+       scripts/bench/gpu/bench_ops_gpu.py: roi_align vs torchvision,
        linear_assignment 4096 x 20x33, rwa/grounding similarity vs naive, time
-       and peak memory);
+       and peak memory;
+       scripts/bench/models/run_bench_video_encoder.py: the ViT-B/16 video
+       encoder (batch 2 x 8 frames x 224^2) forward+backward under bf16
+       autocast, kinema from Lua vs the same ViT in PyTorch eager (and timm's,
+       when PYTHON has timm): ms/iter and peak GPU memory;
+       scripts/bench/train/run.py: the STOA base preset's training step
+       (batch 8, bf16 autocast, random tensors of the loader's shapes: no
+       video decoding), clips/s and peak GPU memory, kinema alone (no PyTorch
+       STOA exists to set beside it);
   and writes OUT_DIR/report.md (figures side by side) and OUT_DIR/logs/.
   PYTHON (default: python3) is the interpreter whose torch is used; 'pip'
   means .venv-torch/ (scripts/dev.sh --torch pip, installed there on first use).
@@ -33,7 +41,8 @@ scripts/dev.sh gpu-check OUT_DIR [--dry-run] [--torch PYTHON|pip]
              build (an existing one is reused: CI passes
              KINEMA_BUILD_DIR=build-torch2 --torch pip, the LibTorch 2.x build
              its previous step made), the CUDA tests (they report "skipped: no CUDA device"),
-             the benchmark script on the CPU at tiny sizes (exercised, not
+             the three benchmarks on the CPU at tiny sizes in seconds
+             (exercised through the same scripts and Lua paths, not
              figures); the report lists each part that needs a GPU.
 
 scripts/dev.sh gpu-bundle
@@ -199,6 +208,8 @@ check() {
   r ""
   local bench=(scripts/bench/gpu/bench_ops_gpu.py --lib "$build/ops/libkinema_ops.so" --json "$out/bench_ops.json")
   if [ -n "$gpu" ]; then
+    r "### Operators"
+    r ""
     r "On $gpu, median of 20 alternating runs (method: scripts/bench/gpu/bench_ops_gpu.py)."
     r ""
     if "$py" "${bench[@]}" --device cuda > "$out/logs/bench_ops.md" 2> "$out/logs/bench_ops.log"; then
@@ -208,7 +219,7 @@ check() {
       failures=$((failures + 1))
     fi
   else
-    r "No GPU: the benchmark script ran on the CPU at tiny sizes to exercise it (not figures)."
+    r "No GPU: the benchmark scripts ran on the CPU at tiny sizes to exercise them (not figures)."
     r ""
     if "$py" "${bench[@]}" --device cpu --small --reps 1 > "$out/logs/bench_ops.md" 2> "$out/logs/bench_ops.log"; then
       r "- bench_ops_gpu.py --device cpu --small: ran, $(grep -c '^| [a-z]' "$out/logs/bench_ops.md") rows (logs/bench_ops.md)"
@@ -218,9 +229,50 @@ check() {
     fi
     needs_gpu+=("the GPU benchmarks: roi_align vs torchvision, linear_assignment 4096 x 20x33 (goal <= 1 ms on an H100), rwa/grounding similarity vs naive (time, peak memory)")
   fi
-  r ""
-  r "Not yet part of this check (need a GPU machine to write and tune against): ViT-B/16 8x224^2 fwd+bwd"
-  r "bf16 from Lua vs PyTorch eager, STOA base training clips/s and GPU memory."
+
+  # The ViT-B/16 video encoder from Lua vs PyTorch eager, and STOA's base training step.
+  local vit=(scripts/bench/models/run_bench_video_encoder.py --build "$build" --kinema "$build/kinema" --lua --no-cxx
+             --peers "$py" --amp bf16)
+  local stoa=(scripts/bench/train/run.py --kinema "$build/kinema" --recipes stoa --inputs tensors
+              --data "$out/bench_train_synth")
+  if [ -n "$gpu" ]; then
+    vit+=(--configs base --device cuda --iters 10 --warmup 3 --threads 4)
+    stoa+=(--device cuda --base-only --base-batch 8 --base-steps 10 --base-warmup 3 --threads 4)
+    r ""
+    r "### ViT-B/16 video encoder, batch 2 x 8 frames x 224^2, forward+backward, bf16 autocast"
+    r ""
+    r "kinema from Lua vs PyTorch eager on $gpu (method: scripts/bench/models/run_bench_video_encoder.py)."
+    r ""
+  else
+    vit+=(--configs tiny --device cpu --iters 1 --warmup 1 --threads 2)
+    stoa+=(--device cpu --rounds 1 --steps 1 --warmup 1 --batch 4 --threads 2)
+  fi
+  if "$py" "${vit[@]}" > "$out/logs/bench_vit.md" 2> "$out/logs/bench_vit.log"; then
+    if [ -n "$gpu" ]; then cat "$out/logs/bench_vit.md" >> "$report"
+    else r "- run_bench_video_encoder.py --configs tiny --device cpu --amp bf16 --lua --no-cxx: ran, $(grep -c '^| tiny' "$out/logs/bench_vit.md") rows (logs/bench_vit.md)"; fi
+  else
+    r "- **run_bench_video_encoder.py failed**: see logs/bench_vit.log"
+    failures=$((failures + 1))
+  fi
+  if [ -n "$gpu" ]; then
+    r ""
+    r "### STOA base preset, training step: kinema alone (no PyTorch STOA peer exists)"
+    r ""
+    r "Batch 8, the recipe's bf16 autocast, AdamW, on random tensors of the loader's shapes (no video decoding;"
+    r "the loader has its own benchmark, scripts/bench/loader) (method: scripts/bench/train/run.py)."
+    r ""
+  fi
+  if "$py" "${stoa[@]}" > "$out/logs/bench_train.md" 2> "$out/logs/bench_train.log"; then
+    if [ -n "$gpu" ]; then cat "$out/logs/bench_train.md" >> "$report"
+    else r "- train/run.py --recipes stoa --inputs tensors --device cpu, tiny preset, batch 4: ran, $(grep -c '^| stoa' "$out/logs/bench_train.md") rows (logs/bench_train.md)"; fi
+  else
+    r "- **train/run.py (STOA) failed**: see logs/bench_train.log"
+    failures=$((failures + 1))
+  fi
+  if [ -z "$gpu" ]; then
+    needs_gpu+=("the ViT-B/16 video encoder 2 x 8 x 224^2 forward+backward under bf16 autocast, kinema from Lua vs PyTorch eager (ms/iter, peak GPU memory)")
+    needs_gpu+=("the STOA base preset's training clips/s and peak GPU memory (bf16 autocast)")
+  fi
 
   if [ ${#needs_gpu[@]} -gt 0 ]; then
     r ""

@@ -9,7 +9,9 @@
 //   out_dir            output directory: new, empty, or an earlier kinema synth
 //                      output (synth.json or kIncompleteMarker); anything else is refused
 //   num_train          training videos (default 200)
-//   num_test           test videos (default 50)
+//   num_test           test videos (default 250: with negatives_per_kind 4, 1,000
+//                      noun + 1,000 verb hard-negative pairs, enough to tell a
+//                      few points of accuracy from chance)
 //   width, height      frame size in pixels, even (default 112x112)
 //   fps                frame rate (default 10)
 //   min_duration_s, max_duration_s   video length, uniform in [min, max] (8..16)
@@ -24,7 +26,7 @@
 //   region_frames      frames per video with region features (default 8)
 //   region_dim         region feature size (default 2048)
 //   feature_noise      std of the noise added to region features (default 0.1)
-//   negatives_per_kind hard negatives per test video and kind (noun/verb) (2)
+//   negatives_per_kind hard negatives per test video and kind (noun/verb) (4)
 //   seed               everything derives from it (default 0)
 //   threads            videos generated in parallel (0 = hardware threads, max 8)
 //
@@ -64,7 +66,7 @@ inline constexpr const char* kIncompleteMarker = ".kinema-synth-incomplete";
 
 struct SynthOptions {
   std::string out_dir;
-  int64_t num_train = 200, num_test = 50;
+  int64_t num_train = 200, num_test = 250;
   int64_t width = 112, height = 112;
   double fps = 10;
   double min_duration_s = 8, max_duration_s = 16;
@@ -76,7 +78,7 @@ struct SynthOptions {
   double box_jitter = 0.05, miss_rate = 0.05, false_rate = 0.1;
   int64_t region_frames = 8, region_dim = 2048;
   double feature_noise = 0.1;
-  int negatives_per_kind = 2;
+  int negatives_per_kind = 4;
   uint64_t seed = 0;
   int threads = 0;
 };

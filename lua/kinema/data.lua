@@ -89,6 +89,8 @@ help.document('data.tokenizer', "data.tokenizer{kind='wordpiece'|'clip_bpe'|'sen
 help.document('data.build_vocab', "data.build_vocab{texts={...} | csv=path, column=, path='vocab.txt', min_count=1} -> number of tokens written (or the token list without path)")
 help.document('data.parts', 'data.parts(caption) -> {nouns=, verbs=, noun_phrases=}')
 help.document('data.prompts', 'data.prompts(noun_phrase) -> the 12 filled S-ViLM prompts')
-help.document('data.synth', 'data.synth{out_dir=, num_train=200, num_test=50, width=112, height=112, fps=10, min_duration_s=8, max_duration_s=16, gop_s=1, seed=0, ...} -> summary')
+help.document('data.synth', 'data.synth{out_dir=, num_train=200, num_test=250, negatives_per_kind=4, width=112, height=112, fps=10, min_duration_s=8, max_duration_s=16, gop_s=1, seed=0, ...} -> summary')
+-- The options data.synth and `kinema synth` use when none is given.
+data.synth_defaults = native.synth_defaults
 
 return data

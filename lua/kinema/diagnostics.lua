@@ -22,6 +22,9 @@
 --     logged steps in a row, or
 --   - its share of every backbone group (`backbone`, default video and text)
 --     stays under `share_threshold` for `share_after` measured steps in a row.
+--     The warning says how its own loss compares with its trivial value at the
+--     last logged step: an objective that reaches the backbone only through
+--     its own encoder (STOA's OTA, ASP) can learn there while barely moving it.
 local torch = require 'torch'
 local util = require 'kinema.util'
 
@@ -82,6 +85,7 @@ function diagnostics.GradientMonitor(opts)
   self.measured = 0
   self.seconds = 0
   self.low_share_run, self.trivial_run = {}, {}   -- consecutive counts
+  self.last_trivial = {}     -- objective -> {step, loss, trivial} of the last logged record
   self.first = {}            -- objective -> {step, norms = group -> norm, totals = group -> norm} of its first measurement
   self.warned = {}           -- objective -> list of reasons
   self.warnings = {}
@@ -181,6 +185,13 @@ function Monitor:_check_shares(norms, step)
             .. 'from %.3g to %.3g', best_group, first.norms[best_group], first.step, norms[name][best_group],
             first.totals[best_group], totals[best_group])
         end
+        -- whether it still learns where its gradient does go (its own encoders)
+        local seen = self.last_trivial[name]
+        if seen then
+          text = text .. string.format('; its loss at the last logged step (%d) was %.0f%% of its trivial value '
+                                       .. '(%.4g vs %.4g)', seen.step, 100 * seen.loss / seen.trivial, seen.loss,
+                                       seen.trivial)
+        end
         self:_warn(name, {kind = 'share', text = text}, step)
       end
     else
@@ -196,6 +207,7 @@ function Monitor:observe(record)
     local name = type(key) == 'string' and key:match('^(.+)%.trivial$')
     local loss = name and record[name]
     if type(loss) == 'number' and type(trivial) == 'number' and trivial > 0 then
+      self.last_trivial[name] = {step = record.step or 0, loss = loss, trivial = trivial}
       if loss >= trivial * (1 - self.trivial_tolerance) then
         self.trivial_run[name] = (self.trivial_run[name] or 0) + 1
         if self.trivial_run[name] >= self.dead_after then

@@ -303,6 +303,13 @@ end
 
 -- ---- the main -----------------------------------------------------------------------------
 
+-- The sizes of the synthetic benchmark --data.synth true makes: kinema synth's
+-- own defaults, so `kinema synth`, the demo and the recipes make the same one
+-- (250 test videos with 4 hard negatives of each kind: 1,000 noun + 1,000 verb pairs).
+local synth_defaults = require('kinema.data').synth_defaults()
+local synth_sizes = {num_train = synth_defaults.num_train, num_test = synth_defaults.num_test,
+                     negatives_per_kind = synth_defaults.negatives_per_kind}
+
 -- Shared config: every recipe's defaults extend this.
 recipe.common = {
   seed = 0, frames = 8, image_size = 224, normalize = 'clip', text_len = 32,
@@ -315,7 +322,7 @@ recipe.common = {
           train_split = '', test_split = '', test_root = '', test_format = '', test_video_root = '',
           region_root = '', detections_root = '', train_meta = '', test_meta = '', vocab = '', tokenizer = 'wordpiece',
           hard_negatives = '', allow_outside_root = false, synth = false,
-          synth_options = {num_train = 200, num_test = 50, negatives_per_kind = 2}},
+          synth_options = synth_sizes},
   train = {batch_size = 64, max_steps = 10000, lr = 1e-4, weight_decay = 0.02, warmup = 1000, clip_grad = 1.0,
            accumulate = 1, num_workers = 2, amp = 'bf16', checkpoint_every = 1000, log_every = 10},
   eval = {batch_size = 64, every = 0, drop_unreadable = false},
@@ -562,7 +569,7 @@ function recipe.main(spec, argv)
                                              config = cfg, seconds = sys.clock() - t0,
                                              diagnostics = summary.diagnostics}, extra or {}))
     end
-    local ok, m, _, dropped = pcall(eval.zero_shot, model, cfg, spec, tok, prepared.test)
+    local ok, m, items, dropped = pcall(eval.zero_shot, model, cfg, spec, tok, prepared.test)
     if not ok then
       -- the trained run stays usable: its checkpoints are written; record why evaluation failed
       write_results(trained, {eval_error = tostring(m)})
@@ -570,13 +577,16 @@ function recipe.main(spec, argv)
            tostring(m))
     end
     metrics = recipe.merge(m, trained)
-    print(string.format('\n## %s%s on %s: zero-shot retrieval (chance R@1 = %.1f%%)\n', spec.name,
+    local intervals = eval.hard_negative_intervals(m, items)
+    print(string.format('\n## %s%s on %s: zero-shot retrieval (chance R@1 = %.1f%%)%s\n', spec.name,
                         cfg.preset and (' (' .. cfg.preset .. ')') or '', prepared.test_source.root,
-                        100 / metrics.num_test_videos))
-    print(eval.results_table({[spec.name] = metrics}, {spec.name}))
+                        100 / metrics.num_test_videos, intervals and string.format(
+                          '; hard negatives: %% of %d pairs won [95%% interval]', metrics.hard_pairs) or ''))
+    print(eval.results_table({[spec.name] = recipe.merge(metrics, intervals or {})}, {spec.name}))
+    if intervals then print('\n' .. eval.chance_note(intervals, spec.match and spec.match.name)) end
     local note = eval.dropped_note(dropped)
     if note then print('\n' .. note) end
-    write_results(metrics, #dropped > 0 and {dropped_test_videos = dropped} or nil)
+    write_results(metrics, {intervals = intervals, dropped_test_videos = #dropped > 0 and dropped or nil})
   end
   if dist.is_initialized() then dist.barrier() end
   return metrics, cfg, model

@@ -21,13 +21,38 @@ function rdata.is_synth_root(root)
   return is_file(root .. '/synth.json') and not is_file(root .. '/.kinema-synth-incomplete')
 end
 
--- Generates the synthetic benchmark under root unless it is there already
--- (data.synth asks for it; kinema synth refuses a folder it did not make).
+-- The options of opts that a finished synthetic benchmark in root was not made
+-- with (its synth.json): a list of 'name: had X, asked Y' ('threads' changes
+-- no file).
+function rdata.synth_differences(root, opts)
+  local path = root .. '/synth.json'
+  local info = json.decode(sys.read_file(path) or fail('%s: cannot read it', path), path)
+  local made = type(info) == 'table' and type(info.options) == 'table' and info.options or {}
+  local out = {}
+  for _, key in ipairs(json.sorted_keys(opts)) do
+    if key ~= 'threads' and key ~= 'out_dir' and made[key] ~= opts[key] then
+      out[#out + 1] = string.format('%s: had %s, asked %s', key, tostring(made[key]), tostring(opts[key]))
+    end
+  end
+  return out
+end
+
+-- Generates the synthetic benchmark under root unless it is there already with
+-- the options asked (data.synth asks for it; kinema synth refuses a folder it
+-- did not make). A kinema-made root of other options is made again, saying so:
+-- same options and seed give the same files, so nothing is lost.
 function rdata.ensure_synth(root, opts)
-  if rdata.is_synth_root(root) then return root end
+  opts = type(opts) == 'table' and opts or {}
+  local what = string.format('generating the synthetic benchmark in %s', root)
+  if rdata.is_synth_root(root) then
+    local differs = rdata.synth_differences(root, opts)
+    if #differs == 0 then return root end
+    what = string.format('%s holds a synthetic benchmark kinema made with other options (%s): generating it again',
+                         root, table.concat(differs, '; '))
+  end
   local data = require 'kinema.data'
-  io.stderr:write(string.format('kinema: generating the synthetic benchmark in %s ...\n', root))
-  data.synth(util.merge(type(opts) == 'table' and opts or {}, {out_dir = root}))
+  io.stderr:write(string.format('kinema: %s ...\n', what))
+  data.synth(util.merge(opts, {out_dir = root}))
   return root
 end
 

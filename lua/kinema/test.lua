@@ -8,6 +8,7 @@ local sys = require 'kinema.sys'
 
 local T = {}
 local current  -- tests registered by the file being loaded
+local scratch  -- T.tmpdir() directories of that file: {dir, reserved name} pairs
 
 function T.test(name, fn)
   assert(type(name) == 'string' and type(fn) == 'function', 'T.test(name, fn)')
@@ -205,6 +206,41 @@ function T.gradcheck(fn, inputs, opts)
   return true
 end
 
+-- A fresh directory for a test file's scratch files. `kinema test` removes it,
+-- with everything in it, once that file's tests have run, so a suite run
+-- leaves nothing behind; KINEMA_KEEP_TEST_TMP=1 keeps it (and says where).
+function T.tmpdir()
+  assert(scratch, 'T.tmpdir called outside `kinema test`')
+  -- os.tmpname creates a unique file (mkstemp); it stays until the directory
+  -- next to it is removed, so no other process can take the name meanwhile.
+  local reserved = os.tmpname()
+  local dir = reserved .. '.d'
+  sys.mkdir(dir)
+  scratch[#scratch + 1] = {dir, reserved}
+  return dir
+end
+
+-- A fresh path (nothing created there) in the file's scratch directory.
+function T.tmpname(suffix)
+  assert(scratch, 'T.tmpname called outside `kinema test`')
+  scratch.dir = scratch.dir or T.tmpdir()
+  scratch.count = (scratch.count or 0) + 1
+  return string.format('%s/%d%s', scratch.dir, scratch.count, suffix or '')
+end
+
+local function remove_scratch(file)
+  local keep = os.getenv('KINEMA_KEEP_TEST_TMP')
+  for _, s in ipairs(scratch) do
+    if keep and keep ~= '' and keep ~= '0' then
+      print(string.format('kept %s (scratch of %s; KINEMA_KEEP_TEST_TMP)', s[1], file))
+    else
+      sys.remove_tree(s[1])
+      os.remove(s[2])
+    end
+  end
+  scratch = nil
+end
+
 local function list_files(path)
   if path:match('%.lua$') then return {path} end
   if not sys.is_dir(path) then return {} end
@@ -225,7 +261,7 @@ function T.main(paths)
     for _, f in ipairs(found) do files[#files + 1] = f end
   end
   for _, file in ipairs(files) do
-    current = {}
+    current, scratch = {}, {}
     local chunk, load_err = loadfile(file)
     local ok, err = chunk ~= nil, load_err
     if chunk then ok, err = xpcall(chunk, debug.traceback) end
@@ -246,6 +282,7 @@ function T.main(paths)
       collectgarbage()
     end
     current = nil
+    remove_scratch(file)
   end
   print(string.format('%d passed, %d failed', passed, failed))
   io.stdout:flush()

@@ -57,6 +57,11 @@ torch.is_autocast_enabled = amp.is_autocast_enabled
 torch.get_device_rng_state = amp.get_rng_state
 torch.set_device_rng_state = amp.set_rng_state
 torch.synchronize = amp.cuda_synchronize
+-- Bytes the CUDA caching allocator holds for tensors, as PyTorch's torch.cuda
+-- functions of the same names (device index optional; raise without a device).
+torch.cuda.memory_allocated = amp.cuda_memory_allocated
+torch.cuda.max_memory_allocated = amp.cuda_max_memory_allocated
+torch.cuda.reset_peak_memory_stats = amp.cuda_reset_peak_memory_stats
 
 if package.preload['kinema._io'] then
   local io_ = require 'kinema._io'

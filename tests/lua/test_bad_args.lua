@@ -25,9 +25,7 @@ end
 
 local write = T.write_file
 
-local tmp = os.tmpname()
-os.remove(tmp)
-sys.mkdir(tmp)
+local tmp = T.tmpdir()
 write(tmp .. '/empty_merges.txt', '')
 write(tmp .. '/header_only_merges.txt', '#version: 0.2\n')
 write(tmp .. '/blank_merges.txt', '#version: 0.2\n\n\r\n')

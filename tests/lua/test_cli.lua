@@ -7,9 +7,7 @@ local kinema = require 'kinema'
 local recipe, cli, json = kinema.recipe, require 'kinema.cli', require 'kinema.json'
 local torch = require 'torch'
 
-local root = os.tmpname()
-os.remove(root)
-os.execute('mkdir -p "' .. root .. '"')
+local root = T.tmpdir()
 local exe = kinema.executable()
 
 -- Runs the kinema binary with a shell-quoted argument string; returns status, stdout, stderr.
@@ -211,4 +209,33 @@ T.test('REPL: _ holds the last value, errors name stdin:LINE, :help finds names 
   T.is_true(out:find('unused or shapes mismatched beyond the layout', 1, true) ~= nil, out)
   T.is_true(out:find('kinema.cli\nkinema.cli: what the command-line tools share.', 1, true) ~= nil, out)
   T.is_true(not out:find('no help for', 1, true), out)
+end)
+
+T.test('kinema test removes the T.tmpdir / T.tmpname scratch of each file, failing or not, unless asked to keep it', function()
+  local file = root .. '/test_scratch.lua'
+  write(file, [[
+local T = require 'kinema.test'
+local dir = T.tmpdir()
+local f = assert(io.open(dir .. '/made.txt', 'w')); f:write('x'); f:close()
+local name = T.tmpname('.bin')
+f = assert(io.open(name, 'w')); f:write('y'); f:close()
+print('scratch ' .. dir .. ' ' .. name)
+T.test('fails on purpose', function() error('on purpose') end)
+]])
+  local status, out = run('test "' .. file .. '"')
+  T.eq(status, 1, out)
+  local dir, name = out:match('scratch (%S+) (%S+)')
+  T.is_true(dir ~= nil and name:sub(-4) == '.bin', out)
+  T.is_true(not kinema.sys.exists(dir) and not kinema.sys.exists(name), 'scratch left behind:\n' .. out)
+  T.is_true(not kinema.sys.exists(dir:gsub('%.d$', '')), 'the reserved name was left behind')
+  local code = os.execute(string.format('KINEMA_KEEP_TEST_TMP=1 "%s" test "%s" >"%s/keep.txt" 2>&1', exe, file, root))
+  T.is_true(code ~= 0)
+  out = T.read_file(root .. '/keep.txt')
+  dir = out:match('scratch (%S+)')
+  T.is_true(kinema.sys.is_file(dir .. '/made.txt'), out)
+  T.is_true(out:find('kept ' .. dir, 1, true) ~= nil, out)
+  for kept in out:gmatch('kept (%S+)') do
+    kinema.sys.remove_tree(kept)
+    os.remove((kept:gsub('%.d$', '')))
+  end
 end)

@@ -3,8 +3,7 @@
 local T = require 'kinema.test'
 local data = require('kinema').data
 
-local dir = os.tmpname()
-os.remove(dir)
+local dir = T.tmpdir() .. '/synth'
 local summary = data.synth{out_dir = dir, num_train = 6, num_test = 2, width = 64, height = 64, fps = 8,
                            min_duration_s = 2, max_duration_s = 3, region_frames = 2, region_dim = 16,
                            seed = 3, threads = 2}

@@ -4,8 +4,7 @@
 local T = require 'kinema.test'
 local data = require('kinema').data
 
-local dir = os.tmpname()
-os.remove(dir)
+local dir = T.tmpdir() .. '/synth'
 local summary = data.synth{out_dir = dir, num_train = 6, num_test = 2, width = 64, height = 64, fps = 8,
                            min_duration_s = 2, max_duration_s = 4, region_frames = 4, region_dim = 32,
                            seed = 11, threads = 2}
@@ -173,8 +172,7 @@ T.test('detections: boxes at the sampled frames, normalised, classes below num_c
 end)
 
 T.test('detections are read by the workers: a malformed file is reported and its sample replaced', function()
-  local det = os.tmpname()
-  os.remove(det)
+  local det = T.tmpname('-detections')
   assert(os.execute('cp -r "' .. dir .. '/detections" "' .. det .. '"') == 0)
   local first = ds:get(0)
   T.is_true(first.boxes_path ~= nil and first.num_box_frames > 0, 'boxes are not read at load time')

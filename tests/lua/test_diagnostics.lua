@@ -7,12 +7,6 @@ local kinema = require 'kinema'
 local nn, optim, train, json, diagnostics = kinema.nn, kinema.optim, kinema.train, kinema.json, kinema.diagnostics
 local losses = kinema.losses
 
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  os.execute('mkdir -p "' .. p .. '"')
-  return p
-end
 
 local Holder = nn.Module:extend('Holder')
 function Holder:init(values) self.w = nn.Parameter(torch.tensor(values, {dtype = torch.float64})) end
@@ -82,6 +76,20 @@ T.test('an objective under the share threshold of every backbone group is named 
   T.raises(function() diagnostics.GradientMonitor{model = m, share_threshold = 2} end, "option 'share_threshold'")
 end)
 
+T.test("the share warning gives the objective's loss against its trivial value at the last logged step", function()
+  local m = Two()
+  local mon = diagnostics.GradientMonitor{model = m, every = 1, backbone = {'video'}, share_after = 1,
+                                          print = function() end}
+  -- weak's loss logged at 30% of its trivial value: it learns, but barely moves the backbone
+  mon:observe({step = 5, weak = 0.3, ['weak.trivial'] = 1.0, strong = 2.0})
+  local v = m.video.w
+  mon:measure({strong = (v * torch.tensor({3, 4}, {dtype = torch.float64})):sum(), weak = v:sum() * 0.001}, 6)
+  T.eq(#mon.warnings, 1)
+  T.is_true(mon.warnings[1]:find('objective weak looks dead at step 6', 1, true) ~= nil, mon.warnings[1])
+  T.is_true(mon.warnings[1]:find('; its loss at the last logged step (5) was 30% of its trivial value (0.3 vs 1)', 1,
+                                 true) ~= nil, mon.warnings[1])
+end)
+
 T.test('a loss at its trivial value for dead_after logged steps in a row is named; a drop resets the count', function()
   local mon = diagnostics.GradientMonitor{model = Two(), dead_after = 3, trivial_tolerance = 0.02, print = function() end}
   local trivial = 0.6365
@@ -133,9 +141,9 @@ local function run(every, out_dir)
 end
 
 T.test('Trainer: grad.* keys on the measured steps, the table at the end, the same training as without', function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   local with, summary, printed = run(2, dir)
-  local without = run(nil, tmpdir())
+  local without = run(nil, T.tmpdir())
   for i, pair in ipairs(with:named_parameters()) do
     T.close(pair[2], without:named_parameters()[i][2], {atol = 0, rtol = 0}, pair[1])
   end

@@ -12,7 +12,7 @@ local exe = kinema.executable()
 
 -- Runs a shell command (bounded by `timeout`); returns exit code, stdout+stderr, seconds.
 local function sh(cmd)
-  local log = os.tmpname()
+  local log = T.tmpname('.log')
   local t0 = os.time()
   local r1, _, r3 = os.execute(string.format('timeout 120 %s >%s 2>&1', cmd, log))
   local code = type(r1) == 'number' and math.floor(r1 / 256) or r3
@@ -27,7 +27,7 @@ end
 local ranks
 local function results()
   if ranks then return ranks end
-  local prefix = os.tmpname()
+  local prefix = T.tmpname('-dist')
   local code, output = sh(string.format("'%s' launch --nproc 2 '%sdist/worker.lua' '%s'", exe, here, prefix))
   T.is_true(code == 0, 'kinema launch failed (code ' .. tostring(code) .. '):\n' .. output)
   ranks = {}
@@ -35,9 +35,7 @@ local function results()
     local path = string.format('%s.rank%d.safetensors', prefix, r)
     local tensors, meta = torch.load_safetensors(path)
     ranks[r] = {t = tensors, meta = meta}
-    os.remove(path)
   end
-  os.remove(prefix)
   return ranks
 end
 

@@ -2,12 +2,6 @@
 local T = require 'kinema.test'
 local eval = require('kinema').eval
 
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  os.execute('mkdir -p ' .. p)
-  return p
-end
 
 T.test('run_suite runs evals in order with the context, without autograd', function()
   local seen = {}
@@ -79,7 +73,7 @@ T.test('json_encode: sorted keys, escaping, arrays, numbers', function()
 end)
 
 T.test('write_json writes atomically and round-trips through Python', function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   local path = dir .. '/results.json'
   local results = eval.run_suite({{name = 'r "1"', fn = function() return {R1 = 12.5} end}}, {})
   eval.write_json(path, results)

@@ -104,3 +104,35 @@ T.test('seeds: the interval widens with the spread between seeds', function()
   -- drawing the three seeds with replacement: the mean of 3 draws from {0.5, 0.6, 0.7} ranges over [0.5, 0.7]
   T.is_true(r.lo >= 0.5 - 0.01 and r.hi <= 0.7 + 0.01)
 end)
+
+T.test("one run's hard-negative accuracies: intervals over its test videos, the table cells, the verdict", function()
+  local eval = require('kinema').eval
+  local f64 = {dtype = torch.float64}
+  -- 400 test videos; VTM head: nouns won on 240 videos (60%), verbs on 160 (40%); cosine nouns 50% exactly
+  local noun, verb, even = torch.zeros(400, f64), torch.zeros(400, f64), torch.full({400}, 0.5, f64)
+  noun:narrow(0, 0, 240):fill_(1)
+  verb:narrow(0, 0, 160):fill_(1)
+  local metrics = {hard_match_noun = 60, hard_match_verb = 40, hard_noun = 50, t2v_R1 = 3, hard_pairs = 800}
+  local items = {hard_match_noun = noun, hard_match_verb = verb, hard_noun = even, t2v_R1 = torch.zeros(400, f64)}
+  local iv = eval.hard_negative_intervals(metrics, items)
+  T.eq(iv.t2v_R1, nil)    -- the hard negatives only
+  T.eq(iv.hard_pairs, nil)
+  -- the binomial normal interval: 60 +- 1.96 sqrt(.6 .4 / 400) 100 = 60 +- 4.80
+  T.close(iv.hard_match_noun.mean, 60, {atol = 1e-9})
+  T.close(iv.hard_match_noun.lo, 60 - 4.80, {atol = 0.8})
+  T.close(iv.hard_match_noun.hi, 60 + 4.80, {atol = 0.8})
+  T.close(iv.hard_match_verb.hi, 40 + 4.80, {atol = 0.8})
+  -- every video at 0.5: every resample is 50
+  T.eq({iv.hard_noun.lo, iv.hard_noun.hi}, {50, 50})
+  T.eq(eval.format_interval({mean = 56.14, lo = 51.86, hi = 59.94}), '56.1 [51.9, 59.9]')
+  T.eq(eval.chance_note(iv, 'VTM head'), string.format(
+    'hard negatives against chance (50%%, 95%% interval over the test videos): VTM head: nouns above chance (%s), '
+    .. 'verbs below chance (%s); embedding cosine: nouns not above chance (50.0 [50.0, 50.0])',
+    eval.format_interval(iv.hard_match_noun), eval.format_interval(iv.hard_match_verb)))
+  T.eq(eval.chance_note({}, 'VTM head'), nil)
+  -- the results table shows a cell given with its interval as 'mean [lo, hi]', a number as before
+  local tab = eval.results_table({stoa = {t2v_R1 = 3, hard_match_noun = iv.hard_match_noun}}, {'stoa'})
+  T.is_true(tab:find('| stoa | 3.0 | - |', 1, true) ~= nil, tab)
+  T.is_true(tab:find('| ' .. eval.format_interval(iv.hard_match_noun) .. ' |', 1, true) ~= nil, tab)
+  T.eq(eval.hard_negative_intervals({t2v_R1 = 3}, {t2v_R1 = torch.zeros(4, f64)}), nil)
+end)

@@ -5,14 +5,9 @@ local T = require 'kinema.test'
 
 local FIX = 'tests/fixtures/'
 
-local function tmp(suffix)
-  local name = os.tmpname()
-  os.remove(name)
-  return name .. suffix
-end
 
 T.test('safetensors round trip with metadata and every common dtype', function()
-  local path = tmp('.safetensors')
+  local path = T.tmpname('.safetensors')
   local tensors = {
     w = torch.arange(6):to(torch.float32):view(2, 3),
     h = torch.tensor({1.5, -2}):to(torch.float16),
@@ -57,13 +52,13 @@ T.test('npz and npy', function()
   local r = torch.load_npz(FIX .. 'io_regions_compressed.npz')
   T.eq(r.boxes, (torch.arange(8):to(torch.float32) * 10):view(2, 4))
   T.eq(r.num_boxes, torch.tensor(2, {dtype = torch.int64}))
-  local path = tmp('.npz')
+  local path = T.tmpname('.npz')
   torch.save_npz(path, {a = torch.ones(2, 2), b = torch.tensor({true})}, {compress = true})
   local back = torch.load_npz(path)
   T.eq(back.a, torch.ones(2, 2))
   T.eq(back.b, torch.tensor({true}))
   os.remove(path)
-  local npy = tmp('.npy')
+  local npy = T.tmpname('.npy')
   torch.save_npy(npy, torch.arange(3))
   T.eq(torch.load_npy(npy), torch.arange(3))
   os.remove(npy)
@@ -74,7 +69,7 @@ T.test('errors name the file and the problem', function()
   T.raises(function() torch.load_torchscript(FIX .. 'io_legacy.pt') end, 'legacy')
   T.raises(function() torch.load(FIX .. 'io_f4.npy') end, 'not a PyTorch file')
   T.raises(function() torch.load_npy(FIX .. 'io_object.npy') end, 'object arrays')
-  T.raises(function() torch.save_safetensors(tmp('.st'), {w = 'not a tensor'}) end, "entry 'w'")
-  T.raises(function() torch.save_safetensors(tmp('.st'), {w = torch.ones(1)}, {k = {}}) end, 'metadata')
-  T.raises(function() torch.save_npz(tmp('.npz'), {[1] = torch.ones(1)}) end, 'keys must be strings')
+  T.raises(function() torch.save_safetensors(T.tmpname('.st'), {w = 'not a tensor'}) end, "entry 'w'")
+  T.raises(function() torch.save_safetensors(T.tmpname('.st'), {w = torch.ones(1)}, {k = {}}) end, 'metadata')
+  T.raises(function() torch.save_npz(T.tmpname('.npz'), {[1] = torch.ones(1)}) end, 'keys must be strings')
 end)

@@ -250,3 +250,39 @@ T.test('asp gradcheck; text side detached', function()
   local loss = losses.asp{actions = torch.randn(2, 3, 3, {dtype = torch.float64}), verbs = verbs, verb_mask = vmask, text_cls = cls}
   T.is_true(not loss.requires_grad, 'only the text side carries graph here, and it is detached')
 end)
+
+T.test("ota/asp 'trivial': the MSE of the best constant prediction, the matched targets' variance", function()
+  local f64 = {dtype = torch.float64}
+  local e1, e2, e3 = {1, 0, 0}, {0, 1, 0}, {0, 0, 1}
+  -- sample 1: two trajectories, targets [noun e2 ; cls e1], 2 pairs of weight 1/2 x 1/2;
+  -- sample 2: one valid trajectory, no noun, targets [cls e3], 1 pair of weight 1/2.
+  -- Weighted mean target m = (1/4, 1/4, 1/2); |e1 - m|^2 = |e2 - m|^2 = 14/16, |e3 - m|^2 = 6/16;
+  -- trivial = (1/4 14/16 + 1/4 14/16 + 1/2 6/16) / 3 dims = 5/24
+  local inputs = {trajectories = torch.randn(2, 2, 3, f64), trajectory_mask = torch.tensor({{true, true}, {true, false}}),
+                  nouns = torch.tensor({{e2}, {{0, 0, 0}}}, f64), noun_mask = torch.tensor({{true}, {false}}),
+                  text_cls = torch.tensor({e1, e3}, f64)}
+  local _, parts = losses.ota(inputs)
+  T.close(parts.trivial, 5 / 24, {atol = 1e-12})
+  -- every trajectory predicting m: the loss is the trivial value
+  inputs.trajectories = torch.tensor({1 / 4, 1 / 4, 1 / 2}, f64):view({1, 1, 3}):expand({2, 2, 3}):contiguous()
+  local loss, constant_parts = losses.ota(inputs)
+  T.close(loss:item(), 5 / 24, {atol = 1e-12})
+  T.close(constant_parts.trivial, 5 / 24, {atol = 1e-12})
+  -- ASP: every action is matched, so the mean is that of all targets; a constant
+  -- prediction at it scores the trivial value, a prediction of the targets 0
+  torch.manual_seed(5)
+  local asp_inputs = {actions = torch.randn(3, 2, 4, f64), verbs = torch.randn(3, 3, 4, f64),
+                      verb_mask = torch.tensor({{true, true, true}, {true, false, false}, {false, false, false}}),
+                      text_cls = torch.randn(3, 4, f64)}
+  local _, asp_parts, extra = losses.asp(asp_inputs)
+  local t = extra.targets
+  local m = t:reshape({-1, 4}):mean(0)
+  T.close(asp_parts.trivial, (t - m):pow(2):mean():item(), {atol = 1e-12})
+  asp_inputs.actions = m:view({1, 1, 4}):expand({3, 2, 4}):contiguous()
+  T.close(losses.asp(asp_inputs):item(), asp_parts.trivial, {atol = 1e-12})
+  asp_inputs.actions = t:clone()
+  T.close(losses.asp(asp_inputs):item(), 0, {atol = 1e-12})
+  -- the normalised form reports the variance of the unit targets
+  local _, unit_parts = losses.ota(inputs, {normalize = true})
+  T.close(unit_parts.trivial, 5 / 24, {atol = 1e-12})  -- e1, e2, e3 are unit already
+end)

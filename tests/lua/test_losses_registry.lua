@@ -77,8 +77,7 @@ T.test('unknown name: error lists the known objectives', function()
 end)
 
 T.test('an objective file is required on first get', function()
-  local root = os.tmpname()
-  os.remove(root)
+  local root = T.tmpdir()
   os.execute('mkdir -p "' .. root .. '/kinema/losses"')
   local f = io.open(root .. '/kinema/losses/test_file_obj.lua', 'w')
   f:write([[

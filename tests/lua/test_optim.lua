@@ -219,11 +219,6 @@ end)
 
 -- ---- state: checkpoints, resume -----------------------------------------------------------
 
-local function tmp(suffix)
-  local name = os.tmpname()
-  os.remove(name)
-  return name .. suffix
-end
 
 -- Steps `steps` times from `start` (a state written by a previous run, or nil).
 local function train(kind, opts, steps, first_step, start)
@@ -239,7 +234,7 @@ local function train(kind, opts, steps, first_step, start)
     for k, p in ipairs(params) do p.grad = gradient(k, initial64(k, {k + 1, 3}), t, torch.float32) end
     opt:step()
   end
-  local path = tmp('.safetensors')
+  local path = T.tmpname('.safetensors')
   local tensors, meta = opt:state_dict()
   torch.save_safetensors(path, tensors, meta)
   local saved = {}

@@ -10,8 +10,7 @@ local T = require 'kinema.test'
 local kinema = require 'kinema'
 local recipe, json = kinema.recipe, require 'kinema.json'
 
-local root = os.tmpname()
-os.remove(root)
+local root = T.tmpdir()
 local data_dir, runs = root .. '/public', root .. '/runs'
 local web, msr = data_dir .. '/webvid', data_dir .. '/msrvtt'
 os.execute('mkdir -p "' .. runs .. '"')

@@ -9,9 +9,7 @@ local kinema = require 'kinema'
 local data, sys = kinema.data, kinema.sys
 local torch = require 'torch'
 
-local root = os.tmpname()
-os.remove(root)
-sys.mkdir(root)
+local root = T.tmpdir()
 local src, out = root .. '/webvid', root .. '/webvid_224'
 data.synth{out_dir = src, num_train = 5, num_test = 2, width = 64, height = 48, fps = 8, min_duration_s = 2,
            max_duration_s = 3, region_frames = 1, region_dim = 4, seed = 5, threads = 2}
@@ -108,4 +106,3 @@ T.test('--help states every default, including those --config can supply', funct
   end
 end)
 
-T.test('clean up', function() sys.remove_tree(root) end)

@@ -4,8 +4,7 @@ local T = require 'kinema.test'
 local kinema = require 'kinema'
 local recipe, json = kinema.recipe, require 'kinema.json'
 
-local root = os.tmpname()
-os.remove(root)
+local root = T.tmpdir()
 local data_dir, runs = root .. '/synth', root .. '/runs'
 os.execute('mkdir -p "' .. runs .. '"')
 kinema.data.synth{out_dir = data_dir, num_train = 8, num_test = 4, width = 64, height = 64, min_duration_s = 2,
@@ -50,6 +49,28 @@ for _, name in ipairs({'baseline', 'stoa', 'svilm', 'oatrans', 'demovlp'}) do
     end
   end)
 end
+
+T.test('the printed table gives the hard negatives with 95% intervals and a verdict against chance', function()
+  local printed, saved = {}, print
+  print = function(...) printed[#printed + 1] = table.concat({...}, '\t') end
+  local ok, m = pcall(run, 'stoa', {'--out_dir', runs .. '/stoa_table'})
+  print = saved
+  T.is_true(ok, tostring(m))
+  local text = table.concat(printed, '\n')
+  -- 4 test videos, 4 noun + 4 verb negatives each (kinema synth's default)
+  T.eq(m.hard_pairs, 32)
+  T.is_true(text:find('; hard negatives: % of 32 pairs won [95% interval]', 1, true) ~= nil, text)
+  local res = json.decode(io.open(runs .. '/stoa_table/results.json'):read('*a'))
+  for _, key in ipairs({'hard_noun', 'hard_verb', 'hard_all', 'hard_match_noun', 'hard_match_verb', 'hard_match_all'}) do
+    local e = res.intervals[key]
+    T.close(e.mean, m[key], {atol = 1e-9}, key)
+    T.is_true(e.lo <= e.mean and e.mean <= e.hi, key)
+    T.is_true(text:find(' ' .. kinema.eval.format_interval(e) .. ' |', 1, true) ~= nil, key .. ' cell missing:\n' .. text)
+  end
+  T.is_true(text:find('\nhard negatives against chance (50%, 95% interval over the test videos): VTM head: nouns ', 1,
+                      true) ~= nil, text)
+  T.eq(res.intervals.t2v_R1, nil)
+end)
 
 T.test('resuming a finished run leaves its results.json as it was', function()
   local path = runs .. '/baseline/results.json'

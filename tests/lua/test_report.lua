@@ -10,10 +10,8 @@ local T = require 'kinema.test'
 local kinema = require 'kinema'
 local json = require 'kinema.json'
 
-local root = os.tmpname()
-os.remove(root)
+local root = T.tmpdir()
 local data_dir, run_dir = root .. '/synth', root .. '/run'
-os.execute('mkdir -p "' .. root .. '"')
 kinema.data.synth{out_dir = data_dir, num_train = 8, num_test = 6, width = 64, height = 64, min_duration_s = 2,
                   max_duration_s = 3, region_frames = 4, region_dim = 32, threads = 2}
 local exe = kinema.executable()

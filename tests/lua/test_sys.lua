@@ -5,8 +5,7 @@ local T = require 'kinema.test'
 local sys = require 'kinema.sys'
 local kinema = require 'kinema'
 
-local base = os.tmpname()
-os.remove(base)
+local base = T.tmpdir() .. '/base'
 local canary = base .. '-canary'
 -- every hostile name below would create the canary if a shell saw it
 local hostile = {

@@ -32,6 +32,13 @@ T.test('dtypes and devices', function()
   end
 end)
 
+T.test('CUDA memory queries without a device raise naming the function', function()
+  if torch.cuda.is_available() then return end  -- tests/lua/cuda/test_amp.lua checks the values
+  T.raises(function() torch.cuda.memory_allocated() end, 'torch.cuda.memory_allocated: no CUDA device')
+  T.raises(function() torch.cuda.max_memory_allocated(0) end, 'torch.cuda.max_memory_allocated: no CUDA device')
+  T.raises(function() torch.cuda.reset_peak_memory_stats() end, 'torch.cuda.reset_peak_memory_stats: no CUDA device')
+end)
+
 T.test('dispatcher calls with 0-based dims, overloads and keyword arguments', function()
   local a = torch.tensor({{1., 2.}, {3., 4.}})
   local b = torch.tensor({{5., 6.}, {7., 8.}})

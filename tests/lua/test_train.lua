@@ -3,12 +3,6 @@ local T = require 'kinema.test'
 local kinema = require 'kinema'
 local nn, optim, train, json = kinema.nn, kinema.optim, kinema.train, require 'kinema.json'
 
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  os.execute('mkdir -p "' .. p .. '"')
-  return p
-end
 
 -- A loader whose batch (epoch, i) is a fixed function of its position, as
 -- kinema.data.Loader's batches are.
@@ -64,7 +58,7 @@ local function losses_of(log_path)
 end
 
 T.test('a run stopped and resumed gives the same losses and weights as an unbroken run', function()
-  local full_dir, part_dir = tmpdir(), tmpdir()
+  local full_dir, part_dir = T.tmpdir(), T.tmpdir()
   local full, full_model = make{max_steps = 12, out_dir = full_dir}
   full:fit()
   -- stop after 5 steps (5 loader batches per epoch, accumulate 2: the epoch turns mid-run)
@@ -86,7 +80,7 @@ T.test('a run stopped and resumed gives the same losses and weights as an unbrok
 end)
 
 T.test('checkpoints: newest kept, atomic names only, foreign files rejected by name', function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   local tr = make{max_steps = 6, out_dir = dir, checkpoint_every = 2}
   tr.keep_checkpoints = 2
   tr:fit()
@@ -116,7 +110,7 @@ T.test('checkpoints: newest kept, atomic names only, foreign files rejected by n
 end)
 
 T.test('a fresh run refuses an out_dir with an earlier run unless overwrite is set', function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   make{max_steps = 2, out_dir = dir, checkpoint_every = 2}:fit()
   local again = make{max_steps = 2, out_dir = dir, checkpoint_every = 1}
   T.raises(function() again:fit() end, 'holds an earlier run (1 checkpoint(s), log.jsonl)')
@@ -166,7 +160,7 @@ T.test('gradient accumulation over 2 micro-batches equals one batch of twice the
 end)
 
 T.test('the JSONL log holds losses, parts, lr and throughput; the plot is written', function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   local tr = make{max_steps = 3, out_dir = dir, plot = 'svg'}
   local summary = tr:fit()
   T.eq(summary.steps, 3)
@@ -190,7 +184,7 @@ T.test('the JSONL log holds losses, parts, lr and throughput; the plot is writte
 end)
 
 T.test('evaluate runs every eval_every steps without autograd and is logged', function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   local tr = make{max_steps = 4, out_dir = dir}
   local calls = 0
   tr.eval_every = 2
@@ -240,7 +234,7 @@ T.test('json decode round-trips and names the line of a bad record', function()
   T.is_true(v.a[5] == json.null)
   T.eq(v.b, 'x\195\169\n')
   T.eq(json.encode(v), '{"a":[1,2.5,-300,true,null],"b":"x\195\169\\n"}')
-  local path = os.tmpname()
+  local path = T.tmpname('.jsonl')
   local f = io.open(path, 'wb'); f:write('{"a":1}\n{"a":2,}\n'); f:close()
   T.raises(function() json.read_lines(path) end, path .. ':2')
   os.remove(path)

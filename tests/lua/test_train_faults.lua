@@ -17,12 +17,6 @@ kinema_test_sighandler signal(int signum, kinema_test_sighandler handler);
 ]])
 local RLIMIT_FSIZE, SIGXFSZ = 1, 25
 
-local function tmpdir()
-  local p = os.tmpname()
-  os.remove(p)
-  sys.mkdir(p)
-  return p
-end
 
 local read = T.read_file
 local function append(path, text) T.write_file(path, text, 'ab') end
@@ -80,7 +74,7 @@ local function make(opts)
 end
 
 T.test('a full disk while logging stops training with a checkpoint and says why', function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   local tr = make{max_steps = 6, out_dir = dir, checkpoint_every = 100}
   local inner = tr.loss_fn
   tr.loss_fn = function(batch, trainer)
@@ -107,7 +101,7 @@ T.test('a full disk while logging stops training with a checkpoint and says why'
 end)
 
 T.test('a size-limited disk: the cut record is removed, and a checkpoint that does not fit is reported', function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   local tr = make{max_steps = 6, out_dir = dir, checkpoint_every = 100}
   local old = ffi.new('struct kinema_test_rlimit')
   T.eq(ffi.C.getrlimit(RLIMIT_FSIZE, old), 0)
@@ -138,7 +132,7 @@ T.test('a size-limited disk: the cut record is removed, and a checkpoint that do
 end)
 
 T.test('resume cuts the log back to the checkpoint (extra and cut records) and the plot still works', function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   make{max_steps = 4, out_dir = dir, checkpoint_every = 2}:fit()
   -- a crash after step 5 was logged (no checkpoint yet), in the middle of step 6's record
   append(dir .. '/log.jsonl', '{"kind":"train","loss":0.5,"step":5}\n{"kind":"train","loss":0.4,"st')
@@ -154,7 +148,7 @@ T.test('resume cuts the log back to the checkpoint (extra and cut records) and t
 end)
 
 T.test('resume with no checkpoint starts over without keeping the stale log', function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   local stale = {}
   for step = 1, 65 do stale[step] = json.encode({kind = 'train', step = step, loss = 1}) end
   append(dir .. '/log.jsonl', table.concat(stale, '\n') .. '\n{"kind":"train","step":66,"lo')
@@ -166,7 +160,7 @@ T.test('resume with no checkpoint starts over without keeping the stale log', fu
 end)
 
 T.test('a NaN gradient with a finite loss stops, naming the step, the parameters and the samples', function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   for _, clip in ipairs({false, 1.0}) do
     sys.remove_tree(dir)
     local tr, model = make{max_steps = 5, out_dir = dir, checkpoint_every = 1, loader = loader(3, 2),
@@ -184,7 +178,7 @@ T.test('a NaN gradient with a finite loss stops, naming the step, the parameters
 end)
 
 T.test("nonfinite_grad = 'skip' leaves the weights of the bad step unchanged and goes on", function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   local tr = make{max_steps = 3, out_dir = dir, checkpoint_every = 1, loader = loader(3, 2), nonfinite_grad = 'skip',
                   clip_grad = 1.0}
   tr.keep_checkpoints = 5
@@ -212,7 +206,7 @@ T.test("nonfinite_grad = 'skip' leaves the weights of the bad step unchanged and
 end)
 
 T.test('a checkpoint holding NaN/Inf is never written', function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   local tr, model = make{max_steps = 1, out_dir = dir}
   for _, pair in ipairs(model:named_parameters()) do
     if pair[1] == 'b.bias' then torch.no_grad(function() pair[2]:fill_(math.huge) end) end
@@ -225,7 +219,7 @@ T.test('a checkpoint holding NaN/Inf is never written', function()
 end)
 
 T.test('temporary files of killed writes are removed at start and resume, others kept', function()
-  local dir = tmpdir()
+  local dir = T.tmpdir()
   make{max_steps = 2, out_dir = dir, checkpoint_every = 2}:fit()
   local left = {'step-00000004.safetensors.tmp.999999999.0.12345', 'log.jsonl.tmp', 'results.json.tmp'}
   local kept = {'other.safetensors.tmp.1.0.7', 'notes.tmp.txt'}  -- pid 1 is alive: maybe a write in progress

@@ -9,7 +9,8 @@
 --   qa:        AnswerHead, concat_features, fit_head, accuracy (open-ended QA as answer
 --              classification; eval.qa.NAME)
 --   zero_shot: zero_shot, hard_negatives, pair_scores, captioning, results_table,
---              table_columns, dropped_note, cat_embeddings, index_embeddings, normalize
+--              table_columns, format_interval, hard_negative_intervals, chance_note,
+--              dropped_note, cat_embeddings, index_embeddings, normalize
 --              (a recipe's model on its test split)
 -- Every function is reachable flat (eval.retrieval(sim, opts), eval.bleu(...)); the submodules
 -- are eval.modules.<name> (and eval.caption / eval.choice for short).

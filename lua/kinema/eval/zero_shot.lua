@@ -5,11 +5,14 @@
 --   hard_negatives, pair_scores   the hard-negative pairs under each scoring
 --   captioning       BLEU / ROUGE-L / CIDEr-D of the recipe's captioning head
 --   results_table    the markdown table of the metrics, one row per recipe
+--   hard_negative_intervals, format_interval, chance_note   the hard-negative
+--                    accuracies with their 95% intervals, and whether they beat chance
 --   dropped_note, cat_embeddings, index_embeddings, normalize
 local torch = require 'torch'
 local rdata = require 'kinema.recipe_data'
 local retrieval = require 'kinema.eval.retrieval'
 local caption = require 'kinema.eval.caption'
+local stats = require 'kinema.eval.stats'
 
 local M = {}
 
@@ -36,7 +39,8 @@ end
 -- embeddings (every recipe), and 'match', the recipe's own matching function
 -- where it has one (spec.match.score(model, video_rows, ids, mask, cfg) -> [n],
 -- video_rows the rows of what spec.match.video, or else spec.embed.video, made):
--- STOA's VTM head probability, DemoVLP's global + local similarity.
+-- STOA's VTM head probability, DemoVLP's global + local similarity (spec.match.name
+-- names it in the printed verdict against chance).
 local function pair_scorers(model, cfg, spec, V, Vm)
   local scorers = {cosine = function(ids, mask, rows)
     local E = global_of(spec.embed.text(model, ids, mask, cfg))
@@ -98,7 +102,7 @@ end
 -- above its edited negative against the same video) under each scoring of
 -- pair_scorers, per kind and over all pairs, or nil when the test data has no
 -- hard-negative file. Returns metrics {noun, verb, ..., all [, match_noun,
--- ..., match_all]} in percent and the per-video outcomes behind them (same
+-- ..., match_all]} in percent, pairs (their number), and the per-video outcomes behind them (same
 -- keys, [N] in [0, 1]: the share of that video's pairs won).
 function M.hard_negatives(model, cfg, spec, tok, V, ids, Vm)
   local path = rdata.data_source(cfg, 'test').hard_negatives
@@ -120,7 +124,7 @@ function M.hard_negatives(model, cfg, spec, tok, V, ids, Vm)
   end
   local function rows(list) return torch.tensor(list, {dtype = torch.int64}) end
   return torch.no_grad(function()
-    local metrics, items = {}, {}
+    local metrics, items = {pairs = #found}, {}
     for scoring, fn in pairs(pair_scorers(model, cfg, spec, V, Vm)) do
       local prefix = scoring == 'cosine' and '' or (scoring .. '_')
       local pos = score_captions(cfg, tok, positives, rows(positive_rows), fn):index_select(0, rows(pos_index))
@@ -136,7 +140,7 @@ end
 -- Zero-shot retrieval on the test split (test_ds: the dataset, read here when
 -- absent), and hard-negative caption accuracy when the data has a
 -- hard-negative file. Returns flat metrics (t2v_R1 ..., v2t_..., hard_noun,
--- hard_verb, hard_all, with the recipe's own matching hard_match_noun ...,
+-- hard_verb, hard_all, with the recipe's own matching hard_match_noun ..., hard_pairs,
 -- num_test_videos, dropped_test_videos), the per-item outcomes behind the R@K
 -- and hard-negative metrics ({metric = [N] float64}) and the test videos left
 -- out under --eval.drop_unreadable ({id =, error =}).
@@ -237,6 +241,43 @@ end
 
 M.normalize = normalize
 
+-- A metric with its 95% interval ({mean =, lo =, hi =}, kinema.eval.stats) as one cell: 'mean [lo, hi]'.
+function M.format_interval(e) return string.format('%.1f [%.1f, %.1f]', e.mean, e.lo, e.hi) end
+
+-- The hard-negative accuracies of one run with their 95% intervals, bootstrapped
+-- over the test videos (kinema.eval.stats.aggregate on zero_shot's per-video
+-- outcomes, as eval_suite does over seeds): {hard_noun = {mean =, lo =, hi =,
+-- ...}, hard_match_noun = ..., ...}, or nil without hard negatives.
+function M.hard_negative_intervals(metrics, items, opts)
+  local run, any = {metrics = {}, items = {}}, false
+  for key, outcomes in pairs(items or {}) do
+    if key:match('^hard_') and metrics[key] ~= nil then
+      run.metrics[key], run.items[key], any = metrics[key], outcomes, true
+    end
+  end
+  return any and stats.aggregate({run}, opts) or nil
+end
+
+-- One line saying, per scoring and kind, whether the accuracy on the hard
+-- negatives beats chance (50%: the positive and its negative are a coin flip)
+-- by its 95% interval; match_name names the recipe's own matching ('match').
+function M.chance_note(intervals, match_name)
+  local parts = {}
+  for _, scoring in ipairs({{'hard_match_', match_name or 'match'}, {'hard_', 'embedding cosine'}}) do
+    local kinds = {}
+    for _, kind in ipairs({'noun', 'verb'}) do
+      local e = intervals[scoring[1] .. kind]
+      if e then
+        local verdict = e.lo > 50 and 'above chance' or (e.hi < 50 and 'below chance' or 'not above chance')
+        kinds[#kinds + 1] = string.format('%ss %s (%s)', kind, verdict, M.format_interval(e))
+      end
+    end
+    if #kinds > 0 then parts[#parts + 1] = scoring[2] .. ': ' .. table.concat(kinds, ', ') end
+  end
+  if #parts == 0 then return nil end
+  return 'hard negatives against chance (50%, 95% interval over the test videos): ' .. table.concat(parts, '; ')
+end
+
 -- One row per recipe: R@1/5/10 both directions, MedR, hard-negative accuracy.
 M.table_columns = {
   {'t2v_R1', 'T2V R@1'}, {'t2v_R5', 'R@5'}, {'t2v_R10', 'R@10'}, {'t2v_MedR', 'MedR'},
@@ -245,6 +286,7 @@ M.table_columns = {
   {'hard_match_noun', 'match noun'}, {'hard_match_verb', 'match verb'}, {'hard_match_all', 'match all'},
 }
 
+-- A cell's value is a number or {mean =, lo =, hi =} (shown with its interval).
 function M.results_table(results, order)
   local head, rule = {'| recipe'}, {'|---'}
   for _, c in ipairs(M.table_columns) do head[#head + 1] = c[2]; rule[#rule + 1] = '---:' end
@@ -254,7 +296,7 @@ function M.results_table(results, order)
     local row = {'| ' .. name}
     for _, c in ipairs(M.table_columns) do
       local v = m[c[1]]
-      row[#row + 1] = v == nil and '-' or string.format('%.1f', v)
+      row[#row + 1] = v == nil and '-' or (type(v) == 'table' and M.format_interval(v) or string.format('%.1f', v))
     end
     lines[#lines + 1] = table.concat(row, ' | ') .. ' |'
   end

@@ -220,6 +220,9 @@ end
 -- between the matched raw rows and targets (averaged over pairs and
 -- dimensions). opts.normalize = true L2-normalises both first: that form is
 -- (2/d)(1 - cos), about d/2 times weaker, kept for ablations.
+-- info.trivial: the loss of the best constant prediction, every row the
+-- (pair-weighted) mean of the matched targets, i.e. their variance: a loss
+-- that stays there has learnt nothing about which target a sample has.
 function U.matching_mse(loss_name, rows, row_counts, targets, col_counts, opts)
   opts = opts or {}
   local match_sim = opts.match_sim or 'dot'
@@ -253,8 +256,18 @@ function U.matching_mse(loss_name, rows, row_counts, targets, col_counts, opts)
   local has = pairs_per_sample:gt(0)
   local samples = has:sum()
   local loss = (per_sample * has:to(per_sample.dtype)):sum() / samples:clamp_min(1):to(per_sample.dtype)
+  local trivial = torch.no_grad(function()
+    -- each pair's weight in the loss: 1 / (its sample's pairs x the samples with pairs)
+    local w = valid:to(torch.float64) / pairs_per_sample:clamp_min(1):to(torch.float64):unsqueeze(1)
+    w = w / samples:clamp_min(1):to(torch.float64)
+    local tt = tm:detach():to(torch.float64)
+    local total = w:sum()
+    if total:item() == 0 then return 0 end
+    local mean_row = (tt * w:unsqueeze(-1)):sum(0):sum(0) / total                     -- [d]
+    return ((tt - mean_row):pow(2):mean(-1) * w):sum():item()
+  end)
   return loss, {pairs = pairs_per_sample:sum():item() / math.max(B, 1), probability = probability,
-                rows = r, cols = c}
+                rows = r, cols = c, trivial = trivial}
 end
 
 -- index_select along dim 0 of a tensor or of every tensor in a table (nested).

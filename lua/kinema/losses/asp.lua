@@ -15,7 +15,8 @@
 --   verb_ids [B,K] int64        optional token ids: a repeated id keeps only
 --                               its first occurrence (the "distinct" verbs)
 --   text_cls [B,d]              the text [CLS] output
--- parts: verbs (mean number of verb targets kept per sample)
+-- parts: verbs (mean number of verb targets kept per sample); trivial (as OTA's:
+--   the MSE of predicting the mean matched target, the targets' variance)
 -- extras: {rows, cols, targets [B,M,d]}
 local torch = require 'torch'
 local losses = require 'kinema.losses'
@@ -61,7 +62,8 @@ function M.asp(inputs, opts)
                               cls:detach():to(verbs_c.dtype):unsqueeze(1):expand({B, Mq, d}))
   local full = torch.full({B}, Mq, {dtype = torch.int64, device = x.device})
   local loss, info = U.matching_mse('asp', x, full, targets:to(x.dtype), full, opts)
-  return loss, {verbs = counts:to(torch.float64):mean():item()}, {rows = info.rows, cols = info.cols, targets = targets}
+  return loss, {verbs = counts:to(torch.float64):mean():item(), trivial = info.trivial},
+         {rows = info.rows, cols = info.cols, targets = targets}
 end
 
 losses.register('asp', M.asp, 'STOA action set prediction: Hungarian matching of actions to verbs padded with [CLS], MSE')

@@ -17,7 +17,8 @@
 --   noun_mask [B,K] bool         optional, true = a real noun (any order)
 --     or text_tokens [B,L,d] + noun_positions [B,K] int64 (-1 = none)
 --   text_cls [B,d]               the text [CLS] output (the "empty" target)
--- parts: pairs (mean number of matched pairs per sample)
+-- parts: pairs (mean number of matched pairs per sample); trivial (the MSE of
+--   predicting every row as the mean matched target: the targets' variance)
 -- extras: {rows, cols} the matched pairs ([B,P] int64, -1 padded) as indices
 --   into the compacted (valid-first) trajectories and targets; probability
 --   [B,N,K+1] the P the matching maximised
@@ -59,7 +60,8 @@ function M.ota(inputs, opts)
   local targets = torch.cat({nouns_c, torch.zeros({B, 1, d}, {dtype = nouns_c.dtype, device = o.device})}, 1)
   targets = targets:scatter(1, noun_counts:view({B, 1, 1}):expand({B, 1, d}), cls:detach():view({B, 1, d}):to(targets.dtype))
   local loss, info = U.matching_mse('ota', rows, row_counts, targets:to(o.dtype), noun_counts + 1, opts)
-  return loss, {pairs = info.pairs}, {rows = info.rows, cols = info.cols, targets = targets, probability = info.probability}
+  return loss, {pairs = info.pairs, trivial = info.trivial},
+         {rows = info.rows, cols = info.cols, targets = targets, probability = info.probability}
 end
 
 losses.register('ota', M.ota, 'STOA object-text alignment: Hungarian matching of trajectories to nouns + [CLS], MSE')

@@ -80,6 +80,7 @@ spec.embed = {
 -- DemoVLP's own matching of a (video, caption) pair for the hard negatives:
 -- global + local similarity (its retrieval score), next to the global cosine.
 spec.match = {
+  name = 'global + local similarity',
   score = function(model, videos, ids, mask)
     -- row k of the chunk's [n, n] scores against column k: each caption with its own video
     return eval.global_local_score{}(spec.embed.text(model, ids, mask), videos):diagonal()

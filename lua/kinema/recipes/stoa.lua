@@ -58,7 +58,8 @@ spec.presets = {
     -- with all negatives mined or half uniform alike: the limit is VTM's share of
     -- the fusion's training (40%; 70% at weight 3), not the negatives. At weight 3:
     -- loss 0.45-0.51 over the last 50 steps, nouns 59.7% [55.6, 63.5] (verbs stay
-    -- at chance, 49.3%), demo T2V R@1/5/10 14/64/86 (16/66/80 at weight 1).
+    -- at chance, 49.3%), T2V R@1/5/10 14/64/86 on the demo's earlier 50-video test
+    -- split (16/66/80 at weight 1).
     -- OTA and ASP keep the paper's 1: while VTC learns (steps 75-200) its gradient
     -- on the video encoder is 30-900x theirs, so their share stays under the
     -- diagnostics' 1% and they are flagged. Larger weights buy the share with VTC:
@@ -171,6 +172,7 @@ end
 -- probability of "matched" on the fusion pass (used to score the hard negatives
 -- next to the embedding cosine).
 spec.match = {
+  name = 'VTM head',
   video = function(model, batch)
     local v = model:encode_video(batch.video, batch.boxes, batch.classes, batch.scores)
     return {frames = v.frames, trajectories = v.trajectories, actions = v.actions, trajectory_mask = v.trajectory_mask}

@@ -1,11 +1,14 @@
 """Runs bench_dist.lua (kinema launch --nproc 2) and bench_dist.py (two
-python3-torch processes) alternately, RUNS times each, on loopback Gloo, and
-prints the median over runs of each case's median wall time side by side with
-the ratio kinema/Python and each side's peak RSS per rank.
-Usage: /usr/bin/python3 scripts/bench/dist/run.py [--runs 5] [--iters 20] [--kinema build/kinema]"""
+python processes) alternately, RUNS times each, on loopback Gloo, and prints
+the median over runs of each case's median wall time side by side with the
+ratio kinema/Python and each side's peak RSS per rank. The peer's torch is
+that of --peer-python (default: Debian's python3-torch 1.13).
+Usage: /usr/bin/python3 scripts/bench/dist/run.py [--runs 5] [--iters 20] [--kinema build/kinema]
+           [--peer-python .venv-peers/bin/python]"""
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -15,7 +18,14 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--runs", type=int, default=5)
 parser.add_argument("--iters", type=int, default=20)
 parser.add_argument("--kinema", default=os.path.join(here, "..", "..", "..", "build", "kinema"))
+parser.add_argument("--peer-python", default="/usr/bin/python3",
+                    help="python whose torch.distributed runs the peer (a 2.x one: scripts/bench/requirements.txt)")
 args = parser.parse_args()
+if shutil.which(args.peer_python) is None:
+    raise SystemExit(f"--peer-python {args.peer_python}: not an executable file or a command on PATH")
+peer_torch = subprocess.run([args.peer_python, "-c", "import torch; print(torch.__version__)"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+kinema_version = subprocess.run([args.kinema, "--version"], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def free_port():
@@ -49,7 +59,7 @@ def python():
     for rank in range(2):
         env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
                    OMP_NUM_THREADS="1")
-        procs.append(subprocess.Popen(["/usr/bin/python3", os.path.join(here, "bench_dist.py"), str(args.iters)],
+        procs.append(subprocess.Popen([args.peer_python, os.path.join(here, "bench_dist.py"), str(args.iters)],
                                       stdout=subprocess.PIPE, text=True, env=env))
     return wait(procs)
 
@@ -63,6 +73,7 @@ for _ in range(args.runs):
         for row in rows:
             results[side].setdefault(row["case"], []).append(row["ms"])
 
+print(f"kinema: {kinema_version}; python: torch {peer_torch} ({args.peer_python})")
 print(f"2 ranks, Gloo on loopback, 1 compute thread each; median of {args.runs} runs of the median of "
       f"{args.iters} repetitions, wall ms")
 print(f"{'case':42s} {'kinema':>9s} {'python':>9s} {'ratio':>7s}")

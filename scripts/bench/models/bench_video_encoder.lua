@@ -2,6 +2,11 @@
 -- bench_video_encoder.cpp, driven from Lua through kinema.models. Prints one
 -- JSON line like the C++ and Python drivers (run_bench_video_encoder.py --lua).
 --   build/kinema run scripts/bench/models/bench_video_encoder.lua --config tiny --iters 5
+--       [--device cuda] [--amp bf16] [--batch 2]
+-- --amp bf16 runs forward and loss under autocast (backward outside it, as
+-- PyTorch's recipe has it); on CUDA every timed iteration ends with a device
+-- synchronisation and peak_gpu_mb is torch.cuda.max_memory_allocated over the
+-- timed iterations (weights, gradients and activations; reset after warm-up).
 local torch = require 'torch'
 local kinema = require 'kinema'
 local ffi = require 'ffi'
@@ -27,7 +32,8 @@ local function peak_rss_mb()
   return -1
 end
 
-local opts = {config = 'tiny', attention = 'frame', iters = 5, warmup = 1, threads = 0}
+local opts = {config = 'tiny', attention = 'frame', iters = 5, warmup = 1, threads = 0, device = 'cpu', amp = 'none',
+              batch = 2}
 local argv = arg or {}
 local i = 1
 while i <= #argv do
@@ -44,23 +50,36 @@ if opts.config == 'tiny' then
 else
   assert(opts.config == 'base', 'unknown --config ' .. opts.config)
 end
+assert(opts.amp == 'none' or opts.amp == 'bf16', "--amp must be 'none' or 'bf16', got " .. opts.amp)
+local device_type = opts.device:match('^(%a+)')
+assert(device_type == 'cpu' or device_type == 'cuda', "--device must be 'cpu', 'cuda' or 'cuda:N', got " .. opts.device)
+local cuda = device_type == 'cuda'
+if cuda then assert(torch.cuda.is_available(), '--device ' .. opts.device .. ' but no CUDA device is available') end
+local function sync() if cuda then torch.synchronize() end end
 torch.manual_seed(0)
 local encoder = kinema.models.VideoEncoder(cfg)
 encoder:train()
-local video = torch.randn({2, cfg.num_frames, 3, cfg.image_size, cfg.image_size})
+if opts.device ~= 'cpu' then encoder:to(opts.device) end
+local video = torch.randn({opts.batch, cfg.num_frames, 3, cfg.image_size, cfg.image_size}):to(opts.device)
+local function loss() return encoder(video).tokens:pow(2):mean() end
+local autocast = opts.amp == 'bf16' and torch.autocast{device_type = device_type, dtype = torch.bfloat16}
 
 local times, cpu_times = {}, {}
 for it = 1, opts.warmup + opts.iters do
+  if cuda and it == opts.warmup + 1 then torch.cuda.reset_peak_memory_stats() end
+  sync()
   local start, cpu_start = now_ms(), cpu_ms()
   encoder:zero_grad()
-  local out = encoder(video)
-  out.tokens:pow(2):mean():backward()
+  local l = autocast and autocast(loss) or loss()
+  l:backward()
+  sync()
   local elapsed = now_ms() - start
   if it > opts.warmup then
     times[#times + 1] = elapsed
     cpu_times[#cpu_times + 1] = cpu_ms() - cpu_start
   end
 end
+local peak_gpu = cuda and string.format('%.1f', torch.cuda.max_memory_allocated() / 2 ^ 20) or 'null'
 local sorted = {}
 for k, v in ipairs(times) do sorted[k] = v end
 table.sort(sorted)
@@ -69,6 +88,7 @@ local function join(list)
   for k, v in ipairs(list) do parts[k] = string.format('%.2f', v) end
   return table.concat(parts, ', ')
 end
-print(string.format('{"impl": "lua", "config": "%s", "times_ms": [%s], "cpu_ms": [%s], "median_ms": %.2f, '
-                    .. '"peak_rss_mb": %.1f}', opts.config, join(times), join(cpu_times),
-                    sorted[math.floor(#sorted / 2) + 1], peak_rss_mb()))
+print(string.format('{"impl": "lua", "config": "%s", "device": "%s", "amp": "%s", "batch": %d, "times_ms": [%s], '
+                    .. '"cpu_ms": [%s], "median_ms": %.2f, "peak_rss_mb": %.1f, "peak_gpu_mb": %s}', opts.config,
+                    opts.device, opts.amp, opts.batch, join(times), join(cpu_times), sorted[math.floor(#sorted / 2) + 1],
+                    peak_rss_mb(), peak_gpu))

@@ -7,7 +7,10 @@ python3-torch 1.13); --impl timm: timm's own VisionTransformer (its patch
 embedding, position embedding, blocks and norm; fused attention through
 F.scaled_dot_product_attention on PyTorch 2.x) with the time embedding added
 per frame (scripts/bench/requirements.txt). Prints one JSON line like the C++
-driver."""
+driver. --device cuda --amp bf16: forward and loss under torch.autocast
+(backward outside it), a torch.cuda.synchronize() closing every timed
+iteration, and peak_gpu_mb = torch.cuda.max_memory_allocated over the timed
+iterations (reset after warm-up), as bench_video_encoder.lua does."""
 import argparse
 import json
 import resource
@@ -108,29 +111,46 @@ def main():
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--impl", default="plain", choices=["plain", "timm"])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--amp", default="none", choices=["none", "bf16"])
+    p.add_argument("--batch", type=int, default=2)
     a = p.parse_args()
     if a.threads > 0:
         torch.set_num_threads(a.threads)
-    batch = 2
+    device = torch.device(a.device)
+    cuda = device.type == "cuda"
+    if cuda and not torch.cuda.is_available():
+        raise SystemExit(f"--device {a.device} but torch.cuda.is_available() is False")
+    batch = a.batch
     if a.config == "tiny":
         image, frames, dim, depth, heads = 64, 4, 64, 2, 4
     else:
         image, frames, dim, depth, heads = 224, 8, 768, 12, 12
     torch.manual_seed(0)
-    model = (TimmVideoViT if a.impl == "timm" else VideoViT)(image, frames, dim, depth, heads, a.attention).train()
-    video = torch.randn(batch, frames, 3, image, image)
+    model = (TimmVideoViT if a.impl == "timm" else VideoViT)(image, frames, dim, depth, heads, a.attention)
+    model = model.train().to(device)
+    video = torch.randn(batch, frames, 3, image, image).to(device)
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     times, cpu_times = [], []
     for i in range(a.warmup + a.iters):
+        if cuda and i == a.warmup:
+            torch.cuda.reset_peak_memory_stats()
+        sync()
         start, cpu_start = time.perf_counter(), time.process_time()
         model.zero_grad(set_to_none=False)
-        model(video).pow(2).mean().backward()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=a.amp == "bf16"):
+            loss = model(video).pow(2).mean()
+        loss.backward()
+        sync()
         end, cpu_end = time.perf_counter(), time.process_time()
         if i >= a.warmup:
             times.append((end - start) * 1000.0)
             cpu_times.append((cpu_end - cpu_start) * 1000.0)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     fused = bool(model.vit.blocks[0].attn.fused_attn) if a.impl == "timm" else False
+    peak_gpu = round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None
     print(json.dumps({"impl": a.impl, "torch": torch.__version__, "fused_attn": fused, "config": a.config, "threads": torch.get_num_threads(),
+                      "device": a.device, "amp": a.amp, "batch": batch, "peak_gpu_mb": peak_gpu,
                       "times_ms": [round(x, 2) for x in times],
                       "cpu_ms": [round(x, 2) for x in cpu_times],
                       "median_ms": round(sorted(times)[len(times) // 2], 2), "peak_rss_mb": round(peak, 1)}))

@@ -12,8 +12,7 @@ if not torch.cuda.is_available() then
   return
 end
 
-local root = os.tmpname()
-os.remove(root)
+local root = T.tmpdir()
 local data_dir = root .. '/synth'
 local ok, err = pcall(kinema.data.synth, {out_dir = data_dir, num_train = 8, num_test = 4, width = 64, height = 64,
                       min_duration_s = 2, max_duration_s = 3, region_frames = 4, region_dim = 32, threads = 2})

@@ -18,7 +18,7 @@ end
 local here = debug.getinfo(1, 'S').source:sub(2):match('(.*/)') or './'
 
 T.test('2 NCCL ranks x batch b == 1 GPU x batch 2b (VTC over gathered columns, 5 SGD steps)', function()
-  local prefix = os.tmpname()
+  local prefix = T.tmpname('-nccl')
   local log = prefix .. '.log'
   local ok = os.execute(string.format("timeout 300 '%s' launch --nproc 2 '%snccl_worker.lua' '%s' >'%s' 2>&1",
                                       kinema.executable(), here, prefix, log))
@@ -31,10 +31,7 @@ T.test('2 NCCL ranks x batch b == 1 GPU x batch 2b (VTC over gathered columns, 5
     local path = string.format('%s.rank%d.safetensors', prefix, r)
     local t, meta = torch.load_safetensors(path)
     R[r] = {t = t, meta = meta}
-    os.remove(path)
   end
-  os.remove(prefix)
-  os.remove(log)
   for r = 0, 1 do
     T.eq(R[r].meta.backend, 'nccl')
     T.eq(R[r].meta.device, 'cuda:' .. r)
