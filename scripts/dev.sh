@@ -3,6 +3,8 @@
 #   scripts/dev.sh demo    install missing packages, build, run the main job
 #   scripts/dev.sh test    install missing packages, build, run every test
 #   scripts/dev.sh build   install missing packages, build only
+#   scripts/dev.sh setup   install missing packages (the tests' too) only; with
+#                          --torch pip also .venv-torch/ (CI fetches it beside the 1.13 build)
 # Each takes --torch to build against a PyTorch 2.x instead of Debian's LibTorch 1.13:
 #   --torch pip      install the current torch from PyPI into .venv-torch/ (once)
 #   --torch PYTHON   use the torch of an existing environment (e.g. ~/venv/bin/python)
@@ -140,6 +142,13 @@ fuzz() {
 
 case "${1:-}" in
   build) build ;;
+  setup)
+    install_missing "${PACKAGES[@]}" "${PEERS[@]}"
+    if [ -n "$TORCH_PYTHON" ]; then
+      py=$(torch_python)
+      echo "kinema: torch $("$py" -c 'import torch; print(torch.__version__)') in $py"
+    fi
+    ;;
   demo)
     build
     "$BUILD_DIR/kinema" run scripts/demo.lua "${@:2}"
@@ -147,7 +156,9 @@ case "${1:-}" in
   test)
     install_missing "${PEERS[@]}"
     build
+    built_at=$SECONDS
     ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$JOBS" --timeout 1200
+    echo "kinema: set-up and build $built_at s, tests $((SECONDS - built_at)) s"
     ;;
   gpu-check)
     # The GPU machine's own torch (--torch PYTHON, default python3); see --help.
@@ -156,6 +167,6 @@ case "${1:-}" in
     ;;
   gpu-bundle) exec bash scripts/gpu.sh bundle ;;
   fuzz) fuzz "${@:2}" ;;
-  *) echo "usage: scripts/dev.sh demo|test|build [--torch pip|PYTHON] | fuzz [--seconds N] | gpu-check OUT_DIR [--dry-run] | gpu-bundle" >&2
+  *) echo "usage: scripts/dev.sh demo|test|build|setup [--torch pip|PYTHON] | fuzz [--seconds N] | gpu-check OUT_DIR [--dry-run] | gpu-bundle" >&2
      exit 2 ;;
 esac
