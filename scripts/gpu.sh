@@ -206,27 +206,30 @@ check() {
   r ""
   r "## Benchmarks"
   r ""
-  local bench=(scripts/bench/gpu/bench_ops_gpu.py --lib "$build/ops/libkinema_ops.so" --json "$out/bench_ops.json")
+  # One benchmark script: on a GPU its markdown tables go into the report; without
+  # one (tiny sizes on the CPU) a line saying that it ran and how many rows it gave.
+  bench() {
+    local name=$1 rows=$2 what=$3
+    shift 3
+    if "$py" "$@" > "$out/logs/$name.md" 2> "$out/logs/$name.log"; then
+      if [ -n "$gpu" ]; then cat "$out/logs/$name.md" >> "$report"
+      else r "- $what: ran, $(grep -c "$rows" "$out/logs/$name.md") rows (logs/$name.md)"; fi
+    else
+      r "- **$what failed**: see logs/$name.log"
+      failures=$((failures + 1))
+    fi
+  }
+  local ops=(scripts/bench/gpu/bench_ops_gpu.py --lib "$build/ops/libkinema_ops.so" --json "$out/bench_ops.json")
   if [ -n "$gpu" ]; then
     r "### Operators"
     r ""
     r "On $gpu, median of 20 alternating runs (method: scripts/bench/gpu/bench_ops_gpu.py)."
     r ""
-    if "$py" "${bench[@]}" --device cuda > "$out/logs/bench_ops.md" 2> "$out/logs/bench_ops.log"; then
-      cat "$out/logs/bench_ops.md" >> "$report"
-    else
-      r "**bench_ops_gpu.py failed**: see logs/bench_ops.log"
-      failures=$((failures + 1))
-    fi
+    bench bench_ops '^| [a-z]' "bench_ops_gpu.py" "${ops[@]}" --device cuda
   else
     r "No GPU: the benchmark scripts ran on the CPU at tiny sizes to exercise them (not figures)."
     r ""
-    if "$py" "${bench[@]}" --device cpu --small --reps 1 > "$out/logs/bench_ops.md" 2> "$out/logs/bench_ops.log"; then
-      r "- bench_ops_gpu.py --device cpu --small: ran, $(grep -c '^| [a-z]' "$out/logs/bench_ops.md") rows (logs/bench_ops.md)"
-    else
-      r "- **bench_ops_gpu.py failed** on the CPU: see logs/bench_ops.log"
-      failures=$((failures + 1))
-    fi
+    bench bench_ops '^| [a-z]' "bench_ops_gpu.py --device cpu --small" "${ops[@]}" --device cpu --small --reps 1
     needs_gpu+=("the GPU benchmarks: roi_align vs torchvision, linear_assignment 4096 x 20x33 (goal <= 1 ms on an H100), rwa/grounding similarity vs naive (time, peak memory)")
   fi
 
@@ -238,6 +241,8 @@ check() {
   if [ -n "$gpu" ]; then
     vit+=(--configs base --device cuda --iters 10 --warmup 3 --threads 4)
     stoa+=(--device cuda --base-only --base-batch 8 --base-steps 10 --base-warmup 3 --threads 4)
+    local vit_what="run_bench_video_encoder.py --configs base --device cuda"
+    local stoa_what="train/run.py --recipes stoa --device cuda, base preset, batch 8"
     r ""
     r "### ViT-B/16 video encoder, batch 2 x 8 frames x 224^2, forward+backward, bf16 autocast"
     r ""
@@ -246,14 +251,10 @@ check() {
   else
     vit+=(--configs tiny --device cpu --iters 1 --warmup 1 --threads 2)
     stoa+=(--device cpu --rounds 1 --steps 1 --warmup 1 --batch 4 --threads 2)
+    local vit_what="run_bench_video_encoder.py --configs tiny --device cpu --amp bf16 --lua --no-cxx"
+    local stoa_what="train/run.py --recipes stoa --inputs tensors --device cpu, tiny preset, batch 4"
   fi
-  if "$py" "${vit[@]}" > "$out/logs/bench_vit.md" 2> "$out/logs/bench_vit.log"; then
-    if [ -n "$gpu" ]; then cat "$out/logs/bench_vit.md" >> "$report"
-    else r "- run_bench_video_encoder.py --configs tiny --device cpu --amp bf16 --lua --no-cxx: ran, $(grep -c '^| tiny' "$out/logs/bench_vit.md") rows (logs/bench_vit.md)"; fi
-  else
-    r "- **run_bench_video_encoder.py failed**: see logs/bench_vit.log"
-    failures=$((failures + 1))
-  fi
+  bench bench_vit '^| tiny' "$vit_what" "${vit[@]}"
   if [ -n "$gpu" ]; then
     r ""
     r "### STOA base preset, training step: kinema alone (no PyTorch STOA peer exists)"
@@ -262,13 +263,7 @@ check() {
     r "the loader has its own benchmark, scripts/bench/loader) (method: scripts/bench/train/run.py)."
     r ""
   fi
-  if "$py" "${stoa[@]}" > "$out/logs/bench_train.md" 2> "$out/logs/bench_train.log"; then
-    if [ -n "$gpu" ]; then cat "$out/logs/bench_train.md" >> "$report"
-    else r "- train/run.py --recipes stoa --inputs tensors --device cpu, tiny preset, batch 4: ran, $(grep -c '^| stoa' "$out/logs/bench_train.md") rows (logs/bench_train.md)"; fi
-  else
-    r "- **train/run.py (STOA) failed**: see logs/bench_train.log"
-    failures=$((failures + 1))
-  fi
+  bench bench_train '^| stoa' "$stoa_what" "${stoa[@]}"
   if [ -z "$gpu" ]; then
     needs_gpu+=("the ViT-B/16 video encoder 2 x 8 x 224^2 forward+backward under bf16 autocast, kinema from Lua vs PyTorch eager (ms/iter, peak GPU memory)")
     needs_gpu+=("the STOA base preset's training clips/s and peak GPU memory (bf16 autocast)")
