@@ -257,13 +257,12 @@ function U.matching_mse(loss_name, rows, row_counts, targets, col_counts, opts)
   local samples = has:sum()
   local loss = (per_sample * has:to(per_sample.dtype)):sum() / samples:clamp_min(1):to(per_sample.dtype)
   local trivial = torch.no_grad(function()
-    -- each pair's weight in the loss: 1 / (its sample's pairs x the samples with pairs)
+    -- each pair's weight in the loss: 1 / (its sample's pairs x the samples with
+    -- pairs); the weights sum to 1 (to 0 without pairs, giving 0)
     local w = valid:to(torch.float64) / pairs_per_sample:clamp_min(1):to(torch.float64):unsqueeze(1)
     w = w / samples:clamp_min(1):to(torch.float64)
     local tt = tm:detach():to(torch.float64)
-    local total = w:sum()
-    if total:item() == 0 then return 0 end
-    local mean_row = (tt * w:unsqueeze(-1)):sum(0):sum(0) / total                     -- [d]
+    local mean_row = (tt * w:unsqueeze(-1)):sum(0):sum(0)                             -- [d]
     return ((tt - mean_row):pow(2):mean(-1) * w):sum():item()
   end)
   return loss, {pairs = pairs_per_sample:sum():item() / math.max(B, 1), probability = probability,
